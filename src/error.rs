@@ -1,0 +1,38 @@
+//! Library errors. Each variant carries what a person needs to act: the file, the record, the
+//! endpoint. None of them ever holds a secret.
+
+use std::path::PathBuf;
+
+/// Reading a document failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read at all.
+    #[error("cannot read `{}`", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The input holds nothing but white space.
+    #[error("{source_name} is empty: expected a JSON object (a `TenantDump`)")]
+    Empty {
+        /// File name or other description of the input.
+        source_name: String,
+    },
+    /// The input is not JSON, or not a `TenantDump`.
+    #[error("{source_name}:{line}:{column}: {}{message}", record.as_ref().map(|r| format!("at `{r}`: ")).unwrap_or_default())]
+    Parse {
+        /// File name or other description of the input.
+        source_name: String,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// Path of the record and field, such as `users[3].status`, when known.
+        record: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+}

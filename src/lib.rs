@@ -1,0 +1,18 @@
+//! poolsync: plan and apply SecureAuth Identity Pool users the way `terraform plan` and
+//! `terraform apply` handle infrastructure.
+//!
+//! The pipeline, with the network only at its edges:
+//!
+//! ```text
+//! load (file) / export (HTTP) -> TenantDump -> index -> normalize -> diff -> Plan -> render
+//!                                                                            \-> apply (HTTP)
+//! ```
+#![warn(missing_docs)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod error;
+pub mod load;
+pub mod model;
+
+/// What poolsync shows in place of a secret value.
+pub const SENSITIVE: &str = "(sensitive value)";

@@ -10,9 +10,13 @@
 #![warn(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod diff;
 pub mod error;
+pub mod index;
 pub mod load;
 pub mod model;
+pub mod normalize;
+pub mod plan;
 
 /// What poolsync shows in place of a secret value.
 pub const SENSITIVE: &str = "(sensitive value)";

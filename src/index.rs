@@ -1,0 +1,338 @@
+//! Groups a `TenantDump`'s flat record arrays into whole users, keyed by (pool id, user id).
+//!
+//! A user here is the `users` record with its identifiers, verifiable addresses, credentials and
+//! group memberships. Records that cannot be placed (a sub-record of no user, a user without an id)
+//! are reported as [`Problem`]s rather than dropped, so nothing is lost silently. This module only
+//! borrows from the document; it copies no record.
+
+use crate::model::{TenantDump, User, UserCredential, UserIdentifier, UserVerifiableAddress};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+/// Identifies a user: the pool it lives in and its id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UserKey {
+    /// Pool id.
+    pub pool_id: String,
+    /// User id.
+    pub user_id: String,
+}
+
+impl fmt::Display for UserKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}/{}", self.pool_id, self.user_id)
+    }
+}
+
+/// A problem found in a document, naming the record and field.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Problem {
+    /// The record, such as ``users[3] (id `u-1`)``.
+    pub record: String,
+    /// The field, when one field is at fault.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(formatter, "{}: `{}`: {}", self.record, field, self.message),
+            None => write!(formatter, "{}: {}", self.record, self.message),
+        }
+    }
+}
+
+/// Names a record by its array and position, and its id when it has one.
+pub fn record_name(array: &str, position: usize, id: Option<&str>) -> String {
+    match id {
+        Some(id) => format!("{array}[{position}] (id `{id}`)"),
+        None => format!("{array}[{position}]"),
+    }
+}
+
+/// A whole user, borrowed from its document.
+#[derive(Clone, Debug)]
+pub struct UserAggregate<'a> {
+    /// The user record.
+    pub user: &'a User,
+    /// Its identifiers.
+    pub identifiers: Vec<&'a UserIdentifier>,
+    /// Its verifiable addresses.
+    pub addresses: Vec<&'a UserVerifiableAddress>,
+    /// Its credentials.
+    pub credentials: Vec<&'a UserCredential>,
+    /// Ids of the groups it belongs to.
+    pub groups: Vec<&'a str>,
+}
+
+impl UserAggregate<'_> {
+    /// The identifier that names this user in output: the first e-mail, else the first
+    /// identifier of any type (in sorted order, so the choice is stable).
+    pub fn label(&self) -> Option<String> {
+        let mut candidates: Vec<(&str, &str)> = self
+            .identifiers
+            .iter()
+            .filter_map(|identifier| {
+                Some((
+                    identifier.kind.as_deref()?,
+                    identifier.identifier.as_deref()?,
+                ))
+            })
+            .collect();
+        candidates.sort_by_key(|(kind, value)| (*kind != "email", *kind, value.to_lowercase()));
+        candidates.first().map(|(_, value)| (*value).to_string())
+    }
+}
+
+/// All users of a document, by key, plus the problems met while grouping them.
+#[derive(Debug, Default)]
+pub struct TenantIndex<'a> {
+    /// Users by (pool id, user id), in key order.
+    pub users: BTreeMap<UserKey, UserAggregate<'a>>,
+    /// Records that could not be placed.
+    pub problems: Vec<Problem>,
+}
+
+impl<'a> TenantIndex<'a> {
+    /// Groups the records of `dump` into users.
+    pub fn build(dump: &'a TenantDump) -> Self {
+        let mut index = TenantIndex::default();
+        // Sub-records name their user by id and, usually, by pool; a user id is unique in
+        // practice (UUIDs), so a sub-record without a pool finds its user through this map.
+        let mut pools_by_user_id: HashMap<&'a str, Vec<&'a str>> = HashMap::new();
+        for (position, user) in dump.users.iter().enumerate() {
+            let name = record_name("users", position, user.id.as_deref());
+            let (Some(user_id), Some(pool_id)) = (user.id.as_deref(), user.user_pool_id.as_deref())
+            else {
+                let field = if user.id.is_none() {
+                    "id"
+                } else {
+                    "user_pool_id"
+                };
+                index.problems.push(Problem {
+                    record: name,
+                    field: Some(field.into()),
+                    message: "missing: every user needs an `id` and a `user_pool_id`".into(),
+                });
+                continue;
+            };
+            let key = UserKey {
+                pool_id: pool_id.to_string(),
+                user_id: user_id.to_string(),
+            };
+            if index.users.contains_key(&key) {
+                index.problems.push(Problem {
+                    record: name,
+                    field: Some("id".into()),
+                    message: format!("duplicate user id `{user_id}` in pool `{pool_id}`"),
+                });
+                continue;
+            }
+            pools_by_user_id.entry(user_id).or_default().push(pool_id);
+            index.users.insert(
+                key,
+                UserAggregate {
+                    user,
+                    identifiers: Vec::new(),
+                    addresses: Vec::new(),
+                    credentials: Vec::new(),
+                    groups: Vec::new(),
+                },
+            );
+        }
+
+        let mut located_problems = Vec::new();
+        let mut locate = |array: &str,
+                          position: usize,
+                          id: Option<&str>,
+                          user_id: Option<&'a str>,
+                          pool_id: Option<&'a str>|
+         -> Option<UserKey> {
+            let name = record_name(array, position, id);
+            let Some(user_id) = user_id else {
+                located_problems.push(Problem {
+                    record: name,
+                    field: Some("user_id".into()),
+                    message: "missing: a sub-record must name its user".into(),
+                });
+                return None;
+            };
+            let pools = pools_by_user_id
+                .get(user_id)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let pool = match pool_id {
+                Some(pool_id) if pools.contains(&pool_id) => Some(pool_id),
+                Some(_) => None,
+                None if pools.len() == 1 => Some(pools[0]),
+                None if pools.len() > 1 => {
+                    located_problems.push(Problem {
+                        record: name,
+                        field: Some("user_pool_id".into()),
+                        message: format!(
+                            "user `{user_id}` exists in several pools; name the pool with `user_pool_id`"
+                        ),
+                    });
+                    return None;
+                }
+                None => None,
+            };
+            match pool {
+                Some(pool_id) => Some(UserKey {
+                    pool_id: pool_id.to_string(),
+                    user_id: user_id.to_string(),
+                }),
+                None => {
+                    let place = pool_id
+                        .map(|p| format!(" in pool `{p}`"))
+                        .unwrap_or_default();
+                    located_problems.push(Problem {
+                        record: name,
+                        field: Some("user_id".into()),
+                        message: format!(
+                            "points at user `{user_id}`{place}, which is not in `users`"
+                        ),
+                    });
+                    None
+                }
+            }
+        };
+
+        let mut identifiers = Vec::new();
+        for (position, record) in dump.user_identifiers.iter().enumerate() {
+            let key = locate(
+                "user_identifiers",
+                position,
+                record.id.as_deref(),
+                record.user_id.as_deref(),
+                record.user_pool_id.as_deref(),
+            );
+            identifiers.push((key, record));
+        }
+        let mut addresses = Vec::new();
+        for (position, record) in dump.user_verifiable_addresses.iter().enumerate() {
+            let key = locate(
+                "user_verifiable_addresses",
+                position,
+                record.id.as_deref(),
+                record.user_id.as_deref(),
+                record.user_pool_id.as_deref(),
+            );
+            addresses.push((key, record));
+        }
+        let mut credentials = Vec::new();
+        for (position, record) in dump.user_credentials.iter().enumerate() {
+            let key = locate(
+                "user_credentials",
+                position,
+                record.id.as_deref(),
+                record.user_id.as_deref(),
+                record.user_pool_id.as_deref(),
+            );
+            credentials.push((key, record));
+        }
+        let mut memberships = Vec::new();
+        let mut missing_groups = Vec::new();
+        for (position, record) in dump.group_members.iter().enumerate() {
+            let name = format!(
+                "group_members[{position}] (group `{}`)",
+                record.group_id.as_deref().unwrap_or("?")
+            );
+            let key = locate(
+                "group_members",
+                position,
+                None,
+                record.user_id.as_deref(),
+                record.user_pool_id.as_deref(),
+            );
+            match record.group_id.as_deref() {
+                Some(group_id) => memberships.push((key, group_id)),
+                None => missing_groups.push(Problem {
+                    record: name,
+                    field: Some("group_id".into()),
+                    message: "missing: a membership must name its group".into(),
+                }),
+            }
+        }
+
+        index.problems.append(&mut located_problems);
+        index.problems.append(&mut missing_groups);
+        for (key, record) in identifiers {
+            if let Some(user) = key.and_then(|key| index.users.get_mut(&key)) {
+                user.identifiers.push(record);
+            }
+        }
+        for (key, record) in addresses {
+            if let Some(user) = key.and_then(|key| index.users.get_mut(&key)) {
+                user.addresses.push(record);
+            }
+        }
+        for (key, record) in credentials {
+            if let Some(user) = key.and_then(|key| index.users.get_mut(&key)) {
+                user.credentials.push(record);
+            }
+        }
+        for (key, group_id) in memberships {
+            if let Some(user) = key.and_then(|key| index.users.get_mut(&key)) {
+                user.groups.push(group_id);
+            }
+        }
+        index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sub_records_join_their_user_and_orphans_are_reported() {
+        let dump: TenantDump = serde_json::from_value(json!({
+            "users": [{"id": "u1", "user_pool_id": "p"}, {"id": "u2", "user_pool_id": "p"}],
+            "user_identifiers": [
+                {"user_id": "u1", "type": "email", "identifier": "a@x.io"},
+                {"user_id": "ghost", "type": "email", "identifier": "g@x.io", "id": "i9"}
+            ],
+            "user_credentials": [{"user_id": "u2", "user_pool_id": "p", "type": "password"}],
+            "group_members": [{"group_id": "g", "user_id": "u1"}]
+        }))
+        .unwrap();
+        let index = TenantIndex::build(&dump);
+        let u1 = &index.users[&UserKey {
+            pool_id: "p".into(),
+            user_id: "u1".into(),
+        }];
+        assert_eq!(u1.identifiers.len(), 1);
+        assert_eq!(u1.groups, vec!["g"]);
+        assert_eq!(u1.label().as_deref(), Some("a@x.io"));
+        let u2 = &index.users[&UserKey {
+            pool_id: "p".into(),
+            user_id: "u2".into(),
+        }];
+        assert_eq!(u2.credentials.len(), 1);
+        assert_eq!(index.problems.len(), 1);
+        assert_eq!(
+            index.problems[0].to_string(),
+            "user_identifiers[1] (id `i9`): `user_id`: points at user `ghost`, which is not in `users`"
+        );
+    }
+
+    #[test]
+    fn duplicate_user_ids_and_missing_ids_are_reported() {
+        let dump: TenantDump = serde_json::from_value(json!({
+            "users": [{"id": "u1", "user_pool_id": "p"}, {"id": "u1", "user_pool_id": "p"},
+                      {"user_pool_id": "p"}]
+        }))
+        .unwrap();
+        let index = TenantIndex::build(&dump);
+        assert_eq!(index.users.len(), 1);
+        let messages: Vec<String> = index.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].contains("duplicate user id `u1`"));
+        assert!(messages[1].starts_with("users[2]: `id`: missing"));
+    }
+}

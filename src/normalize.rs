@@ -1,0 +1,487 @@
+//! The canonical form of a user and of a pool: what the diff compares and what patches address.
+//!
+//! A normalized user is one JSON object: the user record's own fields (`status`, `payload`,
+//! `metadata`...) plus `identifiers`, `verifiable_addresses` and `credentials` as objects keyed by
+//! natural key (`type:lower-cased value`, or `type` for credentials) and `groups` as a sorted
+//! array of group ids. Keying sub-records makes the comparison blind to array order and gives
+//! patches stable paths such as `/identifiers/email:alice@example.com/identifier`.
+//!
+//! Server-managed and derived fields (`tenant_id`, timestamps, `identifier_lc`, `address_lc`,
+//! the sub-records' `user_id`/`user_pool_id`) are dropped; `null`, `{}` and `[]` are the same as
+//! absent. Pure functions of data: no I/O, no clock.
+
+use crate::index::{Problem, UserAggregate};
+use crate::model::Object;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Namespace of the deterministic (v5) ids poolsync gives sub-records that have none.
+pub const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_1f4e_2b9d_4c57_9a3e_8d52_7c0b_51aa);
+
+/// Fields of a user record that the server manages or derives.
+pub const USER_SERVER_FIELDS: &[&str] = &[
+    "id",
+    "user_pool_id",
+    "tenant_id",
+    "created_at",
+    "updated_at",
+    "status_updated_at",
+];
+/// Fields of a sub-record that the server manages, that derive from another field, or that
+/// repeat what the parent user already says.
+pub const SUB_RECORD_SERVER_FIELDS: &[&str] = &[
+    "tenant_id",
+    "user_pool_id",
+    "user_id",
+    "identifier_lc",
+    "address_lc",
+    "created_at",
+    "updated_at",
+    "verified_at",
+];
+/// Fields of a pool or group record that the server manages.
+pub const RECORD_SERVER_FIELDS: &[&str] = &["id", "tenant_id", "created_at", "updated_at"];
+
+/// Keys a normalized user uses for its sub-records.
+pub const IDENTIFIERS: &str = "identifiers";
+/// See [`IDENTIFIERS`].
+pub const ADDRESSES: &str = "verifiable_addresses";
+/// See [`IDENTIFIERS`].
+pub const CREDENTIALS: &str = "credentials";
+/// See [`IDENTIFIERS`].
+pub const GROUPS: &str = "groups";
+
+/// The deterministic id of a sub-record that has none: a v5 UUID of its kind, its user, its type
+/// and its lower-cased value. Re-running a plan therefore never invents a second id for the same
+/// identifier.
+pub fn derived_id(record_kind: &str, user_id: &str, kind: &str, value_lc: &str) -> String {
+    let name = format!("{record_kind}\u{0}{user_id}\u{0}{kind}\u{0}{value_lc}");
+    Uuid::new_v5(&ID_NAMESPACE, name.as_bytes()).to_string()
+}
+
+/// Natural key of an identifier or address: `type:lower-cased value`.
+pub fn natural_key(kind: Option<&str>, value: Option<&str>) -> String {
+    format!(
+        "{}:{}",
+        kind.unwrap_or_default(),
+        value.unwrap_or_default().to_lowercase()
+    )
+}
+
+/// Removes `null`, `{}` and `[]` members from objects, recursively, so that they compare equal
+/// to absent ones. Array elements are kept in place: their position is data.
+pub fn prune_empty(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.values_mut().for_each(prune_empty);
+            map.retain(|_, member| !is_empty(member));
+        }
+        Value::Array(items) => items.iter_mut().for_each(prune_empty),
+        _ => {}
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+fn to_object(record: &impl Serialize) -> Object {
+    match serde_json::to_value(record) {
+        Ok(Value::Object(map)) => map,
+        // The model types are structs with string keys: they always serialize to an object.
+        _ => Object::new(),
+    }
+}
+
+fn strip(mut object: Object, fields: &[&str]) -> Object {
+    for field in fields {
+        object.remove(*field);
+    }
+    object
+}
+
+/// A normalized user and the problems met while normalizing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormalizedUser {
+    /// The canonical object.
+    pub value: Value,
+    /// Duplicate natural keys and the like, naming the user.
+    pub problems: Vec<Problem>,
+}
+
+/// Normalizes a whole user. `matched` is the same user's current state, if any: sub-records
+/// without an id take the id of the current sub-record with the same natural key, so that an
+/// export stripped of ids still matches the tenant.
+pub fn normalize_user(
+    user: &UserAggregate<'_>,
+    matched: Option<&UserAggregate<'_>>,
+) -> NormalizedUser {
+    let user_id = user.user.id.as_deref().unwrap_or_default();
+    let mut problems = Vec::new();
+    let mut object = strip(to_object(user.user), USER_SERVER_FIELDS);
+    let record = format!("user `{user_id}`");
+
+    let mut identifiers = Map::new();
+    for identifier in &user.identifiers {
+        let kind = identifier.kind.as_deref();
+        let key = natural_key(kind, identifier.identifier.as_deref());
+        let id = identifier.id.clone().or_else(|| {
+            matched
+                .and_then(|current| {
+                    current.identifiers.iter().find(|other| {
+                        natural_key(other.kind.as_deref(), other.identifier.as_deref()) == key
+                    })
+                })
+                .and_then(|other| other.id.clone())
+        });
+        let id = id.unwrap_or_else(|| {
+            let (kind, value) = key.split_once(':').unwrap_or_default();
+            derived_id("identifier", user_id, kind, value)
+        });
+        let mut entry = strip(to_object(*identifier), SUB_RECORD_SERVER_FIELDS);
+        entry.remove("type");
+        entry.insert("id".into(), Value::String(id));
+        if identifiers
+            .insert(key.clone(), Value::Object(entry))
+            .is_some()
+        {
+            problems.push(Problem {
+                record: record.clone(),
+                field: Some("user_identifiers".into()),
+                message: format!("identifier `{key}` appears twice"),
+            });
+        }
+    }
+
+    let mut addresses = Map::new();
+    for address in &user.addresses {
+        let key = natural_key(address.kind.as_deref(), address.address.as_deref());
+        let id = address.id.clone().or_else(|| {
+            matched
+                .and_then(|current| {
+                    current.addresses.iter().find(|other| {
+                        natural_key(other.kind.as_deref(), other.address.as_deref()) == key
+                    })
+                })
+                .and_then(|other| other.id.clone())
+        });
+        let id = id.unwrap_or_else(|| {
+            let (kind, value) = key.split_once(':').unwrap_or_default();
+            derived_id("address", user_id, kind, value)
+        });
+        let mut entry = strip(to_object(*address), SUB_RECORD_SERVER_FIELDS);
+        entry.remove("type");
+        entry.insert("id".into(), Value::String(id));
+        if addresses
+            .insert(key.clone(), Value::Object(entry))
+            .is_some()
+        {
+            problems.push(Problem {
+                record: record.clone(),
+                field: Some("user_verifiable_addresses".into()),
+                message: format!("verifiable address `{key}` appears twice"),
+            });
+        }
+    }
+
+    // Credentials have no value to key on: one per type is the norm, so the type is the key.
+    // Several of one type (webauthn keys) are told apart by id.
+    let mut credentials = Map::new();
+    let count_of = |kind: Option<&str>| {
+        user.credentials
+            .iter()
+            .filter(|other| other.kind.as_deref() == kind)
+            .count()
+    };
+    for credential in &user.credentials {
+        let kind = credential.kind.as_deref().unwrap_or_default();
+        let several = count_of(credential.kind.as_deref()) > 1;
+        let key = match (several, credential.id.as_deref()) {
+            (true, Some(id)) => format!("{kind}:{id}"),
+            _ => kind.to_string(),
+        };
+        let id = credential.id.clone().or_else(|| {
+            matched
+                .and_then(|current| {
+                    current
+                        .credentials
+                        .iter()
+                        .find(|other| other.kind.as_deref().unwrap_or_default() == kind)
+                })
+                .and_then(|other| other.id.clone())
+        });
+        let id = id.unwrap_or_else(|| derived_id("credential", user_id, kind, ""));
+        let mut entry = strip(to_object(*credential), SUB_RECORD_SERVER_FIELDS);
+        entry.remove("type");
+        entry.insert("id".into(), Value::String(id));
+        if credentials
+            .insert(key.clone(), Value::Object(entry))
+            .is_some()
+        {
+            problems.push(Problem {
+                record: record.clone(),
+                field: Some("user_credentials".into()),
+                message: format!(
+                    "several `{kind}` credentials without ids: give each an `id` to tell them apart"
+                ),
+            });
+        }
+    }
+
+    let mut groups: Vec<&str> = user.groups.clone();
+    groups.sort_unstable();
+    groups.dedup();
+
+    for (name, value) in [
+        (IDENTIFIERS, Value::Object(identifiers)),
+        (ADDRESSES, Value::Object(addresses)),
+        (CREDENTIALS, Value::Object(credentials)),
+        (
+            GROUPS,
+            Value::Array(
+                groups
+                    .into_iter()
+                    .map(|g| Value::String(g.into()))
+                    .collect(),
+            ),
+        ),
+    ] {
+        if object.insert(name.into(), value).is_some() {
+            problems.push(Problem {
+                record: record.clone(),
+                field: Some(name.into()),
+                message: format!(
+                    "the user record has a field `{name}`, which poolsync uses for sub-records"
+                ),
+            });
+        }
+    }
+    let mut value = Value::Object(object);
+    prune_empty(&mut value);
+    NormalizedUser { value, problems }
+}
+
+/// Normalizes a pool or group record: server-managed fields dropped, empties pruned.
+pub fn normalize_record(record: &impl Serialize) -> Value {
+    let mut value = Value::Object(strip(to_object(record), RECORD_SERVER_FIELDS));
+    prune_empty(&mut value);
+    value
+}
+
+/// A path inside a normalized user to leave out of the comparison, such as
+/// `/metadata/last_sync`. A segment `*` matches any key (`/identifiers/*/metadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnorePath {
+    text: String,
+    segments: Vec<String>,
+}
+
+impl IgnorePath {
+    /// Parses a JSON-pointer-like path (`~1` for `/`, `~0` for `~` inside a segment).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let Some(rest) = text.strip_prefix('/') else {
+            return Err(format!(
+                "ignore path `{text}` must start with `/`, like `/metadata/last_sync`"
+            ));
+        };
+        if rest.is_empty() {
+            return Err("ignore path `/` would ignore the whole user".into());
+        }
+        let segments = rest
+            .split('/')
+            .map(|segment| segment.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        Ok(IgnorePath {
+            text: text.to_string(),
+            segments,
+        })
+    }
+
+    /// The path as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Removes what this path matches from `value`; returns whether anything was removed.
+    pub fn remove_from(&self, value: &mut Value) -> bool {
+        fn remove(value: &mut Value, segments: &[String]) -> bool {
+            let Value::Object(map) = value else {
+                return false;
+            };
+            let (first, rest) = match segments.split_first() {
+                Some(split) => split,
+                None => return false,
+            };
+            if rest.is_empty() {
+                if first == "*" {
+                    let had = !map.is_empty();
+                    map.clear();
+                    return had;
+                }
+                return map.remove(first).is_some();
+            }
+            let mut removed = false;
+            if first == "*" {
+                for child in map.values_mut() {
+                    removed |= remove(child, rest);
+                }
+            } else if let Some(child) = map.get_mut(first) {
+                removed = remove(child, rest);
+            }
+            if removed {
+                map.retain(|_, member| !is_empty(member));
+            }
+            removed
+        }
+        remove(value, &self.segments)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{TenantIndex, UserKey};
+    use crate::model::TenantDump;
+    use serde_json::json;
+
+    fn dump(value: Value) -> TenantDump {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn key(user: &str) -> UserKey {
+        UserKey {
+            pool_id: "p".into(),
+            user_id: user.into(),
+        }
+    }
+
+    #[test]
+    fn sub_records_are_keyed_and_server_fields_dropped() {
+        let document = dump(json!({
+            "users": [{"id": "u1", "user_pool_id": "p", "tenant_id": "t", "status": "active",
+                       "created_at": "2024-01-01T00:00:00Z", "payload": {"name": "A", "x": null},
+                       "metadata": {}}],
+            "user_identifiers": [
+                {"id": "i2", "user_id": "u1", "type": "mobile", "identifier": "+15550001",
+                 "identifier_lc": "+15550001", "tenant_id": "t"},
+                {"id": "i1", "user_id": "u1", "type": "email", "identifier": "Alice@X.io",
+                 "identifier_lc": "alice@x.io", "created_at": "2024-01-01T00:00:00Z"}
+            ],
+            "group_members": [{"group_id": "g2", "user_id": "u1"}, {"group_id": "g1", "user_id": "u1"}]
+        }));
+        let index = TenantIndex::build(&document);
+        let normalized = normalize_user(&index.users[&key("u1")], None);
+        assert_eq!(
+            normalized.value,
+            json!({
+                "status": "active",
+                "payload": {"name": "A"},
+                "identifiers": {
+                    "email:alice@x.io": {"id": "i1", "identifier": "Alice@X.io"},
+                    "mobile:+15550001": {"id": "i2", "identifier": "+15550001"}
+                },
+                "groups": ["g1", "g2"]
+            })
+        );
+        assert!(normalized.problems.is_empty());
+    }
+
+    #[test]
+    fn missing_ids_come_from_the_current_user_or_are_derived_deterministically() {
+        let current = dump(json!({
+            "users": [{"id": "u1", "user_pool_id": "p"}],
+            "user_identifiers": [{"id": "cur-1", "user_id": "u1", "type": "email", "identifier": "a@x.io"}]
+        }));
+        let desired = dump(json!({
+            "users": [{"id": "u1", "user_pool_id": "p"}],
+            "user_identifiers": [
+                {"user_id": "u1", "type": "email", "identifier": "A@x.io"},
+                {"user_id": "u1", "type": "uid", "identifier": "alice"}
+            ]
+        }));
+        let current_index = TenantIndex::build(&current);
+        let desired_index = TenantIndex::build(&desired);
+        let matched = &current_index.users[&key("u1")];
+        let first = normalize_user(&desired_index.users[&key("u1")], Some(matched));
+        let second = normalize_user(&desired_index.users[&key("u1")], Some(matched));
+        assert_eq!(first, second);
+        let identifiers = &first.value["identifiers"];
+        assert_eq!(identifiers["email:a@x.io"]["id"], "cur-1");
+        assert_eq!(
+            identifiers["uid:alice"]["id"],
+            derived_id("identifier", "u1", "uid", "alice")
+        );
+        assert_eq!(
+            Uuid::parse_str(identifiers["uid:alice"]["id"].as_str().unwrap())
+                .unwrap()
+                .get_version_num(),
+            5
+        );
+    }
+
+    #[test]
+    fn duplicate_natural_keys_are_problems() {
+        let document = dump(json!({
+            "users": [{"id": "u1", "user_pool_id": "p"}],
+            "user_identifiers": [
+                {"user_id": "u1", "type": "email", "identifier": "a@x.io"},
+                {"user_id": "u1", "type": "email", "identifier": "A@X.IO"}
+            ]
+        }));
+        let index = TenantIndex::build(&document);
+        let normalized = normalize_user(&index.users[&key("u1")], None);
+        assert_eq!(normalized.problems.len(), 1);
+        assert!(
+            normalized.problems[0]
+                .message
+                .contains("`email:a@x.io` appears twice")
+        );
+    }
+
+    #[test]
+    fn ignore_paths_remove_matches_and_report_whether_they_matched() {
+        let mut value = json!({
+            "metadata": {"last_sync": 1, "keep": 2},
+            "identifiers": {"email:a": {"id": "1", "metadata": {"m": 1}}, "uid:b": {"id": "2"}}
+        });
+        assert!(
+            IgnorePath::parse("/metadata/last_sync")
+                .unwrap()
+                .remove_from(&mut value)
+        );
+        assert!(
+            IgnorePath::parse("/identifiers/*/metadata")
+                .unwrap()
+                .remove_from(&mut value)
+        );
+        assert!(
+            !IgnorePath::parse("/payload/x")
+                .unwrap()
+                .remove_from(&mut value)
+        );
+        assert_eq!(
+            value,
+            json!({"metadata": {"keep": 2},
+                   "identifiers": {"email:a": {"id": "1"}, "uid:b": {"id": "2"}}})
+        );
+        assert!(IgnorePath::parse("metadata").is_err());
+        assert_eq!(
+            IgnorePath::parse("/payload/a~1b").unwrap().segments,
+            vec!["payload", "a/b"]
+        );
+    }
+
+    #[test]
+    fn null_empty_and_absent_are_equal() {
+        let mut with_nulls =
+            json!({"a": null, "b": {}, "c": [], "d": {"e": null}, "f": [null], "g": ""});
+        prune_empty(&mut with_nulls);
+        assert_eq!(with_nulls, json!({"f": [null], "g": ""}));
+    }
+}

@@ -17,6 +17,8 @@ pub mod load;
 pub mod model;
 pub mod normalize;
 pub mod plan;
+pub mod render;
+pub mod validate;
 
 /// What poolsync shows in place of a secret value.
 pub const SENSITIVE: &str = "(sensitive value)";

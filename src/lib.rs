@@ -12,6 +12,8 @@
 
 pub mod diff;
 pub mod error;
+pub mod exit_codes;
+pub mod import;
 pub mod index;
 pub mod load;
 pub mod model;

@@ -1,1 +1,24 @@
-fn main() {}
+//! The `poolsync` binary: argv -> settings -> library -> exit code.
+
+mod cli;
+mod commands;
+mod ui;
+
+use clap::Parser;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let stderr_color = ui::use_color(cli.global.color, ui::stderr_is_terminal());
+    ui::init_logging(cli.global.verbose, stderr_color);
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(failure) => {
+            // Nothing more can be reported if stderr itself is gone.
+            let _ = std::io::stderr().write_all(failure.render(stderr_color).as_bytes());
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -11,7 +11,7 @@
 //! absent. Pure functions of data: no I/O, no clock.
 
 use crate::index::{Problem, UserAggregate};
-use crate::model::Object;
+use crate::model::{Object, UserCredential, UserIdentifier, UserVerifiableAddress};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -106,6 +106,72 @@ fn strip(mut object: Object, fields: &[&str]) -> Object {
     object
 }
 
+/// The id of an identifier: its own, else that of the matched user's identifier with the same
+/// natural key, else a [`derived_id`].
+pub fn identifier_id(
+    record: &UserIdentifier,
+    user_id: &str,
+    matched: Option<&UserAggregate<'_>>,
+) -> String {
+    let key = natural_key(record.kind.as_deref(), record.identifier.as_deref());
+    record
+        .id
+        .clone()
+        .or_else(|| {
+            let current = matched?.identifiers.iter().find(|other| {
+                natural_key(other.kind.as_deref(), other.identifier.as_deref()) == key
+            })?;
+            current.id.clone()
+        })
+        .unwrap_or_else(|| {
+            let (kind, value) = key.split_once(':').unwrap_or_default();
+            derived_id("identifier", user_id, kind, value)
+        })
+}
+
+/// The id of a verifiable address, found like [`identifier_id`].
+pub fn address_id(
+    record: &UserVerifiableAddress,
+    user_id: &str,
+    matched: Option<&UserAggregate<'_>>,
+) -> String {
+    let key = natural_key(record.kind.as_deref(), record.address.as_deref());
+    record
+        .id
+        .clone()
+        .or_else(|| {
+            let current = matched?.addresses.iter().find(|other| {
+                natural_key(other.kind.as_deref(), other.address.as_deref()) == key
+            })?;
+            current.id.clone()
+        })
+        .unwrap_or_else(|| {
+            let (kind, value) = key.split_once(':').unwrap_or_default();
+            derived_id("address", user_id, kind, value)
+        })
+}
+
+/// The id of a credential: its own, else that of the matched user's credential of the same
+/// type, else a [`derived_id`].
+pub fn credential_id(
+    record: &UserCredential,
+    user_id: &str,
+    matched: Option<&UserAggregate<'_>>,
+) -> String {
+    let kind = record.kind.as_deref().unwrap_or_default();
+    record
+        .id
+        .clone()
+        .or_else(|| {
+            let current = matched?
+                .credentials
+                .iter()
+                .find(|other| other.kind.as_deref().unwrap_or_default() == kind)?;
+            current.id.clone()
+        })
+        .unwrap_or_else(|| derived_id("credential", user_id, kind, ""))
+}
+
 /// A normalized user and the problems met while normalizing it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NormalizedUser {
@@ -131,19 +197,7 @@ pub fn normalize_user(
     for identifier in &user.identifiers {
         let kind = identifier.kind.as_deref();
         let key = natural_key(kind, identifier.identifier.as_deref());
-        let id = identifier.id.clone().or_else(|| {
-            matched
-                .and_then(|current| {
-                    current.identifiers.iter().find(|other| {
-                        natural_key(other.kind.as_deref(), other.identifier.as_deref()) == key
-                    })
-                })
-                .and_then(|other| other.id.clone())
-        });
-        let id = id.unwrap_or_else(|| {
-            let (kind, value) = key.split_once(':').unwrap_or_default();
-            derived_id("identifier", user_id, kind, value)
-        });
+        let id = identifier_id(identifier, user_id, matched);
         let mut entry = strip(to_object(*identifier), SUB_RECORD_SERVER_FIELDS);
         entry.remove("type");
         entry.insert("id".into(), Value::String(id));
@@ -162,19 +216,7 @@ pub fn normalize_user(
     let mut addresses = Map::new();
     for address in &user.addresses {
         let key = natural_key(address.kind.as_deref(), address.address.as_deref());
-        let id = address.id.clone().or_else(|| {
-            matched
-                .and_then(|current| {
-                    current.addresses.iter().find(|other| {
-                        natural_key(other.kind.as_deref(), other.address.as_deref()) == key
-                    })
-                })
-                .and_then(|other| other.id.clone())
-        });
-        let id = id.unwrap_or_else(|| {
-            let (kind, value) = key.split_once(':').unwrap_or_default();
-            derived_id("address", user_id, kind, value)
-        });
+        let id = address_id(address, user_id, matched);
         let mut entry = strip(to_object(*address), SUB_RECORD_SERVER_FIELDS);
         entry.remove("type");
         entry.insert("id".into(), Value::String(id));
@@ -206,17 +248,7 @@ pub fn normalize_user(
             (true, Some(id)) => format!("{kind}:{id}"),
             _ => kind.to_string(),
         };
-        let id = credential.id.clone().or_else(|| {
-            matched
-                .and_then(|current| {
-                    current
-                        .credentials
-                        .iter()
-                        .find(|other| other.kind.as_deref().unwrap_or_default() == kind)
-                })
-                .and_then(|other| other.id.clone())
-        });
-        let id = id.unwrap_or_else(|| derived_id("credential", user_id, kind, ""));
+        let id = credential_id(credential, user_id, matched);
         let mut entry = strip(to_object(*credential), SUB_RECORD_SERVER_FIELDS);
         entry.remove("type");
         entry.insert("id".into(), Value::String(id));

@@ -1,0 +1,120 @@
+//! One `run_*` function per subcommand, plus what several of them share.
+
+mod diff;
+mod validate;
+
+use crate::cli::{Cli, Command, PlanOutputArgs};
+use crate::ui::{self, Failure};
+use poolsync::diff::{DiffError, DiffOptions};
+use poolsync::exit_codes;
+use poolsync::model::TenantDump;
+use poolsync::normalize::IgnorePath;
+use poolsync::plan::Plan;
+use poolsync::render::{self, TextOptions};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// Runs the command and returns the exit code.
+pub fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Diff(args) => diff::run_diff(args, &cli.global),
+        Command::Validate(args) => validate::run_validate(args, &cli.global),
+    }
+}
+
+/// Reads a tenant file, with a hint on how to find every problem in it.
+pub fn load_file(path: &Path) -> Result<TenantDump, Failure> {
+    poolsync::load::read_dump(path).map_err(|error| {
+        let hint = match error {
+            poolsync::error::LoadError::Read { .. } => "check the path and its permissions".to_string(),
+            _ => format!(
+                "the file must be a JSON `TenantDump` (as `poolsync export` writes); `poolsync validate {}` lists every problem",
+                path.display()
+            ),
+        };
+        Failure::new(error).hint(hint)
+    })
+}
+
+/// Reads two tenant files at once, one per thread.
+pub fn load_pair(first: &Path, second: &Path) -> Result<(TenantDump, TenantDump), Failure> {
+    let (first, second) = std::thread::scope(|scope| {
+        let handle = scope.spawn(|| load_file(first));
+        let second = load_file(second);
+        let first = handle
+            .join()
+            .unwrap_or_else(|_| Err(Failure::new("reading a file failed unexpectedly")));
+        (first, second)
+    });
+    Ok((first?, second?))
+}
+
+/// Diff settings from the command line.
+pub fn diff_options(args: &PlanOutputArgs) -> Result<DiffOptions, Failure> {
+    let ignore = args
+        .ignore
+        .iter()
+        .map(|path| IgnorePath::parse(path))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| {
+            Failure::new(message).hint("paths are JSON pointers into a user, as shown in the plan")
+        })?;
+    Ok(DiffOptions {
+        ignore,
+        pools: args.pools.clone(),
+    })
+}
+
+/// Turns an inconsistent document into an error listing every problem.
+pub fn diff_failure(error: DiffError, current: &str, desired: &str) -> Failure {
+    let (name, file) = match error.side {
+        "current" => ("current", current),
+        _ => ("desired", desired),
+    };
+    let count = error.problems.len();
+    let details = error.problems.iter().map(ToString::to_string).collect();
+    Failure::new(format!(
+        "the {name} state `{file}` has {} {}",
+        count,
+        if count == 1 { "problem" } else { "problems" }
+    ))
+    .details(details)
+    .hint(format!(
+        "`poolsync validate {file}` checks a file on its own"
+    ))
+}
+
+/// Writes the plan to stdout as text or JSON.
+pub fn print_plan(
+    plan: &Plan,
+    args: &PlanOutputArgs,
+    global: &crate::cli::GlobalArgs,
+) -> Result<(), Failure> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.json {
+        for warning in &plan.warnings {
+            tracing::warn!("{warning}");
+        }
+        render::render_json(plan, &mut out)?;
+    } else {
+        let options = TextOptions {
+            color: ui::use_color(global.color, ui::stdout_is_terminal()),
+            full: args.full,
+            summary_threshold: args.summary_threshold,
+            ..TextOptions::default()
+        };
+        render::render_text(plan, &mut out, &options)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// 0, or 2 with `--detailed-exitcode` when the plan has changes.
+pub fn plan_exit_code(plan: &Plan, detailed: bool) -> u8 {
+    if detailed && plan.has_changes() {
+        exit_codes::CHANGES
+    } else {
+        exit_codes::SUCCESS
+    }
+}

@@ -21,6 +21,14 @@ pub enum LoadError {
         /// File name or other description of the input.
         source_name: String,
     },
+    /// The input is obviously something other than JSON.
+    #[error("{source_name} is {what}, not JSON")]
+    NotJson {
+        /// File name or other description of the input.
+        source_name: String,
+        /// What it looks like.
+        what: String,
+    },
     /// The input is not JSON, or not a `TenantDump`.
     #[error("{source_name}:{line}:{column}: {}{message}", record.as_ref().map(|r| format!("at `{r}`: ")).unwrap_or_default())]
     Parse {

@@ -19,6 +19,12 @@ pub fn parse_dump(bytes: &[u8], source: &str) -> Result<TenantDump, LoadError> {
             source_name: source.to_string(),
         });
     }
+    if let Some(b'<') = bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        return Err(LoadError::NotJson {
+            source_name: source.to_string(),
+            what: "HTML or XML (an error page from a proxy?)".into(),
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let dump: TenantDump =
         serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
@@ -28,7 +34,10 @@ pub fn parse_dump(bytes: &[u8], source: &str) -> Result<TenantDump, LoadError> {
                 source_name: source.to_string(),
                 line: inner.line(),
                 column: inner.column(),
-                record: if path == "." { None } else { Some(path) },
+                // The record path means something only for data errors; a syntax error's
+                // position is already given by line and column.
+                record: (inner.classify() == serde_json::error::Category::Data && path != ".")
+                    .then_some(path),
                 message: strip_position(&inner.to_string()),
             }
         })?;
@@ -78,6 +87,12 @@ mod tests {
         let message = parse_error(br#"{"users": [{"id": "u1"}, {"id": "u2", "status": 7}]}"#);
         assert!(message.contains("users[1].status"), "{message}");
         assert!(message.contains("invalid type: integer `7`"), "{message}");
+    }
+
+    #[test]
+    fn html_is_named_as_such() {
+        let message = parse_error(b"\n<html><body>502 Bad Gateway</body></html>");
+        assert!(message.contains("is HTML or XML"), "{message}");
     }
 
     #[test]

@@ -1,0 +1,60 @@
+//! Helpers shared by the integration tests: snapshot settings and running the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// insta settings: snapshots in `snapshots/`, ports, temp dirs and timings filtered.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    settings.add_filter(r"\d+(\.\d+)?(ms|s)\b", "[TIME]");
+    settings.add_filter(r"/tmp/[^\s`'\x22]+", "[TEMP]");
+    settings
+}
+
+/// A `poolsync` command with a clean environment (no color, no inherited settings).
+pub fn poolsync() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_poolsync"));
+    command.current_dir(root());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("POOLSYNC_") || name == "RUST_LOG" || name == "NO_COLOR" {
+            command.env_remove(name);
+        }
+    }
+    command.env("POOLSYNC_TEST_NO_RETRY_DELAY", "1");
+    command
+}
+
+/// Stdout, stderr and exit code as one string, for snapshots.
+pub fn transcript(output: &Output) -> String {
+    format!(
+        "exit code: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+        output
+            .status
+            .code()
+            .map_or("signal".to_string(), |c| c.to_string()),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs `poolsync` with `args` and returns its output.
+pub fn run(args: &[&str]) -> Output {
+    poolsync()
+        .args(args)
+        .output()
+        .expect("the poolsync binary runs")
+}
+
+/// A path relative to the repository root, as a string.
+pub fn path(relative: &str) -> String {
+    let path: &Path = relative.as_ref();
+    path.display().to_string()
+}

@@ -20,6 +20,7 @@ pub mod model;
 pub mod normalize;
 pub mod plan;
 pub mod render;
+pub mod synth;
 pub mod validate;
 
 /// What poolsync shows in place of a secret value.

@@ -10,9 +10,12 @@
 #![warn(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod client;
 pub mod error;
+pub mod fsutil;
 pub mod load;
 pub mod model;
+pub mod secret;
 
 /// What poolsync shows in place of a secret value.
 pub const SENSITIVE: &str = "(sensitive value)";

@@ -10,9 +10,11 @@
 #![warn(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod client;
 pub mod diff;
 pub mod error;
 pub mod exit_codes;
+pub mod fsutil;
 pub mod import;
 pub mod index;
 pub mod load;
@@ -20,6 +22,7 @@ pub mod model;
 pub mod normalize;
 pub mod plan;
 pub mod render;
+pub mod secret;
 pub mod synth;
 pub mod validate;
 

@@ -1,0 +1,988 @@
+//! Running many imports or deletes: in parallel, with retries, pacing and cancellation.
+//!
+//! [`run_batches`] sends [`Batch`]es of at most [`MAX_USERS_PER_BATCH`] users with at most
+//! [`MAX_PARALLELISM`] requests in flight; [`run_deletes`] does the same for single-user deletes.
+//! Both return one [`BatchOutcome`] per item, in input order, whatever happened: a batch that
+//! fails never stops the others (except a credentials failure, which every request would hit,
+//! so the run stops starting new ones).
+//!
+//! Retries:
+//! - 429: wait for `Retry-After` (seconds or an HTTP-date, capped by
+//!   [`BatchOptions::max_retry_after`]), then send again. The wait pauses every request, since
+//!   the limit is the service's, not one batch's. A 429 means the service did not process the
+//!   request, so these attempts are counted apart, against [`BatchOptions::max_rate_limited`].
+//! - 5xx, 408, timeouts, dropped or refused connections: exponential backoff with jitter, at most
+//!   [`BatchOptions::max_attempts`] sends.
+//! - other 4xx: final, no retry.
+//!
+//! Adaptive pacing: the number of requests in flight starts at the parallelism asked for, is
+//! halved on a 429 (once per round of requests, so one burst of simultaneous 429s counts once)
+//! and grows by one after as many clean answers as are in flight, back up to the maximum.
+//!
+//! What an outcome means: the service is not atomic, and a 5xx or a dropped connection can come
+//! after the change was made, so [`BatchStatus`] says what is known, not what to assume; the
+//! caller settles `Rejected` and `Unknown` batches with a fresh export.
+//!
+//! Cancellation: [`Cancellation::stop`] starts no new batch and no new retry while requests in
+//! flight finish; [`Cancellation::abort`] also abandons those in flight. The executor never
+//! prints; it reports through a [`BatchObserver`] and `tracing` at debug level.
+
+use crate::client::error::{ApiError, Delivery, Operation};
+use crate::client::transport::{ApiClient, ImportMode};
+use crate::model::TenantDump;
+use futures::FutureExt;
+use futures::future::LocalBoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The most users one import request may hold (the service answers 413 above it).
+pub const MAX_USERS_PER_BATCH: usize = 100;
+/// The most requests in flight at once (the vendor's figure).
+pub const MAX_PARALLELISM: usize = 8;
+/// Set to `1` to skip backoff sleeps in tests; `Retry-After` is still honoured.
+pub const ENV_NO_RETRY_DELAY: &str = "POOLSYNC_TEST_NO_RETRY_DELAY";
+
+/// Building a batch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// More users than one request may carry.
+    #[error("a batch of {count} users is over the limit of {MAX_USERS_PER_BATCH} per request")]
+    TooManyUsers {
+        /// How many users the batch had.
+        count: usize,
+    },
+}
+
+/// One import request: a `TenantDump` of at most [`MAX_USERS_PER_BATCH`] users.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    dump: TenantDump,
+    user_ids: Vec<String>,
+}
+
+impl Batch {
+    /// A batch of `dump`, reported under `user_ids` (the keys the caller tracks users by).
+    /// Refuses more than [`MAX_USERS_PER_BATCH`] users, whatever the caller asked for.
+    pub fn new(dump: TenantDump, user_ids: Vec<String>) -> Result<Batch, BatchError> {
+        if dump.users.len() > MAX_USERS_PER_BATCH {
+            return Err(BatchError::TooManyUsers {
+                count: dump.users.len(),
+            });
+        }
+        Ok(Batch { dump, user_ids })
+    }
+
+    /// A batch reported under the ids of the users in `dump`.
+    pub fn from_dump(dump: TenantDump) -> Result<Batch, BatchError> {
+        let user_ids = dump
+            .users
+            .iter()
+            .filter_map(|user| user.id.clone())
+            .collect();
+        Batch::new(dump, user_ids)
+    }
+
+    /// The document sent.
+    pub fn dump(&self) -> &TenantDump {
+        &self.dump
+    }
+
+    /// The users reported for this batch.
+    pub fn user_ids(&self) -> &[String] {
+        &self.user_ids
+    }
+}
+
+/// Splits a document into batches of at most `batch_size` users (clamped to 1..=100).
+///
+/// Each user travels with its identifiers, addresses, credentials and group memberships, and
+/// each batch carries the pools its users are in and the groups its memberships name, so batches
+/// can be sent in parallel in any order. Schemas, and records tied to no user of the document,
+/// ride with the first batch. `codes` are one-time codes and are never imported, so they are
+/// dropped.
+pub fn split_dump(dump: TenantDump, batch_size: usize) -> Vec<Batch> {
+    let batch_size = batch_size.clamp(1, MAX_USERS_PER_BATCH);
+    let TenantDump {
+        pools,
+        schemas,
+        users,
+        user_identifiers,
+        user_verifiable_addresses,
+        user_credentials,
+        codes: _,
+        groups,
+        group_members,
+        extra,
+    } = dump;
+    let known_users: BTreeSet<String> = users.iter().filter_map(|user| user.id.clone()).collect();
+    let mut rest = TenantDump {
+        schemas,
+        extra,
+        ..TenantDump::default()
+    };
+    // Sub-records grouped by owning user; those of unknown users go to `rest`.
+    fn by_user<T>(
+        records: Vec<T>,
+        user_of: impl Fn(&T) -> Option<&String>,
+        known: &BTreeSet<String>,
+        orphans: &mut Vec<T>,
+    ) -> BTreeMap<String, Vec<T>> {
+        let mut grouped: BTreeMap<String, Vec<T>> = BTreeMap::new();
+        for record in records {
+            match user_of(&record)
+                .filter(|user| known.contains(*user))
+                .cloned()
+            {
+                Some(user) => grouped.entry(user).or_default().push(record),
+                None => orphans.push(record),
+            }
+        }
+        grouped
+    }
+    let mut identifiers = by_user(
+        user_identifiers,
+        |record| record.user_id.as_ref(),
+        &known_users,
+        &mut rest.user_identifiers,
+    );
+    let mut addresses = by_user(
+        user_verifiable_addresses,
+        |record| record.user_id.as_ref(),
+        &known_users,
+        &mut rest.user_verifiable_addresses,
+    );
+    let mut credentials = by_user(
+        user_credentials,
+        |record| record.user_id.as_ref(),
+        &known_users,
+        &mut rest.user_credentials,
+    );
+    let mut memberships = by_user(
+        group_members,
+        |record| record.user_id.as_ref(),
+        &known_users,
+        &mut rest.group_members,
+    );
+    let mut used_pools = BTreeSet::new();
+    let mut used_groups = BTreeSet::new();
+    let mut dumps = Vec::new();
+    let mut users = users.into_iter().peekable();
+    while users.peek().is_some() {
+        let mut part = TenantDump::default();
+        for user in users.by_ref().take(batch_size) {
+            if let Some(id) = &user.id {
+                part.user_identifiers
+                    .extend(identifiers.remove(id).unwrap_or_default());
+                part.user_verifiable_addresses
+                    .extend(addresses.remove(id).unwrap_or_default());
+                part.user_credentials
+                    .extend(credentials.remove(id).unwrap_or_default());
+                part.group_members
+                    .extend(memberships.remove(id).unwrap_or_default());
+            }
+            part.users.push(user);
+        }
+        let pool_ids: BTreeSet<&String> = part
+            .users
+            .iter()
+            .filter_map(|user| user.user_pool_id.as_ref())
+            .collect();
+        part.pools = pools
+            .iter()
+            .filter(|pool| pool.id.as_ref().is_some_and(|id| pool_ids.contains(id)))
+            .cloned()
+            .collect();
+        let group_ids: BTreeSet<&String> = part
+            .group_members
+            .iter()
+            .filter_map(|member| member.group_id.as_ref())
+            .collect();
+        part.groups = groups
+            .iter()
+            .filter(|group| group.id.as_ref().is_some_and(|id| group_ids.contains(id)))
+            .cloned()
+            .collect();
+        used_pools.extend(pool_ids.into_iter().cloned());
+        used_groups.extend(group_ids.into_iter().cloned());
+        dumps.push(part);
+    }
+    rest.pools = pools
+        .into_iter()
+        .filter(|pool| !pool.id.as_ref().is_some_and(|id| used_pools.contains(id)))
+        .collect();
+    rest.groups = groups
+        .into_iter()
+        .filter(|group| !group.id.as_ref().is_some_and(|id| used_groups.contains(id)))
+        .collect();
+    let rest_is_empty = rest == TenantDump::default();
+    match dumps.first_mut() {
+        Some(first) if !rest_is_empty => merge_into(first, rest),
+        None if !rest_is_empty => dumps.push(rest),
+        _ => {}
+    }
+    dumps
+        .into_iter()
+        .map(|dump| {
+            let user_ids = dump
+                .users
+                .iter()
+                .filter_map(|user| user.id.clone())
+                .collect();
+            Batch { dump, user_ids }
+        })
+        .collect()
+}
+
+fn merge_into(target: &mut TenantDump, source: TenantDump) {
+    target.pools.extend(source.pools);
+    target.schemas.extend(source.schemas);
+    target.user_identifiers.extend(source.user_identifiers);
+    target
+        .user_verifiable_addresses
+        .extend(source.user_verifiable_addresses);
+    target.user_credentials.extend(source.user_credentials);
+    target.groups.extend(source.groups);
+    target.group_members.extend(source.group_members);
+    target.extra.extend(source.extra);
+}
+
+/// One user to delete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteJob {
+    /// The user's pool.
+    pub pool_id: String,
+    /// The user.
+    pub user_id: String,
+}
+
+/// How the executor sends.
+#[derive(Clone, Debug)]
+pub struct BatchOptions {
+    /// Requests in flight at most; clamped to 1..=[`MAX_PARALLELISM`].
+    pub parallelism: usize,
+    /// Sends of one batch at most, not counting those answered 429.
+    pub max_attempts: u32,
+    /// 429 answers tolerated for one batch before it is given up.
+    pub max_rate_limited: u32,
+    /// First backoff delay; it doubles with each failure.
+    pub base_backoff: Duration,
+    /// Longest backoff delay.
+    pub max_backoff: Duration,
+    /// Longest `Retry-After` honoured; a longer one is cut to this.
+    pub max_retry_after: Duration,
+    /// Import mode.
+    pub mode: ImportMode,
+}
+
+impl Default for BatchOptions {
+    /// Eight in flight, five attempts, backoff from 500 ms to 30 s, `Retry-After` up to five
+    /// minutes, mode `update`. With `POOLSYNC_TEST_NO_RETRY_DELAY=1` the backoff is zero.
+    fn default() -> Self {
+        let no_delay = std::env::var(ENV_NO_RETRY_DELAY).is_ok_and(|value| value == "1");
+        let backoff = |duration: Duration| if no_delay { Duration::ZERO } else { duration };
+        BatchOptions {
+            parallelism: MAX_PARALLELISM,
+            max_attempts: 5,
+            max_rate_limited: 30,
+            base_backoff: backoff(Duration::from_millis(500)),
+            max_backoff: backoff(Duration::from_secs(30)),
+            max_retry_after: Duration::from_secs(300),
+            mode: ImportMode::Update,
+        }
+    }
+}
+
+/// What is known about a batch (or a delete) at the end of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    /// The service confirmed it (204; for a delete, 204 or 404).
+    Applied,
+    /// The service refused it with a final answer (4xx). Imports are not atomic: users before
+    /// the failing one may have been applied anyway.
+    Rejected,
+    /// No final answer after all attempts, and at least one attempt may have reached the
+    /// service: it may or may not have been applied.
+    Unknown,
+    /// Never processed by the service: not started (cancelled, or stopped by a credentials
+    /// failure), or every attempt failed before reaching it.
+    NotSent,
+}
+
+/// One failed attempt, for the journal.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AttemptFailure {
+    /// Which attempt (1-based).
+    pub attempt: u32,
+    /// The HTTP status, if the service answered.
+    pub status: Option<u16>,
+    /// Whether this attempt may have been applied.
+    pub delivery: Delivery,
+    /// The error, as shown to people.
+    pub message: String,
+    /// How long the executor waited before the next attempt.
+    pub waited: Duration,
+}
+
+/// The result of one batch or delete.
+#[derive(Clone, Debug)]
+pub struct BatchOutcome {
+    /// Position in the input.
+    pub index: usize,
+    /// The users it holds.
+    pub user_ids: Vec<String>,
+    /// What is known.
+    pub status: BatchStatus,
+    /// Requests sent (0 if never started).
+    pub attempts: u32,
+    /// How many of them were answered 429.
+    pub rate_limited: u32,
+    /// The last error, unless applied.
+    pub error: Option<ApiError>,
+    /// Every failed attempt, in order.
+    pub history: Vec<AttemptFailure>,
+}
+
+impl BatchOutcome {
+    /// Requests sent again after the first.
+    pub fn retries(&self) -> u32 {
+        self.attempts.saturating_sub(1)
+    }
+}
+
+/// Progress events, for a progress bar or a journal.
+#[derive(Debug)]
+pub enum BatchEvent<'a> {
+    /// A request is about to be sent.
+    Started {
+        /// Position in the input.
+        index: usize,
+        /// Which attempt (1-based).
+        attempt: u32,
+        /// Users in it.
+        users: usize,
+    },
+    /// An attempt failed and will be retried after `delay`.
+    Retrying {
+        /// Position in the input.
+        index: usize,
+        /// The attempt that failed.
+        attempt: u32,
+        /// The wait before the next attempt.
+        delay: Duration,
+        /// Why.
+        error: &'a ApiError,
+    },
+    /// A batch is done, one way or the other.
+    Finished {
+        /// What happened.
+        outcome: &'a BatchOutcome,
+    },
+    /// Adaptive pacing changed how many requests may be in flight.
+    ParallelismChanged {
+        /// The new limit.
+        limit: usize,
+    },
+}
+
+/// Receives [`BatchEvent`]s; it is called from the executor's task, so it should be quick.
+pub trait BatchObserver: Sync {
+    /// One event.
+    fn on_event(&self, event: &BatchEvent<'_>);
+}
+
+impl BatchObserver for () {
+    fn on_event(&self, _event: &BatchEvent<'_>) {}
+}
+
+/// Stops a run: [`stop`](Cancellation::stop) lets requests in flight finish,
+/// [`abort`](Cancellation::abort) abandons them. Clones share the same state.
+#[derive(Clone, Debug, Default)]
+pub struct Cancellation {
+    stop: CancellationToken,
+    abort: CancellationToken,
+}
+
+impl Cancellation {
+    /// A signal that has not fired.
+    pub fn new() -> Cancellation {
+        Cancellation::default()
+    }
+
+    /// Starts no new batch and no new retry; requests in flight finish.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// Stops, and abandons requests in flight (their outcome becomes unknown).
+    pub fn abort(&self) {
+        self.stop.cancel();
+        self.abort.cancel();
+    }
+
+    /// Stops the first time, aborts the second: what two Ctrl-C presses do.
+    pub fn escalate(&self) {
+        if self.stop.is_cancelled() {
+            self.abort();
+        } else {
+            self.stop();
+        }
+    }
+
+    /// Whether [`stop`](Cancellation::stop) (or abort) fired.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Whether [`abort`](Cancellation::abort) fired.
+    pub fn is_aborted(&self) -> bool {
+        self.abort.is_cancelled()
+    }
+
+    /// Spawns a task that calls [`escalate`](Cancellation::escalate) on each Ctrl-C.
+    pub fn escalate_on_ctrl_c(&self) -> tokio::task::JoinHandle<()> {
+        let cancellation = self.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                cancellation.escalate();
+                if cancellation.is_aborted() {
+                    break;
+                }
+            }
+        })
+    }
+}
+
+/// Imports `batches`; one outcome per batch, in input order.
+pub async fn run_batches(
+    client: &ApiClient,
+    batches: Vec<Batch>,
+    options: &BatchOptions,
+    observer: &dyn BatchObserver,
+    cancellation: &Cancellation,
+) -> Vec<BatchOutcome> {
+    let mode = options.mode;
+    let items = batches
+        .into_iter()
+        .map(|batch| (batch.user_ids.clone(), batch))
+        .collect();
+    execute(
+        items,
+        Operation::Import,
+        options,
+        observer,
+        cancellation,
+        // Each attempt holds its own handle: the future may outlive no borrow but the item's.
+        &|batch: &Batch| {
+            let client = client.clone();
+            async move { client.import(&batch.dump, mode).await }.boxed_local()
+        },
+    )
+    .await
+}
+
+/// Deletes users one by one, with the same parallelism, retries and pacing as imports.
+pub async fn run_deletes(
+    client: &ApiClient,
+    deletes: Vec<DeleteJob>,
+    options: &BatchOptions,
+    observer: &dyn BatchObserver,
+    cancellation: &Cancellation,
+) -> Vec<BatchOutcome> {
+    let items = deletes
+        .into_iter()
+        .map(|job| (vec![job.user_id.clone()], job))
+        .collect();
+    execute(
+        items,
+        Operation::Delete,
+        options,
+        observer,
+        cancellation,
+        &|job: &DeleteJob| {
+            let client = client.clone();
+            async move {
+                client
+                    .delete_user(&job.pool_id, &job.user_id)
+                    .await
+                    .map(|_| ())
+            }
+            .boxed_local()
+        },
+    )
+    .await
+}
+
+type Attempt<'a, T> =
+    dyn for<'item> Fn(&'item T) -> LocalBoxFuture<'item, Result<(), ApiError>> + 'a;
+
+/// The shared executor: runs `attempt` on every item, as described in the module docs.
+async fn execute<T>(
+    items: Vec<(Vec<String>, T)>,
+    operation: Operation,
+    options: &BatchOptions,
+    observer: &dyn BatchObserver,
+    cancellation: &Cancellation,
+    attempt: &Attempt<'_, T>,
+) -> Vec<BatchOutcome> {
+    let parallelism = options.parallelism.clamp(1, MAX_PARALLELISM);
+    let pacer = Pacer::new(parallelism);
+    let total = items.len();
+    let mut outcomes: Vec<Option<BatchOutcome>> = (0..total).map(|_| None).collect();
+    let mut pending = items.into_iter().enumerate();
+    let mut running = FuturesUnordered::new();
+    let mut fatal: Option<ApiError> = None;
+    loop {
+        while running.len() < parallelism && fatal.is_none() && !cancellation.is_stopped() {
+            let Some((index, (user_ids, item))) = pending.next() else {
+                break;
+            };
+            let job = Job {
+                index,
+                operation,
+                user_ids,
+                options,
+                observer,
+                cancellation,
+                pacer: &pacer,
+            };
+            running.push(job.run(item, attempt));
+        }
+        let Some(outcome) = running.next().await else {
+            break;
+        };
+        if let Some(error) = outcome
+            .error
+            .as_ref()
+            .filter(|error| error.is_auth_failure())
+        {
+            // Every other request would be refused the same way: stop starting new ones.
+            fatal.get_or_insert_with(|| error.clone());
+        }
+        observer.on_event(&BatchEvent::Finished { outcome: &outcome });
+        let index = outcome.index;
+        outcomes[index] = Some(outcome);
+    }
+    for (index, (user_ids, _item)) in pending {
+        let outcome = BatchOutcome {
+            index,
+            user_ids,
+            status: BatchStatus::NotSent,
+            attempts: 0,
+            rate_limited: 0,
+            error: Some(fatal.clone().unwrap_or(ApiError::Cancelled {
+                operation,
+                in_flight: false,
+            })),
+            history: Vec::new(),
+        };
+        observer.on_event(&BatchEvent::Finished { outcome: &outcome });
+        outcomes[index] = Some(outcome);
+    }
+    outcomes.into_iter().flatten().collect()
+}
+
+/// One item's run through its attempts.
+struct Job<'run> {
+    index: usize,
+    operation: Operation,
+    user_ids: Vec<String>,
+    options: &'run BatchOptions,
+    observer: &'run dyn BatchObserver,
+    cancellation: &'run Cancellation,
+    pacer: &'run Pacer,
+}
+
+impl Job<'_> {
+    async fn run<T>(self, item: T, attempt: &Attempt<'_, T>) -> BatchOutcome {
+        let options = self.options;
+        let mut attempts = 0;
+        let mut rate_limited = 0;
+        let mut failures = 0;
+        let mut history: Vec<AttemptFailure> = Vec::new();
+        let mut last_error: Option<ApiError> = None;
+        let result = loop {
+            if self.cancellation.is_stopped() {
+                break Err(last_error.take().unwrap_or(ApiError::Cancelled {
+                    operation: self.operation,
+                    in_flight: false,
+                }));
+            }
+            let permit = tokio::select! {
+                permit = self.pacer.acquire() => permit,
+                () = self.cancellation.stop.cancelled() => continue,
+            };
+            attempts += 1;
+            self.observer.on_event(&BatchEvent::Started {
+                index: self.index,
+                attempt: attempts,
+                users: self.user_ids.len(),
+            });
+            let result = tokio::select! {
+                result = attempt(&item) => result,
+                () = self.cancellation.abort.cancelled() => Err(ApiError::Cancelled {
+                    operation: self.operation,
+                    in_flight: true,
+                }),
+            };
+            let change = self.pacer.release(permit, &result);
+            if let Some(limit) = change {
+                tracing::debug!(limit, "requests in flight adjusted");
+                self.observer
+                    .on_event(&BatchEvent::ParallelismChanged { limit });
+            }
+            let error = match result {
+                Ok(()) => break Ok(()),
+                Err(error) => error,
+            };
+            let retry = if matches!(error, ApiError::Cancelled { .. }) || !error.is_retryable() {
+                None
+            } else if error.is_rate_limited() {
+                rate_limited += 1;
+                (rate_limited <= options.max_rate_limited).then(|| match error.retry_after() {
+                    Some(delay) => {
+                        // The pause applies to every request: acquiring the next permit waits.
+                        let delay = delay.min(options.max_retry_after);
+                        self.pacer.pause_for(delay);
+                        delay
+                    }
+                    None => backoff(options, rate_limited),
+                })
+            } else {
+                failures += 1;
+                (failures < options.max_attempts).then(|| {
+                    error
+                        .retry_after()
+                        .map(|delay| delay.min(options.max_retry_after))
+                        .unwrap_or_else(|| backoff(options, failures))
+                })
+            };
+            history.push(AttemptFailure {
+                attempt: attempts,
+                status: error.status(),
+                delivery: error.delivery(),
+                message: error.to_string(),
+                waited: retry.unwrap_or_default(),
+            });
+            let Some(delay) = retry else {
+                break Err(error);
+            };
+            tracing::debug!(batch = self.index, attempt = attempts, ?delay, %error, "retrying");
+            self.observer.on_event(&BatchEvent::Retrying {
+                index: self.index,
+                attempt: attempts,
+                delay,
+                error: &error,
+            });
+            last_error = Some(error);
+            // A retry-after pause is waited for in `acquire`, with every other request.
+            if !self.pacer.is_paused() {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = self.cancellation.stop.cancelled() => {}
+                }
+            }
+        };
+        let (status, error) = match result {
+            Ok(()) => (BatchStatus::Applied, None),
+            Err(error) => {
+                let status = match error.delivery() {
+                    Delivery::Rejected => BatchStatus::Rejected,
+                    Delivery::Unknown => BatchStatus::Unknown,
+                    Delivery::NotSent
+                        if history
+                            .iter()
+                            .any(|failure| failure.delivery == Delivery::Unknown) =>
+                    {
+                        BatchStatus::Unknown
+                    }
+                    Delivery::NotSent => BatchStatus::NotSent,
+                };
+                (status, Some(error))
+            }
+        };
+        BatchOutcome {
+            index: self.index,
+            user_ids: self.user_ids,
+            status,
+            attempts,
+            rate_limited,
+            error,
+            history,
+        }
+    }
+}
+
+/// Exponential backoff with jitter: between half and all of `base * 2^(n-1)`, capped.
+fn backoff(options: &BatchOptions, failures: u32) -> Duration {
+    let exponential = options
+        .base_backoff
+        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)))
+        .min(options.max_backoff);
+    if exponential.is_zero() {
+        return Duration::ZERO;
+    }
+    // Jitter spreads the retries of batches that failed together, so they do not return in
+    // one burst.
+    exponential.mul_f64(rand::random_range(0.5..=1.0))
+}
+
+/// Adaptive limit on requests in flight, and the shared `Retry-After` pause.
+struct Pacer {
+    state: Mutex<PacerState>,
+    changed: Notify,
+    max: usize,
+}
+
+struct PacerState {
+    limit: usize,
+    in_flight: usize,
+    /// Bumped on each change of `limit`; a 429 lowers the limit only if its request was sent
+    /// in the current epoch, so a burst of answers to requests sent together counts once.
+    epoch: u64,
+    clean_streak: usize,
+    paused_until: Option<Instant>,
+}
+
+struct Permit {
+    epoch: u64,
+}
+
+impl Pacer {
+    fn new(max: usize) -> Pacer {
+        Pacer {
+            state: Mutex::new(PacerState {
+                limit: max,
+                in_flight: 0,
+                epoch: 0,
+                clean_streak: 0,
+                paused_until: None,
+            }),
+            changed: Notify::new(),
+            max,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PacerState> {
+        // The state stays consistent even if a holder panicked: every update is one statement.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn acquire(&self) -> Permit {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let paused_until = {
+                let mut state = self.lock();
+                let paused_until = state.paused_until.filter(|until| *until > Instant::now());
+                if paused_until.is_none() && state.in_flight < state.limit {
+                    state.in_flight += 1;
+                    return Permit { epoch: state.epoch };
+                }
+                paused_until
+            };
+            match paused_until {
+                Some(until) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => {}
+                        () = &mut notified => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Returns the permit and adapts the limit to the answer; returns the new limit if it
+    /// changed.
+    fn release(&self, permit: Permit, result: &Result<(), ApiError>) -> Option<usize> {
+        let mut state = self.lock();
+        state.in_flight -= 1;
+        let before = state.limit;
+        match result {
+            Err(error) if error.is_rate_limited() => {
+                state.clean_streak = 0;
+                if permit.epoch == state.epoch && state.limit > 1 {
+                    state.limit /= 2;
+                    state.epoch += 1;
+                }
+            }
+            Ok(()) => {
+                state.clean_streak += 1;
+                if state.clean_streak >= state.limit && state.limit < self.max {
+                    state.limit += 1;
+                    state.clean_streak = 0;
+                    state.epoch += 1;
+                }
+            }
+            Err(_) => {}
+        }
+        let after = state.limit;
+        drop(state);
+        self.changed.notify_waiters();
+        (after != before).then_some(after)
+    }
+
+    fn pause_for(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        let mut state = self.lock();
+        if state.paused_until.is_none_or(|current| current < until) {
+            state.paused_until = Some(until);
+        }
+    }
+
+    fn is_paused(&self) -> bool {
+        self.lock()
+            .paused_until
+            .is_some_and(|until| until > Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{GroupMember, InternalGroup, Pool, User, UserCredential, UserIdentifier};
+
+    fn user(id: &str, pool: &str) -> User {
+        User {
+            id: Some(id.to_string()),
+            user_pool_id: Some(pool.to_string()),
+            ..User::default()
+        }
+    }
+
+    #[test]
+    fn split_keeps_each_user_with_its_records_and_pools() {
+        let mut dump = TenantDump {
+            pools: vec![
+                Pool {
+                    id: Some("p1".into()),
+                    ..Pool::default()
+                },
+                Pool {
+                    id: Some("p2".into()),
+                    ..Pool::default()
+                },
+                Pool {
+                    id: Some("unused".into()),
+                    ..Pool::default()
+                },
+            ],
+            groups: vec![InternalGroup {
+                id: Some("g1".into()),
+                ..InternalGroup::default()
+            }],
+            ..TenantDump::default()
+        };
+        for number in 0..250 {
+            let id = format!("u{number:03}");
+            dump.users
+                .push(user(&id, if number < 200 { "p1" } else { "p2" }));
+            dump.user_identifiers.push(UserIdentifier {
+                user_id: Some(id.clone()),
+                ..UserIdentifier::default()
+            });
+            dump.user_credentials.push(UserCredential {
+                user_id: Some(id.clone()),
+                ..UserCredential::default()
+            });
+        }
+        dump.group_members.push(GroupMember {
+            group_id: Some("g1".into()),
+            user_id: Some("u249".into()),
+            ..GroupMember::default()
+        });
+        let batches = split_dump(dump, 1000);
+        let sizes: Vec<usize> = batches.iter().map(|batch| batch.dump.users.len()).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        for batch in &batches {
+            let ids: BTreeSet<_> = batch.user_ids.iter().collect();
+            assert!(
+                batch
+                    .dump
+                    .user_identifiers
+                    .iter()
+                    .all(|r| ids.contains(r.user_id.as_ref().unwrap()))
+            );
+            assert_eq!(batch.dump.user_identifiers.len(), batch.dump.users.len());
+            assert_eq!(batch.dump.user_credentials.len(), batch.dump.users.len());
+        }
+        let pool_ids = |batch: &Batch| -> Vec<String> {
+            batch
+                .dump
+                .pools
+                .iter()
+                .map(|pool| pool.id.clone().unwrap())
+                .collect()
+        };
+        assert_eq!(pool_ids(&batches[0]), ["p1", "unused"]);
+        assert_eq!(pool_ids(&batches[1]), ["p1"]);
+        assert_eq!(pool_ids(&batches[2]), ["p2"]);
+        assert_eq!(batches[2].dump.groups.len(), 1);
+        assert!(batches[0].dump.groups.is_empty());
+    }
+
+    #[test]
+    fn a_batch_over_the_limit_is_refused() {
+        let dump = TenantDump {
+            users: (0..101).map(|n| user(&format!("u{n}"), "p")).collect(),
+            ..TenantDump::default()
+        };
+        let error = Batch::from_dump(dump).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "a batch of 101 users is over the limit of 100 per request"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_stops_at_the_cap() {
+        let options = BatchOptions {
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+            ..BatchOptions::default()
+        };
+        let third = backoff(&options, 3);
+        assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+        assert!(backoff(&options, 30) <= Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn pacing_halves_once_per_burst_of_429_and_climbs_back_on_clean_answers() {
+        let pacer = Pacer::new(8);
+        let rate_limited: Result<(), ApiError> = Err(ApiError::Status {
+            operation: Operation::Import,
+            endpoint: String::new(),
+            tenant: String::new(),
+            status: 429,
+            server: Default::default(),
+            retry_after: None,
+            client_id: String::new(),
+        });
+        let permits: Vec<Permit> = (0..8).map(|_| Permit { epoch: 0 }).collect();
+        pacer.lock().in_flight = 8;
+        let changes: Vec<Option<usize>> = permits
+            .into_iter()
+            .map(|permit| pacer.release(permit, &rate_limited))
+            .collect();
+        assert_eq!(changes[0], Some(4));
+        assert!(changes[1..].iter().all(Option::is_none));
+        let mut limit = 4;
+        for _ in 0..4 {
+            pacer.lock().in_flight += 1;
+            let epoch = pacer.lock().epoch;
+            if let Some(new) = pacer.release(Permit { epoch }, &Ok(())) {
+                limit = new;
+            }
+        }
+        assert_eq!(limit, 5);
+    }
+}

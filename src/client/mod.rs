@@ -1,0 +1,25 @@
+//! The network client: settings, tokens, export, import, delete, and the batch executor.
+//!
+//! This is the only part of poolsync that talks to the network. It knows nothing about diffs or
+//! plans: it moves `TenantDump`s and user ids over HTTP and reports, per batch, what the service
+//! answered. The layers:
+//!
+//! - [`settings`]: flags, environment and profiles resolved into [`ConnectionSettings`].
+//! - [`token`]: OAuth2 client-credentials tokens, cached per scope.
+//! - [`transport`]: [`ApiClient`], one request per call, failures classified into [`ApiError`].
+//! - [`batch`]: imports and deletes in parallel with retries, pacing and cancellation.
+
+pub mod batch;
+pub mod error;
+pub mod settings;
+pub mod token;
+pub mod transport;
+
+pub use batch::{
+    Batch, BatchError, BatchEvent, BatchObserver, BatchOptions, BatchOutcome, BatchStatus,
+    Cancellation, DeleteJob, run_batches, run_deletes, split_dump,
+};
+pub use error::{ApiError, Delivery, Operation, ServerMessage, TransportKind};
+pub use settings::{ApiPath, ConnectionArgs, ConnectionSettings, SettingsError};
+pub use token::Scope;
+pub use transport::{ApiClient, DeleteOutcome, ExportProgress, ImportMode, NoProgress};

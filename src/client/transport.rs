@@ -1,0 +1,521 @@
+//! The HTTP client for the System API: export, import and single-user delete.
+//!
+//! [`ApiClient`] sends one request per call, with a bearer token from the [`TokenCache`] (one
+//! refresh and one retry on a 401), on the configuration path that works for this tenant (the
+//! vendor page's path first, the spec's on 404, then remembered for the client's lifetime). It
+//! classifies failures into [`ApiError`]s but never retries 5xx, 429 or dropped connections
+//! itself: that is the batch executor's job ([`crate::client::batch`]), which sees the whole run.
+//!
+//! Export bodies are read chunk by chunk into one buffer, pre-sized from `Content-Length`, and
+//! parsed by [`crate::load::parse_dump`], the same parser as desired files: there is never a
+//! second copy of the body, and the document gets the same located errors. Error bodies are read
+//! only up to a small limit, so a hostile answer cannot exhaust memory through an error page.
+
+use crate::client::error::{ApiError, Operation, ServerMessage, TransportKind};
+use crate::client::settings::{ApiPath, ConnectionSettings};
+use crate::client::token::{Scope, TokenCache};
+use crate::model::TenantDump;
+use bytes::Bytes;
+use reqwest::{Method, Response, StatusCode, Url, header};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("poolsync/", env!("CARGO_PKG_VERSION"));
+/// How much of an error body is read.
+const ERROR_BODY_LIMIT: usize = 16 * 1024;
+/// The largest `Content-Length` trusted for pre-sizing the export buffer; beyond it the buffer
+/// grows as bytes actually arrive, so a lying header cannot reserve absurd memory.
+const PRESIZE_LIMIT: u64 = 16 * 1024 * 1024 * 1024;
+
+/// What import does with users that already exist (the `mode` query parameter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportMode {
+    /// Existing users are left as they are.
+    Ignore,
+    /// Create only: the import stops with 409 at the first existing user.
+    Fail,
+    /// Existing users are replaced as a whole.
+    #[default]
+    Update,
+}
+
+impl ImportMode {
+    /// The value of the `mode` parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportMode::Ignore => "ignore",
+            ImportMode::Fail => "fail",
+            ImportMode::Update => "update",
+        }
+    }
+}
+
+/// What a delete found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteOutcome {
+    /// The user was deleted (204).
+    Deleted,
+    /// The user was already gone (404).
+    AlreadyAbsent,
+}
+
+/// Receives export progress, for a progress bar.
+pub trait ExportProgress: Sync {
+    /// The answer arrived; `total_bytes` is its `Content-Length`, when it has one.
+    fn started(&self, total_bytes: Option<u64>) {
+        let _ = total_bytes;
+    }
+    /// `bytes_so_far` bytes of the body have arrived.
+    fn received(&self, bytes_so_far: u64) {
+        let _ = bytes_so_far;
+    }
+}
+
+/// An [`ExportProgress`] that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl ExportProgress for NoProgress {}
+
+/// A client for one tenant. Cloning is cheap and clones share the token cache, the connection
+/// pool and the remembered path.
+#[derive(Clone, Debug)]
+pub struct ApiClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    settings: ConnectionSettings,
+    tokens: TokenCache,
+    /// The path that answered: 0 not known yet, 1 legacy, 2 current.
+    resolved_path: AtomicU8,
+}
+
+impl ApiClient {
+    /// Builds a client; sends nothing yet.
+    pub fn new(settings: ConnectionSettings) -> Result<ApiClient, ApiError> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(settings.connect_timeout)
+            .read_timeout(settings.read_timeout)
+            // A redirect is not part of this API; following one could carry the token or the
+            // users' data somewhere unexpected, so it is reported instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(16)
+            .build()
+            .map_err(|error| ApiError::Setup {
+                message: error_chain(&error),
+            })?;
+        Ok(ApiClient {
+            inner: Arc::new(Inner {
+                http,
+                settings,
+                tokens: TokenCache::default(),
+                resolved_path: AtomicU8::new(0),
+            }),
+        })
+    }
+
+    /// The settings the client was built from.
+    pub fn settings(&self) -> &ConnectionSettings {
+        &self.inner.settings
+    }
+
+    /// The configuration path in use: the pinned one, or the one that answered, once known.
+    pub fn api_path(&self) -> Option<ApiPath> {
+        self.inner.settings.api_path.or(self.resolved_path())
+    }
+
+    /// How many tokens the client fetched so far (for tests and diagnostics).
+    pub fn tokens_fetched(&self) -> u64 {
+        self.inner.tokens.fetched()
+    }
+
+    /// The URL of the configuration endpoint in `style`.
+    pub fn configuration_url(&self, style: ApiPath) -> Url {
+        self.endpoint(&style.configuration_segments(&self.inner.settings.tenant))
+    }
+
+    /// Exports the tenant and parses it.
+    pub async fn export(&self, progress: &dyn ExportProgress) -> Result<TenantDump, ApiError> {
+        let (body, endpoint) = self.export_body(progress).await?;
+        let parsed =
+            tokio::task::spawn_blocking(move || crate::load::parse_dump(&body, "response body"))
+                .await;
+        let invalid = |reason: String| ApiError::InvalidResponse {
+            operation: Operation::Export,
+            endpoint: endpoint.to_string(),
+            reason,
+        };
+        match parsed {
+            Ok(Ok(dump)) => Ok(dump),
+            Ok(Err(error)) => Err(invalid(format!("not a tenant document: {error}"))),
+            Err(join_error) => Err(invalid(format!("the parser failed: {join_error}"))),
+        }
+    }
+
+    /// Exports the tenant as raw bytes, checked to look like a JSON object but not parsed, for
+    /// callers with their own parser.
+    pub async fn export_bytes(&self, progress: &dyn ExportProgress) -> Result<Vec<u8>, ApiError> {
+        Ok(self.export_body(progress).await?.0)
+    }
+
+    async fn export_body(&self, progress: &dyn ExportProgress) -> Result<(Vec<u8>, Url), ApiError> {
+        let (response, endpoint) = self
+            .configuration_request(Operation::Export, Method::GET, None, None)
+            .await?;
+        let mut response = self.success(Operation::Export, &endpoint, response).await?;
+        let content_type = content_type(&response);
+        let total = response.content_length();
+        progress.started(total);
+        let mut body = Vec::new();
+        if let Some(total) = total.filter(|total| *total <= PRESIZE_LIMIT) {
+            // Reserving can fail on a small machine; the buffer then simply grows.
+            let _ = body.try_reserve_exact(usize::try_from(total).unwrap_or(0));
+        }
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    progress.received(body.len() as u64);
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    let mut failure = transport_error(Operation::Export, &endpoint, &error);
+                    if let ApiError::Transport { message, .. } = &mut failure {
+                        *message = format!("after {} bytes: {message}", body.len());
+                    }
+                    return Err(failure);
+                }
+            }
+        }
+        tracing::debug!(bytes = body.len(), %endpoint, "export received");
+        let first_byte = body
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&body)
+            .iter()
+            .find(|byte| !byte.is_ascii_whitespace());
+        let reason = match first_byte {
+            None => Some("the body is empty; expected a JSON object (a `TenantDump`)".to_string()),
+            Some(b'{') => None,
+            Some(_) => Some(format!(
+                "expected a JSON object (a `TenantDump`), got {}",
+                ServerMessage::parse(content_type.as_deref(), &body)
+            )),
+        };
+        match reason {
+            Some(reason) => Err(ApiError::InvalidResponse {
+                operation: Operation::Export,
+                endpoint: endpoint.to_string(),
+                reason,
+            }),
+            None => Ok((body, endpoint)),
+        }
+    }
+
+    /// Imports `dump` in one request (204 is success).
+    pub async fn import(&self, dump: &TenantDump, mode: ImportMode) -> Result<(), ApiError> {
+        let body = serde_json::to_vec(dump).map_err(|error| ApiError::InvalidRequest {
+            operation: Operation::Import,
+            reason: format!("cannot serialize the document: {error}"),
+        })?;
+        self.import_body(Bytes::from(body), mode).await
+    }
+
+    /// Imports an already serialized `TenantDump`; retries reuse the bytes without copying.
+    pub async fn import_body(&self, body: Bytes, mode: ImportMode) -> Result<(), ApiError> {
+        let (response, endpoint) = self
+            .configuration_request(Operation::Import, Method::PUT, Some(mode), Some(body))
+            .await?;
+        self.success(Operation::Import, &endpoint, response).await?;
+        Ok(())
+    }
+
+    /// Deletes one user; a user that is already gone (404) counts as done.
+    pub async fn delete_user(&self, pool: &str, user: &str) -> Result<DeleteOutcome, ApiError> {
+        if pool.is_empty() || user.is_empty() {
+            // An empty segment would address another resource, whose 404 would look like success.
+            return Err(ApiError::InvalidRequest {
+                operation: Operation::Delete,
+                reason: "a delete needs a pool id and a user id".to_string(),
+            });
+        }
+        let tenant = self.inner.settings.tenant.as_str();
+        let endpoint = self.endpoint(&[
+            "api", "identity", tenant, "system", "pools", pool, "users", user,
+        ]);
+        let response = self
+            .send_authorized(Operation::Delete, Method::DELETE, &endpoint, None)
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(DeleteOutcome::AlreadyAbsent);
+        }
+        self.success(Operation::Delete, &endpoint, response).await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.inner.settings.url.clone();
+        url.path_segments_mut()
+            .expect("validated base URLs have a path")
+            .pop_if_empty()
+            .extend(segments);
+        url
+    }
+
+    fn resolved_path(&self) -> Option<ApiPath> {
+        match self.inner.resolved_path.load(Ordering::Relaxed) {
+            1 => Some(ApiPath::Legacy),
+            2 => Some(ApiPath::Current),
+            _ => None,
+        }
+    }
+
+    fn remember_path(&self, style: ApiPath) {
+        let value = match style {
+            ApiPath::Legacy => 1,
+            ApiPath::Current => 2,
+        };
+        if self.inner.resolved_path.swap(value, Ordering::Relaxed) != value {
+            tracing::debug!(path = style.name(), "configuration path in use");
+        }
+    }
+
+    /// Sends a configuration request on the path in use; while no path is known and none is
+    /// pinned, a 404 on the first path is retried once on the other.
+    async fn configuration_request(
+        &self,
+        operation: Operation,
+        method: Method,
+        mode: Option<ImportMode>,
+        body: Option<Bytes>,
+    ) -> Result<(Response, Url), ApiError> {
+        let pinned = self.inner.settings.api_path;
+        let known = pinned.or(self.resolved_path());
+        let first = known.unwrap_or(ApiPath::Legacy);
+        let url_for = |style: ApiPath| {
+            let mut url = self.configuration_url(style);
+            if let Some(mode) = mode {
+                url.query_pairs_mut().append_pair("mode", mode.as_str());
+            }
+            url
+        };
+        let first_url = url_for(first);
+        let response = self
+            .send_authorized(operation, method.clone(), &first_url, body.clone())
+            .await?;
+        if response.status() != StatusCode::NOT_FOUND {
+            if pinned.is_none() {
+                self.remember_path(first);
+            }
+            return Ok((response, first_url));
+        }
+        if known.is_some() {
+            return Ok((response, first_url));
+        }
+        tracing::debug!(
+            path = first.name(),
+            "configuration path answered 404, trying the other"
+        );
+        let second = first.other();
+        let second_url = url_for(second);
+        let response = self
+            .send_authorized(operation, method, &second_url, body)
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            let content_type = content_type(&response);
+            let (text, _) = read_limited(response, ERROR_BODY_LIMIT).await;
+            return Err(ApiError::NotFound {
+                operation,
+                first: first_url.to_string(),
+                second: second_url.to_string(),
+                server: Box::new(ServerMessage::parse(content_type.as_deref(), &text)),
+            });
+        }
+        self.remember_path(second);
+        Ok((response, second_url))
+    }
+
+    /// Sends a request with a bearer token; on a 401, fetches a fresh token and sends once more.
+    async fn send_authorized(
+        &self,
+        operation: Operation,
+        method: Method,
+        url: &Url,
+        body: Option<Bytes>,
+    ) -> Result<Response, ApiError> {
+        let scope = operation.scope().unwrap_or(Scope::ManageConfiguration);
+        let inner = &self.inner;
+        let mut refreshed = false;
+        loop {
+            let token = inner
+                .tokens
+                .get(&inner.http, &inner.settings, scope)
+                .await?;
+            let mut request = inner
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.value.expose());
+            if let Some(body) = &body {
+                request = request
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            tracing::trace!(%method, %url, "sending");
+            let response = request
+                .send()
+                .await
+                .map_err(|error| transport_error(operation, url, &error))?;
+            if response.status() == StatusCode::UNAUTHORIZED && !refreshed {
+                tracing::debug!(%url, "401: fetching a fresh token and retrying once");
+                inner.tokens.invalidate(scope, &token).await;
+                refreshed = true;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Passes a 2xx answer through; turns anything else into an [`ApiError`].
+    async fn success(
+        &self,
+        operation: Operation,
+        endpoint: &Url,
+        response: Response,
+    ) -> Result<Response, ApiError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("nowhere")
+                .chars()
+                .take(200)
+                .collect::<String>();
+            return Err(ApiError::InvalidResponse {
+                operation,
+                endpoint: endpoint.to_string(),
+                reason: format!("unexpected redirect (status {status}) to `{location}`"),
+            });
+        }
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, SystemTime::now()));
+        let content_type = content_type(&response);
+        let (body, _) = read_limited(response, ERROR_BODY_LIMIT).await;
+        let settings = &self.inner.settings;
+        Err(ApiError::Status {
+            operation,
+            endpoint: endpoint.to_string(),
+            tenant: settings.tenant.clone(),
+            status: status.as_u16(),
+            server: Box::new(ServerMessage::parse(content_type.as_deref(), &body)),
+            retry_after,
+            client_id: settings.client_id.clone(),
+        })
+    }
+}
+
+fn content_type(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Reads at most `limit` bytes of a body; the rest is dropped with the connection. A body that
+/// breaks off is returned as far as it came: an error answer is informative even when cut.
+pub(crate) async fn read_limited(mut response: Response, limit: usize) -> (Vec<u8>, bool) {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = limit - body.len();
+        if chunk.len() >= room {
+            body.extend_from_slice(&chunk[..room]);
+            return (body, true);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    (body, false)
+}
+
+/// Classifies a reqwest failure. The message is the error's source chain: reqwest's own top
+/// line repeats the URL, which the [`ApiError`] already names.
+pub(crate) fn transport_error(operation: Operation, url: &Url, error: &reqwest::Error) -> ApiError {
+    let kind = if error.is_connect() {
+        TransportKind::Connect
+    } else if error.is_timeout() {
+        TransportKind::Timeout
+    } else {
+        TransportKind::Dropped
+    };
+    ApiError::Transport {
+        operation,
+        endpoint: url.to_string(),
+        kind,
+        message: error_chain(error),
+    }
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    if parts.is_empty() {
+        parts.push(error.to_string());
+    }
+    parts.join(": ")
+}
+
+/// Reads `Retry-After`: delay-seconds, or an HTTP-date (a date in the past means now).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| Duration::from_secs_f64(seconds.min(1e9)));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+}

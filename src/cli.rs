@@ -1,6 +1,7 @@
 //! Command-line arguments (binary only). Doc comments here are the `--help` text.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use poolsync::client::{ConnectionArgs, ImportMode};
 use std::path::PathBuf;
 
 /// Plan and apply SecureAuth Identity Pool users like `terraform plan` / `terraform apply`
@@ -29,6 +30,9 @@ pub struct GlobalArgs {
     /// When to use colors
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
     pub color: ColorChoice,
+    /// How to reach the tenant (made global in `main`, so these work after the subcommand too)
+    #[command(flatten, next_help_heading = "Connection")]
+    pub connection: ConnectionArgs,
 }
 
 /// When to color output.
@@ -49,6 +53,12 @@ pub enum Command {
     Diff(DiffArgs),
     /// Check a desired file without touching anything
     Validate(ValidateArgs),
+    /// Export the tenant's pools and users as a canonical `TenantDump`
+    Export(ExportArgs),
+    /// Show what apply would change in the tenant to match a desired file
+    Plan(PlanArgs),
+    /// Change the tenant to match a desired file (or a saved plan), then verify it
+    Apply(ApplyArgs),
 }
 
 /// How a plan is computed and shown (shared by `diff` and `plan`)
@@ -93,4 +103,67 @@ pub struct ValidateArgs {
     /// A pool that exists in the tenant although the file does not list it (repeatable)
     #[arg(long = "pool", value_name = "ID")]
     pub known_pools: Vec<String>,
+}
+
+/// Export the tenant's pools and users as a canonical `TenantDump`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to this file (mode 0600, written atomically) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only export this pool and its users (repeatable)
+    #[arg(long = "pool", value_name = "ID")]
+    pub pools: Vec<String>,
+}
+
+/// Show what apply would change in the tenant to match a desired file
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The desired state: a `TenantDump` file
+    #[arg(long, value_name = "FILE")]
+    pub desired: PathBuf,
+    /// Also save the plan here, for `poolsync apply PLANFILE` (no secrets, no personal data)
+    #[arg(short = 'o', long = "out", value_name = "PLANFILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: PlanOutputArgs,
+}
+
+/// Change the tenant to match a desired file (or a saved plan), then verify it
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `poolsync plan -o`; applied exactly, without asking
+    #[arg(
+        value_name = "PLANFILE",
+        conflicts_with = "desired",
+        required_unless_present = "desired"
+    )]
+    pub planfile: Option<PathBuf>,
+    /// The desired state: a `TenantDump` file
+    #[arg(long, value_name = "FILE")]
+    pub desired: Option<PathBuf>,
+    /// `update` creates and replaces users; `fail` only creates and refuses plans with updates
+    #[arg(long, value_enum, default_value_t = ImportMode::Update)]
+    pub mode: ImportMode,
+    /// Apply without asking (required when stdin is not a terminal)
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Users per import request (at most 100, whatever is asked)
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub batch_size: usize,
+    /// Requests in flight at once (1 to 8)
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub parallelism: u8,
+    /// Print the plan and the apply report as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Show every changed user, even in large plans
+    #[arg(long)]
+    pub full: bool,
+    /// Leave a path inside users out of the comparison (repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub ignore: Vec<String>,
+    /// Only apply users of this pool (repeatable)
+    #[arg(long = "pool", value_name = "ID")]
+    pub pools: Vec<String>,
 }

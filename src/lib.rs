@@ -10,10 +10,12 @@
 #![warn(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod apply;
 pub mod client;
 pub mod diff;
 pub mod error;
 pub mod exit_codes;
+pub mod export;
 pub mod fsutil;
 pub mod import;
 pub mod index;
@@ -21,6 +23,7 @@ pub mod load;
 pub mod model;
 pub mod normalize;
 pub mod plan;
+pub mod planfile;
 pub mod render;
 pub mod secret;
 pub mod synth;

@@ -4,12 +4,19 @@ mod cli;
 mod commands;
 mod ui;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // Options of the top level work after the subcommand too (`poolsync plan --profile prod`).
+    let matches = cli::Cli::command()
+        .mut_args(|arg| arg.global(true))
+        .get_matches();
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     let stderr_color = ui::use_color(cli.global.color, ui::stderr_is_terminal());
     ui::init_logging(cli.global.verbose, stderr_color);
     match commands::run(cli) {

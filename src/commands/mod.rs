@@ -1,6 +1,7 @@
 //! One `run_*` function per subcommand, plus what several of them share.
 
 mod diff;
+mod live;
 mod validate;
 
 use crate::cli::{Cli, Command, PlanOutputArgs};
@@ -19,6 +20,9 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Diff(args) => diff::run_diff(args, &cli.global),
         Command::Validate(args) => validate::run_validate(args, &cli.global),
+        Command::Export(args) => live::run_export(args, &cli.global),
+        Command::Plan(args) => live::run_plan(args, &cli.global),
+        Command::Apply(args) => live::run_apply(args, &cli.global),
     }
 }
 

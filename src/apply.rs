@@ -1,0 +1,324 @@
+//! Carries out a plan through the import API, then proves the tenant converged.
+//!
+//! Pools and groups go first, in a request of their own; users follow in batches of whole users
+//! (at most 100 each), sent in parallel with retries by [`crate::client::run_batches`]. A batch
+//! that failed, or whose fate is unknown (a timeout, a 502 that may come after the change), is
+//! never assumed to have done nothing or everything: the tenant is exported again and diffed
+//! against the desired file, and that verdict is what the report says.
+
+use crate::client::{
+    ApiClient, ApiError, Batch as RequestBatch, BatchObserver, BatchOptions, BatchOutcome,
+    BatchStatus, Cancellation, ImportMode, NoProgress, run_batches,
+};
+use crate::diff::{DiffError, DiffOptions, diff};
+use crate::export::filter_pools;
+use crate::import::build_batches;
+use crate::index::UserKey;
+use crate::model::TenantDump;
+use crate::plan::{Action, Plan};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Version of the JSON apply report.
+pub const REPORT_VERSION: &str = "1";
+
+/// Settings of an apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// `update` (upsert) or `fail` (create only).
+    pub mode: ImportMode,
+    /// Users per request (capped at 100).
+    pub batch_size: usize,
+    /// Parallelism, retries and backoff.
+    pub batch: BatchOptions,
+    /// The diff settings the plan was made with; verification uses the same.
+    pub diff: DiffOptions,
+    /// The time written into derived timestamps (RFC 3339).
+    pub now: String,
+}
+
+/// Apply refused or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// `--mode fail` creates only, and the plan updates existing records.
+    #[error("`--mode fail` only creates, but the plan updates {count} existing {}", if *count == 1 { "record" } else { "records" })]
+    FailModeWithUpdates {
+        /// How many users, pools and groups the plan updates.
+        count: usize,
+        /// The first few, for the message.
+        examples: Vec<String>,
+    },
+    /// A batch could not be formed (more than 100 users).
+    #[error(transparent)]
+    Batch(#[from] crate::client::BatchError),
+}
+
+/// The fate of one request, for people and for the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchReport {
+    /// Position (0 is the pool request when there is one).
+    pub index: usize,
+    /// Users in it.
+    pub users: usize,
+    /// What the service answered in the end.
+    pub status: BatchStatus,
+    /// Requests sent.
+    pub attempts: u32,
+    /// Of which answered 429.
+    pub rate_limited: u32,
+    /// The last error, unless applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A planned user that the tenant does not match after the apply.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotConverged {
+    /// Create or update, as planned.
+    pub action: Action,
+    /// Pool.
+    pub pool_id: String,
+    /// User id.
+    pub user_id: String,
+    /// Primary identifier, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Why, as far as is known: the server's error for its batch, or what still differs.
+    pub reason: String,
+}
+
+/// What an apply did, settled by a fresh export.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    /// See [`REPORT_VERSION`].
+    pub format_version: String,
+    /// Import mode used.
+    pub mode: ImportMode,
+    /// Users planned for creation that now match.
+    pub created: usize,
+    /// Users planned for update that now match.
+    pub updated: usize,
+    /// Planned users that do not match.
+    pub not_converged: Vec<NotConverged>,
+    /// Whether the verification export succeeded (if not, nothing is known for sure).
+    pub verified: bool,
+    /// Why verification could not be done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_error: Option<String>,
+    /// Requests sent, all attempts included.
+    pub requests: u32,
+    /// Requests sent again after a failure.
+    pub retries: u32,
+    /// Every request.
+    pub batches: Vec<BatchReport>,
+    /// Whether the run was stopped early (Ctrl-C).
+    pub interrupted: bool,
+}
+
+impl ApplyReport {
+    /// Every planned user matches the desired state, and that was checked.
+    pub fn is_complete(&self) -> bool {
+        self.verified && self.not_converged.is_empty() && !self.interrupted
+    }
+
+    /// Some planned user matches now.
+    pub fn applied_any(&self) -> bool {
+        self.created + self.updated > 0
+    }
+}
+
+/// Refuses `--mode fail` for a plan that updates anything.
+pub fn check_mode(plan: &Plan, mode: ImportMode) -> Result<(), ApplyError> {
+    if mode != ImportMode::Fail {
+        return Ok(());
+    }
+    let mut updates: Vec<String> = plan
+        .pools
+        .changes
+        .iter()
+        .chain(&plan.groups.changes)
+        .filter(|c| c.action == Action::Update)
+        .map(|c| format!("`{}`", c.id))
+        .collect();
+    updates.extend(
+        plan.changes
+            .iter()
+            .filter(|c| c.action == Action::Update)
+            .map(|c| format!("user `{}`", c.user_id)),
+    );
+    if updates.is_empty() {
+        return Ok(());
+    }
+    Err(ApplyError::FailModeWithUpdates {
+        count: updates.len(),
+        examples: updates.into_iter().take(5).collect(),
+    })
+}
+
+/// Exports the tenant, limited to the plan's pools.
+pub async fn export_scoped(client: &ApiClient, pools: &[String]) -> Result<TenantDump, ApiError> {
+    let mut dump = client.export(&NoProgress).await?;
+    filter_pools(&mut dump, pools);
+    Ok(dump)
+}
+
+/// Sends `plan` and verifies the result. `current` and `desired` are the documents the plan
+/// was computed from.
+pub async fn apply_plan(
+    client: &ApiClient,
+    plan: &Plan,
+    current: &TenantDump,
+    desired: &TenantDump,
+    options: &ApplyOptions,
+    observer: &dyn BatchObserver,
+    cancellation: &Cancellation,
+) -> Result<ApplyReport, ApplyError> {
+    check_mode(plan, options.mode)?;
+    let batches = build_batches(
+        plan,
+        current,
+        desired,
+        &client.settings().tenant,
+        &options.now,
+        options.batch_size,
+    );
+    let mut batch_of_user: HashMap<UserKey, usize> = HashMap::new();
+    let mut pool_batch = None;
+    let mut user_batches = Vec::new();
+    for batch in batches {
+        for key in &batch.users {
+            batch_of_user.insert(key.clone(), batch.number);
+        }
+        let ids = batch.users.iter().map(|k| k.user_id.clone()).collect();
+        let request = RequestBatch::new(batch.body, ids)?;
+        if batch.users.is_empty() {
+            pool_batch = Some(request);
+        } else {
+            user_batches.push(request);
+        }
+    }
+    let batch_options = BatchOptions {
+        mode: options.mode,
+        ..options.batch.clone()
+    };
+
+    let mut outcomes: Vec<BatchOutcome> = Vec::new();
+    let offset = usize::from(pool_batch.is_some());
+    let mut pools_failed = None;
+    if let Some(pool_batch) = pool_batch {
+        let mut result = run_batches(
+            client,
+            vec![pool_batch],
+            &batch_options,
+            observer,
+            cancellation,
+        )
+        .await;
+        let outcome = result.remove(0);
+        if outcome.status != BatchStatus::Applied {
+            pools_failed = Some(
+                outcome
+                    .error
+                    .as_ref()
+                    .map_or("the pool request failed".to_string(), ToString::to_string),
+            );
+        }
+        outcomes.push(outcome);
+    }
+    if pools_failed.is_none() {
+        let mut results =
+            run_batches(client, user_batches, &batch_options, observer, cancellation).await;
+        for outcome in &mut results {
+            outcome.index += offset;
+        }
+        outcomes.extend(results);
+    }
+
+    let batches: Vec<BatchReport> = outcomes
+        .iter()
+        .map(|outcome| BatchReport {
+            index: outcome.index,
+            users: outcome.user_ids.len(),
+            status: outcome.status,
+            attempts: outcome.attempts,
+            rate_limited: outcome.rate_limited,
+            error: outcome.error.as_ref().map(ToString::to_string),
+        })
+        .collect();
+    let requests = outcomes.iter().map(|o| o.attempts).sum();
+    let retries = outcomes.iter().map(BatchOutcome::retries).sum();
+
+    // The verdict comes from the tenant itself, never from the answers alone.
+    let verification = match export_scoped(client, &options.diff.pools).await {
+        Ok(after) => diff(&after, desired, &options.diff).map_err(|error: DiffError| {
+            format!("the tenant's export after apply is inconsistent: {error}")
+        }),
+        Err(error) => Err(format!("could not export the tenant to verify: {error}")),
+    };
+    let batch_error = |key: &UserKey| -> Option<String> {
+        if let Some(reason) = &pools_failed {
+            return Some(reason.clone());
+        }
+        let number = batch_of_user.get(key)?;
+        let outcome = outcomes.iter().find(|o| o.index == *number)?;
+        match outcome.status {
+            BatchStatus::Applied => None,
+            BatchStatus::NotSent => Some("not sent (the run was stopped)".into()),
+            _ => outcome.error.as_ref().map(ToString::to_string),
+        }
+    };
+    let mut report = ApplyReport {
+        format_version: REPORT_VERSION.into(),
+        mode: options.mode,
+        created: 0,
+        updated: 0,
+        not_converged: Vec::new(),
+        verified: verification.is_ok(),
+        verification_error: verification.as_ref().err().cloned(),
+        requests,
+        retries,
+        batches,
+        interrupted: cancellation.is_stopped(),
+    };
+    let after_plan = verification.ok();
+    let still_differs: HashMap<UserKey, &crate::plan::UserChange> = after_plan
+        .as_ref()
+        .map(|p| p.changes.iter().map(|c| (c.key(), c)).collect())
+        .unwrap_or_default();
+    for change in &plan.changes {
+        let key = change.key();
+        let differs = match &after_plan {
+            Some(_) => still_differs.get(&key).copied(),
+            None => Some(change),
+        };
+        match differs {
+            None => match change.action {
+                Action::Create => report.created += 1,
+                Action::Update => report.updated += 1,
+            },
+            Some(remaining) => {
+                let reason = batch_error(&key).unwrap_or_else(|| {
+                    if after_plan.is_none() {
+                        "not verified".to_string()
+                    } else {
+                        let paths: Vec<&str> = remaining
+                            .fields
+                            .iter()
+                            .map(|f| f.path.as_str())
+                            .take(5)
+                            .collect();
+                        format!("still differs after apply: {}", paths.join(", "))
+                    }
+                });
+                report.not_converged.push(NotConverged {
+                    action: change.action,
+                    pool_id: change.pool_id.clone(),
+                    user_id: change.user_id.clone(),
+                    label: change.label.clone(),
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,445 @@
+//! The commands that talk to a tenant: `export`, `plan` and `apply`.
+
+use super::{diff_failure, diff_options, load_file, plan_exit_code, print_plan};
+use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs};
+use crate::ui::{self, Failure};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use poolsync::apply::{ApplyError, ApplyOptions, ApplyReport, apply_plan, check_mode};
+use poolsync::client::{
+    ApiClient, ApiError, BatchEvent, BatchObserver, BatchOptions, BatchStatus, Cancellation,
+    ConnectionSettings, ExportProgress, SettingsError, settings::process_env,
+};
+use poolsync::diff::diff;
+use poolsync::exit_codes;
+use poolsync::export::{canonicalize, filter_pools, to_pretty_json};
+use poolsync::fsutil::write_atomic_with;
+use poolsync::model::TenantDump;
+use poolsync::plan::Plan;
+use poolsync::planfile::{KIND, PlanFile, sha256_hex};
+use poolsync::render::{count_noun, render_json, thousands};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        let hint = error.hint();
+        let failure = Failure::new(error);
+        match hint {
+            Some(hint) => failure.hint(hint),
+            None => failure,
+        }
+    }
+}
+
+impl From<SettingsError> for Failure {
+    fn from(error: SettingsError) -> Self {
+        let hint = error.hint();
+        let failure = Failure::new(error);
+        match hint {
+            Some(hint) => failure.hint(hint),
+            None => failure,
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn connect(global: &GlobalArgs) -> Result<ApiClient, Failure> {
+    let settings = ConnectionSettings::resolve(&global.connection, &process_env)?;
+    Ok(ApiClient::new(settings)?)
+}
+
+/// A byte counter on stderr while an export downloads, on a terminal only.
+struct DownloadBar(ProgressBar);
+
+impl DownloadBar {
+    fn new() -> DownloadBar {
+        let bar = if ui::stderr_is_terminal() {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template("exporting {bytes} ({bytes_per_sec}) {wide_bar} {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        DownloadBar(bar)
+    }
+}
+
+impl ExportProgress for DownloadBar {
+    fn started(&self, total_bytes: Option<u64>) {
+        if let Some(total) = total_bytes {
+            self.0.set_length(total);
+        }
+    }
+    fn received(&self, bytes_so_far: u64) {
+        self.0.set_position(bytes_so_far);
+    }
+}
+
+async fn export_tenant(client: &ApiClient, pools: &[String]) -> Result<TenantDump, Failure> {
+    let bar = DownloadBar::new();
+    let result = client.export(&bar).await;
+    bar.0.finish_and_clear();
+    let mut dump = result?;
+    filter_pools(&mut dump, pools);
+    Ok(dump)
+}
+
+pub fn run_export(args: ExportArgs, global: &GlobalArgs) -> Result<u8, Failure> {
+    let client = connect(global)?;
+    let mut dump = runtime()?.block_on(export_tenant(&client, &args.pools))?;
+    canonicalize(&mut dump);
+    let tenant = &client.settings().tenant;
+    match &args.output {
+        Some(path) => {
+            write_atomic_with(path, |out| to_pretty_json(&dump, out)).map_err(|error| {
+                Failure::new(error).hint(format!("could not write `{}`", path.display()))
+            })?;
+            writeln!(
+                std::io::stderr(),
+                "Exported {} in {} from tenant `{tenant}` to `{}`",
+                count_noun(dump.users.len(), "user", "users"),
+                count_noun(dump.pools.len(), "pool", "pools"),
+                path.display()
+            )?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            to_pretty_json(&dump, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(exit_codes::SUCCESS)
+}
+
+/// Reads the desired file, keeping its bytes' hash for saved plans.
+fn read_desired(path: &Path) -> Result<(TenantDump, String), Failure> {
+    let bytes = std::fs::read(path).map_err(|source| {
+        Failure::new(poolsync::error::LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+        .hint("check the path and its permissions")
+    })?;
+    let sha = sha256_hex(&bytes);
+    drop(bytes);
+    Ok((load_file(path)?, sha))
+}
+
+fn compute_plan(
+    current: &TenantDump,
+    desired: &TenantDump,
+    output: &PlanOutputArgs,
+    desired_path: &Path,
+    tenant: &str,
+) -> Result<Plan, Failure> {
+    let options = diff_options(output)?;
+    diff(current, desired, &options).map_err(|error| {
+        diff_failure(
+            error,
+            &format!("tenant `{tenant}`"),
+            &desired_path.display().to_string(),
+        )
+    })
+}
+
+pub fn run_plan(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
+    let (desired, desired_sha) = read_desired(&args.desired)?;
+    let client = connect(global)?;
+    let current = runtime()?.block_on(export_tenant(&client, &args.output.pools))?;
+    let tenant = client.settings().tenant.clone();
+    let plan = compute_plan(&current, &desired, &args.output, &args.desired, &tenant)?;
+    print_plan(&plan, &args.output, global)?;
+    if let Some(out) = &args.out {
+        let mut saved = PlanFile::new(
+            &plan,
+            &tenant,
+            &args.desired.display().to_string(),
+            &[],
+            &args.output.ignore,
+            &args.output.pools,
+        );
+        saved.desired_sha256 = desired_sha;
+        let bytes = serde_json::to_vec_pretty(&saved).map_err(Failure::new)?;
+        poolsync::fsutil::write_atomic(out, &bytes)?;
+        writeln!(
+            std::io::stderr(),
+            "Saved the plan to `{}`; apply exactly this plan with `poolsync apply {}`",
+            out.display(),
+            out.display()
+        )?;
+    }
+    Ok(plan_exit_code(&plan, args.output.detailed_exitcode))
+}
+
+/// Drives a progress bar from batch events: users done, users/s and ETA.
+struct ApplyBar(ProgressBar);
+
+impl BatchObserver for ApplyBar {
+    fn on_event(&self, event: &BatchEvent<'_>) {
+        if let BatchEvent::Finished { outcome } = event {
+            if outcome.status == BatchStatus::Applied {
+                self.0.inc(outcome.user_ids.len() as u64);
+            }
+        }
+    }
+}
+
+fn confirm(tenant: &str) -> Result<bool, Failure> {
+    let mut stderr = std::io::stderr();
+    write!(
+        stderr,
+        "\nDo you want to perform these actions on tenant `{tenant}`?\n  Only `yes` will be accepted to approve.\n\n  Enter a value: "
+    )?;
+    stderr.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
+    let saved: Option<PlanFile> = match &args.planfile {
+        Some(path) => Some(read_planfile(path)?),
+        None => None,
+    };
+    let desired_path = match (&saved, &args.desired) {
+        (Some(saved), _) => std::path::PathBuf::from(&saved.desired_path),
+        (None, Some(path)) => path.clone(),
+        (None, None) => return Err(Failure::new("give a saved plan or `--desired FILE`")),
+    };
+    let output = PlanOutputArgs {
+        json: args.json,
+        full: args.full,
+        detailed_exitcode: false,
+        ignore: saved
+            .as_ref()
+            .map_or(args.ignore.clone(), |s| s.ignore.clone()),
+        pools: saved
+            .as_ref()
+            .map_or(args.pools.clone(), |s| s.pools.clone()),
+        summary_threshold: 50,
+    };
+    let (desired, desired_sha) = read_desired(&desired_path)?;
+    let client = connect(global)?;
+    let tenant = client.settings().tenant.clone();
+    if let Some(saved) = &saved {
+        if saved.desired_sha256 != desired_sha {
+            return Err(stale(vec![format!(
+                "the desired file `{}` changed since the plan was made",
+                desired_path.display()
+            )]));
+        }
+        if saved.tenant != tenant {
+            return Err(stale(vec![format!(
+                "the plan was made for tenant `{}`, not `{tenant}`",
+                saved.tenant
+            )]));
+        }
+    }
+    let runtime = runtime()?;
+    let current = runtime.block_on(export_tenant(&client, &output.pools))?;
+    let plan = compute_plan(&current, &desired, &output, &desired_path, &tenant)?;
+    if let Some(saved) = &saved {
+        let reasons = saved.stale_reasons(&plan);
+        if !reasons.is_empty() {
+            return Err(stale(reasons));
+        }
+    }
+    check_mode(&plan, args.mode).map_err(apply_failure)?;
+
+    if !args.json {
+        print_plan(&plan, &output, global)?;
+    }
+    if !plan.has_changes() {
+        if args.json {
+            render_json(&plan, &mut std::io::stdout().lock())?;
+        }
+        return Ok(exit_codes::SUCCESS);
+    }
+    if saved.is_none() && !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::new("refusing to apply without confirmation: stdin is not a terminal")
+                .hint("review the plan, then run again with `--auto-approve`, or save it with `poolsync plan -o PLANFILE` and apply that"));
+        }
+        if !confirm(&tenant)? {
+            writeln!(std::io::stderr(), "\nApply cancelled: nothing was changed.")?;
+            return Ok(exit_codes::ERROR);
+        }
+    }
+
+    let total_users = plan.changes.len() as u64;
+    let bar = if ui::stderr_is_terminal() && !args.json {
+        ProgressBar::with_draw_target(Some(total_users), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("applying {wide_bar} {pos}/{len} users {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let observer = ApplyBar(bar);
+    let options = ApplyOptions {
+        mode: args.mode,
+        batch_size: args.batch_size,
+        batch: BatchOptions {
+            parallelism: usize::from(args.parallelism),
+            ..BatchOptions::default()
+        },
+        diff: diff_options(&output)?,
+        now: now_rfc3339(),
+    };
+    let cancellation = Cancellation::new();
+    let report = runtime.block_on(async {
+        let ctrl_c = cancellation.escalate_on_ctrl_c();
+        let report = apply_plan(
+            &client,
+            &plan,
+            &current,
+            &desired,
+            &options,
+            &observer,
+            &cancellation,
+        )
+        .await;
+        ctrl_c.abort();
+        report
+    });
+    observer.0.finish_and_clear();
+    let report = report.map_err(apply_failure)?;
+    if args.json {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({"plan": plan, "apply": report}),
+        )
+        .map_err(Failure::new)?;
+        writeln!(out)?;
+    } else {
+        write_report(&report, &mut std::io::stdout().lock())?;
+    }
+    Ok(if report.is_complete() {
+        exit_codes::SUCCESS
+    } else if report.applied_any() || report.interrupted {
+        exit_codes::PARTIAL
+    } else {
+        exit_codes::ERROR
+    })
+}
+
+fn read_planfile(path: &Path) -> Result<PlanFile, Failure> {
+    let bytes = std::fs::read(path).map_err(|source| {
+        Failure::new(poolsync::error::LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
+    let saved: PlanFile = serde_json::from_slice(&bytes).map_err(|error| {
+        Failure::new(format!("`{}` is not a poolsync plan: {error}", path.display()))
+            .hint("save a plan with `poolsync plan --desired FILE -o PLANFILE`, or pass the desired file with `--desired`")
+    })?;
+    if saved.kind != KIND {
+        return Err(Failure::new(format!(
+            "`{}` is not a poolsync plan",
+            path.display()
+        )));
+    }
+    Ok(saved)
+}
+
+fn stale(reasons: Vec<String>) -> Failure {
+    let mut failure = Failure::new(
+        "the saved plan is stale: the tenant or the desired file changed since it was made",
+    )
+    .details(reasons)
+    .hint("run `poolsync plan` again, review it, and apply the new plan");
+    failure.code = exit_codes::STALE_PLAN;
+    failure
+}
+
+fn apply_failure(error: ApplyError) -> Failure {
+    match &error {
+        ApplyError::FailModeWithUpdates { examples, .. } => {
+            let details = examples.clone();
+            Failure::new(error).details(details).hint(
+                "nothing was sent; use `--mode update` to replace existing records, or drop them from the desired file",
+            )
+        }
+        ApplyError::Batch(_) => Failure::new(error),
+    }
+}
+
+/// The current UTC time as RFC 3339, for derived timestamps of imported records.
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+/// `Apply complete: …, verified`, or what did not converge and why.
+pub fn write_report(report: &ApplyReport, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out)?;
+    if report.retries > 0 {
+        writeln!(
+            out,
+            "{} sent, {} of them retries.",
+            count_noun(report.requests as usize, "request", "requests"),
+            thousands(report.retries as usize)
+        )?;
+    }
+    if report.is_complete() {
+        return writeln!(
+            out,
+            "Apply complete: {} created, {} updated, verified.",
+            thousands(report.created),
+            thousands(report.updated)
+        );
+    }
+    if report.interrupted {
+        writeln!(
+            out,
+            "Apply interrupted: no new batches were sent after Ctrl-C."
+        )?;
+    }
+    if let Some(error) = &report.verification_error {
+        writeln!(out, "Apply not verified: {error}")?;
+    }
+    writeln!(
+        out,
+        "Apply incomplete: {} created, {} updated; {} did not converge:",
+        thousands(report.created),
+        thousands(report.updated),
+        count_noun(report.not_converged.len(), "user", "users")
+    )?;
+    for user in &report.not_converged {
+        let label = user
+            .label
+            .as_ref()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {} user `{}`{label} in pool `{}`: {}",
+            user.action.sign(),
+            user.user_id,
+            user.pool_id,
+            user.reason
+        )?;
+    }
+    writeln!(
+        out,
+        "Run `poolsync plan` to see what is left; applying again is safe."
+    )
+}

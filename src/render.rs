@@ -5,6 +5,7 @@
 //! words are marked `[-old-]{+new+}`. Renderers never see secrets: the plan holds none.
 
 use crate::SENSITIVE;
+use crate::apply::ApplyReport;
 use crate::plan::{Action, FieldChange, Plan, RecordChange, UserChange};
 use owo_colors::OwoColorize;
 use serde_json::Value;
@@ -420,6 +421,62 @@ fn write_grouped(
         }
     }
     Ok(())
+}
+
+/// `Apply complete: …, verified`, or what did not converge and why.
+pub fn render_apply_report(report: &ApplyReport, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    if report.retries > 0 {
+        writeln!(
+            out,
+            "{} sent, {} of them retries.",
+            count_noun(report.requests as usize, "request", "requests"),
+            thousands(report.retries as usize)
+        )?;
+    }
+    if report.is_complete() {
+        return writeln!(
+            out,
+            "Apply complete: {} created, {} updated, verified.",
+            thousands(report.created),
+            thousands(report.updated)
+        );
+    }
+    if report.interrupted {
+        writeln!(
+            out,
+            "Apply interrupted: no new batches were sent after Ctrl-C."
+        )?;
+    }
+    if let Some(error) = &report.verification_error {
+        writeln!(out, "Apply not verified: {error}")?;
+    }
+    writeln!(
+        out,
+        "Apply incomplete: {} created, {} updated; {} did not converge:",
+        thousands(report.created),
+        thousands(report.updated),
+        count_noun(report.not_converged.len(), "user", "users")
+    )?;
+    for user in &report.not_converged {
+        let label = user
+            .label
+            .as_ref()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  {} user `{}`{label} in pool `{}`: {}",
+            user.action.sign(),
+            user.user_id,
+            user.pool_id,
+            user.reason
+        )?;
+    }
+    writeln!(
+        out,
+        "Run `poolsync plan` to see what is left; applying again is safe."
+    )
 }
 
 /// Writes the versioned machine-readable plan, pretty-printed, with a final newline.

@@ -4,7 +4,7 @@ use super::{diff_failure, diff_options, load_file, plan_exit_code, print_plan};
 use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use poolsync::apply::{ApplyError, ApplyOptions, ApplyReport, apply_plan, check_mode};
+use poolsync::apply::{ApplyError, ApplyOptions, apply_plan, check_mode};
 use poolsync::client::{
     ApiClient, ApiError, BatchEvent, BatchObserver, BatchOptions, BatchStatus, Cancellation,
     ConnectionSettings, ExportProgress, SettingsError, settings::process_env,
@@ -16,7 +16,7 @@ use poolsync::fsutil::write_atomic_with;
 use poolsync::model::TenantDump;
 use poolsync::plan::Plan;
 use poolsync::planfile::{KIND, PlanFile, sha256_hex};
-use poolsync::render::{count_noun, render_json, thousands};
+use poolsync::render::{self, count_noun, render_json};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -323,7 +323,7 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         .map_err(Failure::new)?;
         writeln!(out)?;
     } else {
-        write_report(&report, &mut std::io::stdout().lock())?;
+        render::render_apply_report(&report, &mut std::io::stdout().lock())?;
     }
     Ok(if report.is_complete() {
         exit_codes::SUCCESS
@@ -386,60 +386,4 @@ fn now_rfc3339() -> String {
                 .ok()
         })
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
-}
-
-/// `Apply complete: …, verified`, or what did not converge and why.
-pub fn write_report(report: &ApplyReport, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out)?;
-    if report.retries > 0 {
-        writeln!(
-            out,
-            "{} sent, {} of them retries.",
-            count_noun(report.requests as usize, "request", "requests"),
-            thousands(report.retries as usize)
-        )?;
-    }
-    if report.is_complete() {
-        return writeln!(
-            out,
-            "Apply complete: {} created, {} updated, verified.",
-            thousands(report.created),
-            thousands(report.updated)
-        );
-    }
-    if report.interrupted {
-        writeln!(
-            out,
-            "Apply interrupted: no new batches were sent after Ctrl-C."
-        )?;
-    }
-    if let Some(error) = &report.verification_error {
-        writeln!(out, "Apply not verified: {error}")?;
-    }
-    writeln!(
-        out,
-        "Apply incomplete: {} created, {} updated; {} did not converge:",
-        thousands(report.created),
-        thousands(report.updated),
-        count_noun(report.not_converged.len(), "user", "users")
-    )?;
-    for user in &report.not_converged {
-        let label = user
-            .label
-            .as_ref()
-            .map(|l| format!(" ({l})"))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "  {} user `{}`{label} in pool `{}`: {}",
-            user.action.sign(),
-            user.user_id,
-            user.pool_id,
-            user.reason
-        )?;
-    }
-    writeln!(
-        out,
-        "Run `poolsync plan` to see what is left; applying again is safe."
-    )
 }

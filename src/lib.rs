@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod emulator;
 pub mod error;
 pub mod load;
 pub mod model;

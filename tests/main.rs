@@ -1,1 +1,4 @@
-mod x {}
+//! The single integration-test binary: `cargo test --test main`.
+
+mod common;
+mod emulator;

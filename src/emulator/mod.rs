@@ -39,4 +39,4 @@ pub use config::{
 };
 pub use error::EmulatorError;
 pub use faults::{Fault, FaultConfig, RateLimit};
-pub use server::{Emulator, EmulatorHandle, RequestRecord};
+pub use server::{Emulator, EmulatorHandle, EmulatorView, RequestRecord};

@@ -163,8 +163,7 @@ impl Shared {
 /// A running emulator. [`Emulator::shutdown`] stops it cleanly; dropping it leaves the server
 /// running until the runtime ends.
 pub struct Emulator {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
+    view: EmulatorView,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     persister: Option<tokio::task::JoinHandle<()>>,
@@ -179,24 +178,25 @@ struct BuiltTenants {
 }
 
 /// Builds the tenants: from the state file where it has them, else from the seeds.
-fn build_tenants(config: &EmulatorConfig) -> Result<BuiltTenants, EmulatorError> {
+fn build_tenants(
+    seeds: Vec<(String, TenantDump)>,
+    state_file: Option<PathBuf>,
+) -> Result<BuiltTenants, EmulatorError> {
     let now = now_rfc3339();
-    let stored = match &config.state_file {
+    let stored = match &state_file {
         Some(path) => persist::load(path)?,
         None => None,
     };
-    let state_file_missing = config.state_file.is_some() && stored.is_none();
+    let state_file_missing = state_file.is_some() && stored.is_none();
     let mut stored: Vec<(String, TenantDump)> = stored.unwrap_or_default();
     let mut sources: Vec<(String, TenantDump)> = Vec::new();
-    for (tenant_id, seed) in &config.tenants {
-        if sources.iter().any(|(known, _)| known == tenant_id) {
-            return Err(EmulatorError::DuplicateTenant {
-                tenant: tenant_id.clone(),
-            });
+    for (tenant_id, seed) in seeds {
+        if sources.iter().any(|(known, _)| *known == tenant_id) {
+            return Err(EmulatorError::DuplicateTenant { tenant: tenant_id });
         }
-        match stored.iter().position(|(known, _)| known == tenant_id) {
+        match stored.iter().position(|(known, _)| *known == tenant_id) {
             Some(position) => sources.push(stored.remove(position)),
-            None => sources.push((tenant_id.clone(), seed.clone())),
+            None => sources.push((tenant_id, seed)),
         }
     }
     // Tenants only the state file knows are served too: they were created by an earlier run.
@@ -244,14 +244,16 @@ impl Emulator {
                 ));
             }
         }
-        let config = Arc::new(config);
-        let building = Arc::clone(&config);
+        let mut config = config;
+        // The seeds move into the tenants: a large seed is not copied.
+        let seeds = std::mem::take(&mut config.tenants);
+        let state_file = config.state_file.clone();
         // Seeding a large tenant takes a while: keep it off the async workers.
         let BuiltTenants {
             order: tenant_order,
             tenants,
             state_file_missing,
-        } = tokio::task::spawn_blocking(move || build_tenants(&building))
+        } = tokio::task::spawn_blocking(move || build_tenants(seeds, state_file))
             .await
             .map_err(|error| EmulatorError::Config(format!("seeding failed: {error}")))??;
         let listener = tokio::net::TcpListener::bind(addr)
@@ -305,8 +307,7 @@ impl Emulator {
         ));
         tracing::info!(target: "poolsync::emulator", "listening on http://{addr}");
         Ok(Emulator {
-            addr,
-            shared,
+            view: EmulatorView { addr, shared },
             shutdown,
             server,
             persister,
@@ -336,7 +337,7 @@ impl Emulator {
                     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
                     match Emulator::start(config, addr).await {
                         Ok(emulator) => {
-                            let view = (emulator.addr, Arc::clone(&emulator.shared));
+                            let view = (emulator.view.addr, Arc::clone(&emulator.view.shared));
                             let _ = started_sender.send(Ok(view));
                             // A dropped sender (the handle went away) also means stop.
                             let _ = stop_signal.await;
@@ -356,13 +357,36 @@ impl Emulator {
         })?;
         let (addr, shared) = received?;
         Ok(EmulatorHandle {
-            addr,
-            shared,
+            view: EmulatorView { addr, shared },
             stop: Some(stop),
             thread: Some(thread),
         })
     }
 
+    /// Stops accepting, lets requests under way finish (up to 5 s), writes the state file if
+    /// anything changed, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        if let Err(error) = self.server.await {
+            tracing::warn!(target: "poolsync::emulator", "server task ended badly: {error}");
+        }
+        if let Some(persister) = self.persister {
+            if let Err(error) = persister.await {
+                tracing::warn!(target: "poolsync::emulator", "state writer ended badly: {error}");
+            }
+        }
+        tracing::info!(target: "poolsync::emulator", "stopped");
+    }
+}
+
+/// What tests and tools can ask a running emulator, whether it runs in their runtime
+/// ([`Emulator`]) or on a thread of its own ([`EmulatorHandle`]); both dereference to it.
+pub struct EmulatorView {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl EmulatorView {
     /// The base URL, such as `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -375,7 +399,10 @@ impl Emulator {
 
     /// A copy of a tenant's current data, in export order.
     pub fn tenant_dump(&self, tenant_id: &str) -> Option<TenantDump> {
-        tenant_dump(&self.shared, tenant_id)
+        self.shared
+            .tenants
+            .get(tenant_id)
+            .map(|tenant| read(&tenant.state).to_dump())
     }
 
     /// The requests seen so far (the most recent ones, up to the log's capacity), oldest first.
@@ -399,63 +426,29 @@ impl Emulator {
             })
             .collect()
     }
+}
 
-    /// Stops accepting, lets requests under way finish (up to 5 s), writes the state file if
-    /// anything changed, and returns.
-    pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        if let Err(error) = self.server.await {
-            tracing::warn!(target: "poolsync::emulator", "server task ended badly: {error}");
-        }
-        if let Some(persister) = self.persister {
-            if let Err(error) = persister.await {
-                tracing::warn!(target: "poolsync::emulator", "state writer ended badly: {error}");
-            }
-        }
-        tracing::info!(target: "poolsync::emulator", "stopped");
+impl std::ops::Deref for Emulator {
+    type Target = EmulatorView;
+
+    fn deref(&self) -> &EmulatorView {
+        &self.view
     }
 }
 
-fn tenant_dump(shared: &Shared, tenant_id: &str) -> Option<TenantDump> {
-    shared
-        .tenants
-        .get(tenant_id)
-        .map(|tenant| read(&tenant.state).to_dump())
+impl std::ops::Deref for EmulatorHandle {
+    type Target = EmulatorView;
+
+    fn deref(&self) -> &EmulatorView {
+        &self.view
+    }
 }
 
 /// An emulator running on its own thread; dropping it shuts the emulator down and waits.
 pub struct EmulatorHandle {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
+    view: EmulatorView,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl EmulatorHandle {
-    /// The base URL, such as `http://127.0.0.1:41234`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The address served.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// A copy of a tenant's current data, in export order.
-    pub fn tenant_dump(&self, tenant_id: &str) -> Option<TenantDump> {
-        tenant_dump(&self.shared, tenant_id)
-    }
-
-    /// The requests seen so far, oldest first.
-    pub fn request_log(&self) -> Vec<RequestRecord> {
-        lock(&self.shared.log).iter().cloned().collect()
-    }
-
-    /// Empties the request log.
-    pub fn clear_request_log(&self) {
-        lock(&self.shared.log).clear();
-    }
 }
 
 impl Drop for EmulatorHandle {

@@ -1056,67 +1056,60 @@ impl TenantState {
                 self.generation += 1;
             }
         }
-        for (index, address) in loose.addresses {
-            let id = address.id.clone().unwrap_or_default();
+        self.upsert_loose(
+            loose.addresses,
+            mode,
+            ("user_verifiable_addresses", "address"),
+            |record| record.id.as_deref(),
+            |record| record.user_id.as_deref(),
+            |stored| &mut stored.addresses,
+        )?;
+        self.upsert_loose(
+            loose.credentials,
+            mode,
+            ("user_credentials", "credential"),
+            |record| record.id.as_deref(),
+            |record| record.user_id.as_deref(),
+            |stored| &mut stored.credentials,
+        )?;
+        self.upsert_loose(
+            loose.memberships,
+            mode,
+            ("group_members", "membership of group"),
+            |record| record.group_id.as_deref(),
+            |record| record.user_id.as_deref(),
+            |stored| &mut stored.memberships,
+        )?;
+        Ok(())
+    }
+
+    /// Inserts, replaces or keeps each record of a stored user under `mode`, matched by `key`;
+    /// `names` are the request's section and what a record is called in messages.
+    fn upsert_loose<T>(
+        &mut self,
+        records: Vec<(usize, T)>,
+        mode: ImportMode,
+        names: (&'static str, &str),
+        key: fn(&T) -> Option<&str>,
+        user_of: fn(&T) -> Option<&str>,
+        list_of: fn(&mut StoredUser) -> &mut Vec<T>,
+    ) -> Result<(), ApiError> {
+        let (section, what) = names;
+        for (index, record) in records {
+            let id = key(&record).unwrap_or_default().to_string();
             let at = At {
-                section: "user_verifiable_addresses",
+                section,
                 index,
                 id: Some(&id),
             };
-            if let Some(stored) = self.stored_user_mut(address.user_id.as_deref()) {
-                let action = decide(
-                    &stored.addresses,
-                    &id,
-                    |item| item.id.as_deref(),
-                    mode,
-                    &at,
-                    "address",
-                )?;
-                if put(&mut stored.addresses, action, address) {
-                    self.generation += 1;
-                }
-            }
-        }
-        for (index, credential) in loose.credentials {
-            let id = credential.id.clone().unwrap_or_default();
-            let at = At {
-                section: "user_credentials",
-                index,
-                id: Some(&id),
+            let user_id = user_of(&record).map(str::to_string);
+            let Some(stored) = self.stored_user_mut(user_id.as_deref()) else {
+                continue;
             };
-            if let Some(stored) = self.stored_user_mut(credential.user_id.as_deref()) {
-                let action = decide(
-                    &stored.credentials,
-                    &id,
-                    |item| item.id.as_deref(),
-                    mode,
-                    &at,
-                    "credential",
-                )?;
-                if put(&mut stored.credentials, action, credential) {
-                    self.generation += 1;
-                }
-            }
-        }
-        for (index, member) in loose.memberships {
-            let group_id = member.group_id.clone().unwrap_or_default();
-            let at = At {
-                section: "group_members",
-                index,
-                id: Some(&group_id),
-            };
-            if let Some(stored) = self.stored_user_mut(member.user_id.as_deref()) {
-                let action = decide(
-                    &stored.memberships,
-                    &group_id,
-                    |item| item.group_id.as_deref(),
-                    mode,
-                    &at,
-                    "membership of group",
-                )?;
-                if put(&mut stored.memberships, action, member) {
-                    self.generation += 1;
-                }
+            let list = list_of(stored);
+            let action = decide(list, &id, key, mode, &at, what)?;
+            if put(list, action, record) {
+                self.generation += 1;
             }
         }
         Ok(())

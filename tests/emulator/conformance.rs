@@ -63,9 +63,7 @@ async fn exports_conform_after_every_kind_of_change() {
     if vendor_spec().is_none() {
         return;
     }
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     // `Api::export` checks every export against the spec; this drives it through each change.
     api.export(&token).await;
     let body = full_body();
@@ -99,9 +97,7 @@ async fn exports_conform_after_every_kind_of_change() {
 #[tokio::test]
 async fn import_enforces_every_required_field_of_the_spec() {
     let Some(spec) = vendor_spec() else { return };
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     let mut checked = 0;
     for (section, definition) in DEFINITIONS {
         for field in spec.required(definition) {
@@ -136,9 +132,7 @@ async fn import_enforces_every_required_field_of_the_spec() {
 #[tokio::test]
 async fn import_enforces_every_enumeration_of_the_spec() {
     let Some(spec) = vendor_spec() else { return };
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     let mut checked = 0;
     for (section, definition) in DEFINITIONS {
         for (field, allowed) in spec.enums(definition) {

@@ -243,9 +243,7 @@ async fn latency_is_added_to_every_request() {
         latency_jitter: Duration::from_millis(30),
         ..FaultConfig::default()
     };
-    let emulator = start(with_faults(faults)).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(with_faults(faults)).await;
     api.export(&token).await;
     let log = emulator.request_log();
     assert_eq!(log.len(), 2);

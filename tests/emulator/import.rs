@@ -27,9 +27,7 @@ fn alice_as_seeded() -> Value {
 
 #[tokio::test]
 async fn ignore_is_the_default_and_leaves_existing_users_as_they_are() {
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     let mut changed_alice = alice_as_seeded();
     changed_alice["users"][0]["status"] = json!("inactive");
     changed_alice["user_identifiers"] = json!([]);
@@ -60,9 +58,7 @@ async fn ignore_is_the_default_and_leaves_existing_users_as_they_are() {
 
 #[tokio::test]
 async fn update_replaces_the_user_and_all_its_sub_records() {
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     let id = alice();
     let mut body = alice_as_seeded();
     assert_eq!(body["user_identifiers"].as_array().unwrap().len(), 2);
@@ -105,9 +101,7 @@ async fn update_replaces_the_user_and_all_its_sub_records() {
 
 #[tokio::test]
 async fn fail_stops_at_the_first_existing_user_without_undoing_earlier_ones() {
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     let body = merge(&[
         new_user("first", "first@example.com"),
         alice_as_seeded(),
@@ -155,9 +149,7 @@ async fn fail_stops_at_the_first_existing_user_without_undoing_earlier_ones() {
 
 #[tokio::test]
 async fn pools_follow_the_mode_by_id() {
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     let mut pool = seed_json()["pools"][0].clone();
     pool["description"] = json!("renamed");
     let body = json!({"pools": [pool]});
@@ -201,9 +193,7 @@ async fn pools_follow_the_mode_by_id() {
 
 #[tokio::test]
 async fn unknown_mode_is_a_bad_request() {
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     let answer = api
         .import(&token, Some("merge"), &new_user("x", "x@example.com"))
         .await;
@@ -242,9 +232,7 @@ async fn expect_rejection(
 
 #[tokio::test]
 async fn each_constraint_answers_its_status_naming_record_and_field() {
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     let user = || new_user("n1", "N1@example.com");
 
     let mut body = user();
@@ -375,9 +363,7 @@ async fn each_constraint_answers_its_status_naming_record_and_field() {
 
 #[tokio::test]
 async fn identifier_conflict_inside_one_request_keeps_the_users_before_it() {
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     let body = merge(&[
         new_user("a1", "same@example.com"),
         new_user("a2", "Same@Example.com"),
@@ -408,9 +394,7 @@ async fn identifier_conflict_inside_one_request_keeps_the_users_before_it() {
 
 #[tokio::test]
 async fn more_users_than_the_limit_get_413_and_change_nothing() {
-    let emulator = start(config().max_users_per_request(3)).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config().max_users_per_request(3)).await;
     let bodies: Vec<Value> = (0..4)
         .map(|n| new_user(&format!("b{n}"), &format!("b{n}@example.com")))
         .collect();
@@ -429,9 +413,7 @@ async fn more_users_than_the_limit_get_413_and_change_nothing() {
 
 #[tokio::test]
 async fn delete_removes_the_user_with_everything_it_holds() {
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     let pool = customers_pool();
     let partners = seed_json()["pools"][1]["id"].as_str().unwrap().to_string();
     let id = alice();
@@ -479,9 +461,7 @@ async fn delete_removes_the_user_with_everything_it_holds() {
 
 #[tokio::test]
 async fn sub_records_of_a_stored_user_not_in_the_request_are_matched_by_id() {
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     let extra = json!({"user_identifiers": [{"id": "alice-uid", "tenant_id": "acme",
         "user_pool_id": customers_pool(), "user_id": alice(), "type": "uid",
         "identifier": "Alice", "identifier_lc": "alice",

@@ -38,6 +38,14 @@ pub async fn start(config: EmulatorConfig) -> Emulator {
         .unwrap()
 }
 
+/// Starts `config`, with a client of tenant `acme` and a token of `ops` holding every scope.
+pub async fn acme(config: EmulatorConfig) -> (Emulator, Api, String) {
+    let emulator = start(config).await;
+    let api = Api::new(&emulator.url(), "acme");
+    let token = api.token().await;
+    (emulator, api, token)
+}
+
 /// A client of one emulator and tenant.
 pub struct Api {
     pub http: reqwest::Client,

@@ -5,9 +5,7 @@ use poolsync::emulator::Emulator;
 
 #[tokio::test]
 async fn both_paths_serve_export_and_import_and_each_can_be_switched_off() {
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     for (index, url) in [api.legacy_url(), api.current_url()]
         .into_iter()
         .enumerate()
@@ -112,9 +110,7 @@ async fn seed_tenant_ids_are_rewritten_and_export_follows_the_seed() {
 async fn state_file_keeps_tenants_across_a_restart() {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("state.json");
-    let emulator = start(config().tenant("globex", seed()).state_file(&path)).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config().tenant("globex", seed()).state_file(&path)).await;
     assert_eq!(
         api.import(&token, None, &new_user("kept", "kept@example.com"))
             .await
@@ -143,9 +139,7 @@ async fn state_file_keeps_tenants_across_a_restart() {
     assert_eq!(files, ["state.json"], "a temporary file was left behind");
 
     // Restarted with the same seeds, the state file wins; the other tenant is there too.
-    let emulator = start(config().tenant("globex", seed()).state_file(&path)).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config().tenant("globex", seed()).state_file(&path)).await;
     assert_eq!(api.export(&token).await, before);
     let globex = Api::new(&emulator.url(), "globex");
     let globex_token = globex.token().await;
@@ -180,9 +174,7 @@ async fn state_file_keeps_tenants_across_a_restart() {
 
 #[tokio::test]
 async fn request_log_records_each_request() {
-    let emulator = start(config()).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config()).await;
     api.export(&token).await;
     let body = merge(&[
         new_user("l1", "l1@example.com"),
@@ -220,9 +212,7 @@ async fn request_log_records_each_request() {
 
 #[tokio::test]
 async fn bodies_above_the_size_limit_get_413() {
-    let emulator = start(config().body_limit(2048)).await;
-    let api = Api::new(&emulator.url(), "acme");
-    let token = api.token().await;
+    let (emulator, api, token) = acme(config().body_limit(2048)).await;
     let body = merge(&[
         new_user("s1", "s1@example.com"),
         new_user("s2", "s2@example.com"),

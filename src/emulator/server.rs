@@ -728,16 +728,21 @@ async fn serve_request(
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/{tenant}/system/oauth2/token", post(token))
-        .route(
+    let mut router = Router::new().route("/{tenant}/system/oauth2/token", post(token));
+    // A path switched off is simply not routed: clients see the same 404 as for any unknown path.
+    if shared.legacy_path_enabled {
+        router = router.route(
             "/api/identity/system/{tenant}/configuration",
-            get(export_legacy).put(import_legacy),
-        )
-        .route(
+            get(export).put(import),
+        );
+    }
+    if shared.current_path_enabled {
+        router = router.route(
             "/api/identity/{tenant}/configuration",
-            get(export_current).put(import_current),
-        )
+            get(export).put(import),
+        );
+    }
+    router
         .route(
             "/api/identity/{tenant}/system/pools/{pool}/users/{user}",
             delete(delete_user),
@@ -838,59 +843,12 @@ async fn token(
     }
 }
 
-/// Which configuration path a request came by.
-#[derive(Clone, Copy)]
-enum PathStyle {
-    /// `/api/identity/system/{tid}/configuration`.
-    Legacy,
-    /// `/api/identity/{tid}/configuration`.
-    Current,
-}
-
-impl Shared {
-    fn path_enabled(&self, style: PathStyle, uri: &Uri) -> Result<(), ApiError> {
-        let enabled = match style {
-            PathStyle::Legacy => self.legacy_path_enabled,
-            PathStyle::Current => self.current_path_enabled,
-        };
-        if enabled {
-            Ok(())
-        } else {
-            Err(ApiError::not_found(format!(
-                "no route for `{}`",
-                uri.path()
-            )))
-        }
-    }
-}
-
-async fn export_legacy(
-    state: State<Arc<Shared>>,
-    tenant: Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    export(state, tenant, uri, headers, PathStyle::Legacy).await
-}
-
-async fn export_current(
-    state: State<Arc<Shared>>,
-    tenant: Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    export(state, tenant, uri, headers, PathStyle::Current).await
-}
-
 async fn export(
     State(shared): State<Arc<Shared>>,
     Path(tenant_id): Path<String>,
-    uri: Uri,
     headers: HeaderMap,
-    style: PathStyle,
 ) -> Response {
     let result = async {
-        shared.path_enabled(style, &uri)?;
         let tenant = Arc::clone(shared.tenant(&tenant_id)?);
         shared.authority.check(
             &headers,
@@ -924,37 +882,15 @@ async fn export(
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn import_legacy(
-    state: State<Arc<Shared>>,
-    tenant: Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    import(state, tenant, uri, headers, body, PathStyle::Legacy).await
-}
-
-async fn import_current(
-    state: State<Arc<Shared>>,
-    tenant: Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    import(state, tenant, uri, headers, body, PathStyle::Current).await
-}
-
 async fn import(
     State(shared): State<Arc<Shared>>,
     Path(tenant_id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-    style: PathStyle,
 ) -> Response {
     let mut note = RequestNote::default();
     let result = async {
-        shared.path_enabled(style, &uri)?;
         let tenant = Arc::clone(shared.tenant(&tenant_id)?);
         shared
             .authority

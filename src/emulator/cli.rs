@@ -295,6 +295,21 @@ mod tests {
         assert_eq!(config.clients[1].scopes, ["read_configuration"]);
         assert_eq!(config.faults.rate_limit, Some(RateLimit::EveryNth(3)));
         assert!(!format!("{command:?}").contains("hunter2"));
+        // A secret from the environment (PATH is set wherever tests run).
+        let command =
+            Command::try_parse_from(["emulate", "--client-secret-env", "env:PATH:identity"])
+                .unwrap();
+        let config = command.args.resolve().unwrap();
+        assert_eq!(config.clients[0].secret, std::env::var("PATH").unwrap());
+        assert_eq!(config.clients[0].scopes, ["identity"]);
+        let command = Command::try_parse_from([
+            "emulate",
+            "--client-secret-env",
+            "env:POOLSYNC_UNSET_VARIABLE",
+        ])
+        .unwrap();
+        let error = command.args.resolve().unwrap_err().to_string();
+        assert!(error.contains("`POOLSYNC_UNSET_VARIABLE`"), "{error}");
         let error = Command::try_parse_from(["emulate", "--client", "only-an-id"])
             .unwrap_err()
             .to_string();

@@ -10,7 +10,13 @@
 //! rejected body (400/422) leaves the tenant as it was. The second applies records in order
 //! (schemas, pools, groups, then users in request order, then sub-records of users not in the
 //! request) and is **not atomic**: a `fail`-mode conflict or an identifier conflict (409) stops
-//! it where it is, and what came before stays, as on the real service.
+//! it where it is, and what came before stays, as on the real service. Schemas, pools and groups
+//! follow the mode by id, as users do.
+//!
+//! Statuses: a broken rule of the first pass is 422 (`validation_error`) and a conflict 409
+//! (`conflict`), each with a message like `` `users[2].status`: `x` is not one of ... `` and
+//! `details` naming the record, its id and the field. (A body that is not JSON, or has a field of
+//! the wrong JSON type, is a 400 before this module sees it.)
 //!
 //! Choices where the contract is silent:
 //! - `codes` in an import body are ignored (they are transient one-time codes); codes already
@@ -276,7 +282,7 @@ struct Plan {
     request_users: HashMap<String, String>,
 }
 
-/// What `prepare` does before validation: ids generated where left out.
+/// Generates the ids a request left out, before validation, so messages can name them.
 fn fill_missing_ids(dump: &mut TenantDump) {
     for schema in &mut dump.schemas {
         schema.id.get_or_insert_with(new_id);
@@ -571,14 +577,9 @@ impl TenantState {
                 "status",
                 Some(at.require(user.status.as_deref(), "status")?),
             )?;
-            for field in ["created_at", "updated_at", "status_updated_at"] {
-                let value = match field {
-                    "created_at" => user.created_at.as_deref(),
-                    "updated_at" => user.updated_at.as_deref(),
-                    _ => user.status_updated_at.as_deref(),
-                };
-                at.date_time(field, value)?;
-            }
+            at.date_time("created_at", user.created_at.as_deref())?;
+            at.date_time("updated_at", user.updated_at.as_deref())?;
+            at.date_time("status_updated_at", user.status_updated_at.as_deref())?;
             request_users.insert(id.to_string(), pool_id.to_string());
         }
         // The pool a sub-record's user belongs to, whether the user is sent or already stored.

@@ -270,3 +270,60 @@ async fn invalid_seed_names_tenant_record_and_field() {
         "{error}"
     );
 }
+
+/// Collects what the emulator logs.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_show_one_line_per_request_and_no_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test's runtime runs on this thread, and so do the emulator's request handlers.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (emulator, api, token) = acme(config()).await;
+    let hash = "$2a$10$MARKERMARKERMARKERMARKERMARKERMARKERMARKERMARKERMARKE";
+    let mut body = new_user("logged", "logged@example.com");
+    body["user_credentials"][0]["payload"]["hashed_password"]["value"] = json!(hash);
+    assert_eq!(
+        api.import(&token, Some("update"), &body).await.status,
+        StatusCode::NO_CONTENT
+    );
+    body["user_credentials"][0]["payload"] = json!(hash);
+    let refused = api.import(&token, Some("update"), &body).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!refused.body.to_string().contains("MARKER"), "{refused:?}");
+    api.token_answer(CLIENT, "wrong-secret-value", None).await;
+    emulator.shutdown().await;
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("PUT /api/identity/system/acme/configuration?mode=update 204 users=1"),
+        "{logs}"
+    );
+    assert_eq!(
+        logs.lines()
+            .filter(|line| line.contains(" POST /acme/system/oauth2/token "))
+            .count(),
+        2,
+        "{logs}"
+    );
+    for secret in [SECRET, "wrong-secret-value", token.as_str(), "MARKER"] {
+        assert!(!logs.contains(secret), "`{secret}` logged:\n{logs}");
+    }
+}

@@ -44,6 +44,8 @@ pub struct RequestRecord {
     pub method: String,
     /// Path, without the query.
     pub path: String,
+    /// The query string, if any.
+    pub query: Option<String>,
     /// The tenant the path names, if the emulator serves it.
     pub tenant: Option<String>,
     /// The `mode` query parameter of an import, as sent.
@@ -624,6 +626,7 @@ async fn serve_request(
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let query = request.uri().query().map(str::to_string);
     let mode = query_mode(request.uri());
     let tenant = tenant_of_path(&path)
         .filter(|tenant| shared.tenants.contains_key(*tenant))
@@ -713,6 +716,7 @@ async fn serve_request(
         seq,
         method: method.to_string(),
         path,
+        query,
         tenant,
         mode,
         status,

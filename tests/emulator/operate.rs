@@ -196,6 +196,7 @@ async fn request_log_records_each_request() {
         ("GET", 200, Some(8))
     );
     assert_eq!(log[2].mode.as_deref(), Some("update"));
+    assert_eq!(log[2].query.as_deref(), Some("mode=update"));
     assert_eq!(
         (log[2].status, log[2].users_in_body, log[2].fault),
         (204, Some(2), None)
@@ -271,7 +272,7 @@ async fn invalid_seed_names_tenant_record_and_field() {
     );
 }
 
-/// Collects what the emulator logs.
+/// Collects what the emulator logs, from every test of this binary.
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
@@ -286,44 +287,67 @@ impl std::io::Write for Captured {
     }
 }
 
+/// A global subscriber (a scoped one misses events when other tests run in parallel threads)
+/// that keeps poolsync's own events, every level.
+fn captured_logs() -> &'static Captured {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("poolsync=trace"))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("only this helper sets the global subscriber of the test binary");
+        captured
+    })
+}
+
 #[tokio::test]
 async fn logs_show_one_line_per_request_and_no_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // The test's runtime runs on this thread, and so do the emulator's request handlers.
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let (emulator, api, token) = acme(config()).await;
+    let captured = captured_logs();
+    let secret = "log-secret-value-7f3a";
+    let config =
+        EmulatorConfig::new()
+            .tenant("logtenant", seed())
+            .client("log-client", secret, &[]);
+    let emulator = start(config).await;
+    let api = Api::new(&emulator.url(), "logtenant");
+    let answer = api.token_answer("log-client", secret, None).await;
+    let token = answer.body["access_token"].as_str().unwrap().to_string();
     let hash = "$2a$10$MARKERMARKERMARKERMARKERMARKERMARKERMARKERMARKERMARKE";
     let mut body = new_user("logged", "logged@example.com");
+    for section in [
+        "users",
+        "user_identifiers",
+        "user_verifiable_addresses",
+        "user_credentials",
+    ] {
+        body[section][0]["tenant_id"] = json!("logtenant");
+    }
     body["user_credentials"][0]["payload"]["hashed_password"]["value"] = json!(hash);
-    assert_eq!(
-        api.import(&token, Some("update"), &body).await.status,
-        StatusCode::NO_CONTENT
-    );
+    let answer = api.import(&token, Some("update"), &body).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT, "{answer:?}");
     body["user_credentials"][0]["payload"] = json!(hash);
     let refused = api.import(&token, Some("update"), &body).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(!refused.body.to_string().contains("MARKER"), "{refused:?}");
-    api.token_answer(CLIENT, "wrong-secret-value", None).await;
+    api.token_answer("log-client", "wrong-secret-value", None)
+        .await;
     emulator.shutdown().await;
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
-        logs.contains("PUT /api/identity/system/acme/configuration?mode=update 204 users=1"),
+        logs.contains("PUT /api/identity/system/logtenant/configuration?mode=update 204 users=1"),
         "{logs}"
     );
-    assert_eq!(
-        logs.lines()
-            .filter(|line| line.contains(" POST /acme/system/oauth2/token "))
-            .count(),
-        2,
-        "{logs}"
-    );
-    for secret in [SECRET, "wrong-secret-value", token.as_str(), "MARKER"] {
-        assert!(!logs.contains(secret), "`{secret}` logged:\n{logs}");
+    let token_lines = logs
+        .lines()
+        .filter(|line| line.contains(" POST /logtenant/system/oauth2/token "))
+        .count();
+    assert_eq!(token_lines, 2, "{logs}");
+    for hidden in [secret, "wrong-secret-value", token.as_str(), "MARKER"] {
+        assert!(!logs.contains(hidden), "`{hidden}` logged:\n{logs}");
     }
 }

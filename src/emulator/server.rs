@@ -175,8 +175,8 @@ pub struct Emulator {
 struct BuiltTenants {
     order: Vec<String>,
     tenants: HashMap<String, Arc<Tenant>>,
-    /// A state file is configured but does not exist yet, so it must be written.
-    state_file_missing: bool,
+    /// Tenants read from the state file, which therefore need no write yet.
+    loaded: Vec<String>,
 }
 
 /// Builds the tenants: from the state file where it has them, else from the seeds.
@@ -189,8 +189,11 @@ fn build_tenants(
         Some(path) => persist::load(path)?,
         None => None,
     };
-    let state_file_missing = state_file.is_some() && stored.is_none();
     let mut stored: Vec<(String, TenantDump)> = stored.unwrap_or_default();
+    let loaded: Vec<String> = stored
+        .iter()
+        .map(|(tenant_id, _)| tenant_id.clone())
+        .collect();
     let mut sources: Vec<(String, TenantDump)> = Vec::new();
     for (tenant_id, seed) in seeds {
         if sources.iter().any(|(known, _)| *known == tenant_id) {
@@ -229,7 +232,7 @@ fn build_tenants(
     Ok(BuiltTenants {
         order,
         tenants,
-        state_file_missing,
+        loaded,
     })
 }
 
@@ -254,7 +257,7 @@ impl Emulator {
         let BuiltTenants {
             order: tenant_order,
             tenants,
-            state_file_missing,
+            loaded,
         } = tokio::task::spawn_blocking(move || build_tenants(seeds, state_file))
             .await
             .map_err(|error| EmulatorError::Config(format!("seeding failed: {error}")))??;
@@ -283,20 +286,19 @@ impl Emulator {
         });
         let (shutdown, shutdown_signal) = watch::channel(false);
         let persister = shared.state_file.as_ref().map(|_| {
-            let mut written = HashMap::new();
-            if !state_file_missing {
-                // What was just loaded is what the file holds: no need to write it again.
-                for tenant_id in &shared.tenant_order {
-                    written.insert(tenant_id.clone(), 0);
-                }
-            }
+            // What was just loaded is what the file holds: no need to write it again.
+            let written: HashMap<String, u64> = loaded
+                .iter()
+                .map(|tenant_id| (tenant_id.clone(), 0))
+                .collect();
             tokio::spawn(persist_loop(
                 Arc::clone(&shared),
                 shutdown_signal.clone(),
                 written,
             ))
         });
-        if state_file_missing {
+        if shared.state_file.is_some() && loaded.len() < shared.tenant_order.len() {
+            // Seeded tenants are not in the file yet (or there is no file): write it soon.
             shared.state_changed.notify_one();
         }
         let router = router(Arc::clone(&shared));

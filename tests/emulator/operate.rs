@@ -138,8 +138,13 @@ async fn state_file_keeps_tenants_across_a_restart() {
         .collect();
     assert_eq!(files, ["state.json"], "a temporary file was left behind");
 
-    // Restarted with the same seeds, the state file wins; the other tenant is there too.
-    let (emulator, api, token) = acme(config().tenant("globex", seed()).state_file(&path)).await;
+    // Restarted with the same seeds, the state file wins; the other tenant is there too, and a
+    // tenant new to this run joins the file.
+    let restarted = config()
+        .tenant("globex", seed())
+        .tenant("initech", seed())
+        .state_file(&path);
+    let (emulator, api, token) = acme(restarted).await;
     assert_eq!(api.export(&token).await, before);
     let globex = Api::new(&emulator.url(), "globex");
     let globex_token = globex.token().await;
@@ -162,6 +167,12 @@ async fn state_file_keeps_tenants_across_a_restart() {
     let api = Api::new(&emulator.url(), "acme");
     let token = api.token().await;
     assert_eq!(api.export(&token).await, before);
+    let served: Vec<String> = emulator
+        .tenant_summaries()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(served, ["acme", "globex", "initech"]);
     emulator.shutdown().await;
 
     std::fs::write(&path, b"{\"version\": 1, \"tenants\": [").unwrap();

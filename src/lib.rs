@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod client;
 pub mod diff;
+pub mod emulator;
 pub mod error;
 pub mod exit_codes;
 pub mod export;

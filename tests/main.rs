@@ -1,6 +1,8 @@
 //! The one integration test binary (see `Cargo.toml`): modules per area.
 
 mod cli_offline;
+mod common;
+mod emulator;
 mod examples;
 mod properties;
 mod support;

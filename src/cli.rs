@@ -1,8 +1,10 @@
 //! Command-line arguments (binary only). Doc comments here are the `--help` text.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use poolsync::client::{ConnectionArgs, ImportMode};
+use poolsync::client::settings::parse_duration;
+use poolsync::client::{ApiPath, ConnectionArgs, ImportMode};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Plan and apply SecureAuth Identity Pool users like `terraform plan` / `terraform apply`
 #[derive(Debug, Parser)]
@@ -30,9 +32,60 @@ pub struct GlobalArgs {
     /// When to use colors
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
     pub color: ColorChoice,
-    /// How to reach the tenant (made global in `main`, so these work after the subcommand too)
-    #[command(flatten, next_help_heading = "Connection")]
-    pub connection: ConnectionArgs,
+    /// Config file with `[profiles.NAME]` tables [env: POOLSYNC_CONFIG] [default: ./poolsync.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Use this profile of the config file [env: POOLSYNC_PROFILE]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+/// How to reach the tenant (`export`, `plan`, `apply`)
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Connection")]
+pub struct TargetArgs {
+    /// Base URL of the service, such as `https://example.com` [env: POOLSYNC_URL]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Tenant id [env: POOLSYNC_TENANT]
+    #[arg(long, value_name = "ID")]
+    pub tenant: Option<String>,
+    /// OAuth2 client id of a client in the tenant's System workspace [env: POOLSYNC_CLIENT_ID]
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Read the client secret from this file (otherwise from `POOLSYNC_CLIENT_SECRET`)
+    #[arg(long, value_name = "PATH")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Pin the configuration path instead of trying `legacy` first and `current` on 404
+    #[arg(long, value_name = "STYLE", value_enum)]
+    pub api_path: Option<ApiPath>,
+    /// Allow plain `http://` to hosts other than loopback (credentials travel unencrypted)
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+    /// Give up connecting after this long, such as `10s` or `500ms` [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
+    /// Give up when the server sends nothing for this long, such as `60s` or `2m` [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+impl TargetArgs {
+    /// The library's connection arguments: these, plus the global config file and profile.
+    pub fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
+        ConnectionArgs {
+            url: self.url.clone(),
+            tenant: self.tenant.clone(),
+            client_id: self.client_id.clone(),
+            client_secret_file: self.client_secret_file.clone(),
+            profile: global.profile.clone(),
+            config: global.config.clone(),
+            api_path: self.api_path,
+            allow_insecure_http: self.allow_insecure_http,
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+        }
+    }
 }
 
 /// When to color output.
@@ -59,6 +112,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Change the tenant to match a desired file (or a saved plan), then verify it
     Apply(ApplyArgs),
+    /// Serve a local emulator of the SecureAuth System API, for rehearsals and tests
+    Emulate(poolsync::emulator::cli::EmulateArgs),
 }
 
 /// How a plan is computed and shown (shared by `diff` and `plan`)
@@ -108,6 +163,8 @@ pub struct ValidateArgs {
 /// Export the tenant's pools and users as a canonical `TenantDump`
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Write to this file (mode 0600, written atomically) instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -119,6 +176,8 @@ pub struct ExportArgs {
 /// Show what apply would change in the tenant to match a desired file
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// The desired state: a `TenantDump` file
     #[arg(long, value_name = "FILE")]
     pub desired: PathBuf,
@@ -132,6 +191,8 @@ pub struct PlanArgs {
 /// Change the tenant to match a desired file (or a saved plan), then verify it
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// A plan saved by `poolsync plan -o`; applied exactly, without asking
     #[arg(
         value_name = "PLANFILE",

@@ -4,19 +4,12 @@ mod cli;
 mod commands;
 mod ui;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Options of the top level work after the subcommand too (`poolsync plan --profile prod`).
-    let matches = cli::Cli::command()
-        .mut_args(|arg| arg.global(true))
-        .get_matches();
-    let cli = match cli::Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(error) => error.exit(),
-    };
+    let cli = cli::Cli::parse();
     let stderr_color = ui::use_color(cli.global.color, ui::stderr_is_terminal());
     ui::init_logging(cli.global.verbose, stderr_color);
     match commands::run(cli) {

@@ -4,5 +4,6 @@ mod cli_offline;
 mod common;
 mod emulator;
 mod examples;
+mod live;
 mod properties;
 mod support;

@@ -1,10 +1,10 @@
 //! The commands that talk to a tenant: `export`, `plan` and `apply`.
 
 use super::{diff_failure, diff_options, load_file, plan_exit_code, print_plan};
-use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs};
+use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use poolsync::apply::{ApplyError, ApplyOptions, apply_plan, check_mode};
+use poolsync::apply::{ApplyError, ApplyOptions, apply_plan, check_mode, export_with_retries};
 use poolsync::client::{
     ApiClient, ApiError, BatchEvent, BatchObserver, BatchOptions, BatchStatus, Cancellation,
     ConnectionSettings, ExportProgress, SettingsError, settings::process_env,
@@ -48,8 +48,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .build()?)
 }
 
-fn connect(global: &GlobalArgs) -> Result<ApiClient, Failure> {
-    let settings = ConnectionSettings::resolve(&global.connection, &process_env)?;
+fn connect(target: &TargetArgs, global: &GlobalArgs) -> Result<ApiClient, Failure> {
+    let settings = ConnectionSettings::resolve(&target.connection(global), &process_env)?;
     Ok(ApiClient::new(settings)?)
 }
 
@@ -84,7 +84,7 @@ impl ExportProgress for DownloadBar {
 
 async fn export_tenant(client: &ApiClient, pools: &[String]) -> Result<TenantDump, Failure> {
     let bar = DownloadBar::new();
-    let result = client.export(&bar).await;
+    let result = export_with_retries(client, &bar, &BatchOptions::default()).await;
     bar.0.finish_and_clear();
     let mut dump = result?;
     filter_pools(&mut dump, pools);
@@ -92,7 +92,7 @@ async fn export_tenant(client: &ApiClient, pools: &[String]) -> Result<TenantDum
 }
 
 pub fn run_export(args: ExportArgs, global: &GlobalArgs) -> Result<u8, Failure> {
-    let client = connect(global)?;
+    let client = connect(&args.target, global)?;
     let mut dump = runtime()?.block_on(export_tenant(&client, &args.pools))?;
     canonicalize(&mut dump);
     let tenant = &client.settings().tenant;
@@ -152,7 +152,7 @@ fn compute_plan(
 
 pub fn run_plan(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     let (desired, desired_sha) = read_desired(&args.desired)?;
-    let client = connect(global)?;
+    let client = connect(&args.target, global)?;
     let current = runtime()?.block_on(export_tenant(&client, &args.output.pools))?;
     let tenant = client.settings().tenant.clone();
     let plan = compute_plan(&current, &desired, &args.output, &args.desired, &tenant)?;
@@ -227,7 +227,7 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         summary_threshold: 50,
     };
     let (desired, desired_sha) = read_desired(&desired_path)?;
-    let client = connect(global)?;
+    let client = connect(&args.target, global)?;
     let tenant = client.settings().tenant.clone();
     if let Some(saved) = &saved {
         if saved.desired_sha256 != desired_sha {
@@ -386,4 +386,11 @@ fn now_rfc3339() -> String {
                 .ok()
         })
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+pub fn run_emulate(args: poolsync::emulator::cli::EmulateArgs) -> Result<u8, Failure> {
+    runtime()?
+        .block_on(poolsync::emulator::cli::run_emulate(args))
+        .map_err(Failure::new)?;
+    Ok(exit_codes::SUCCESS)
 }

@@ -23,6 +23,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Export(args) => live::run_export(args, &cli.global),
         Command::Plan(args) => live::run_plan(args, &cli.global),
         Command::Apply(args) => live::run_apply(args, &cli.global),
+        Command::Emulate(args) => live::run_emulate(args),
     }
 }
 

@@ -5,6 +5,18 @@
 //! ```text
 //! cargo run --release --example emulator_bench [-- USERS [BATCHES]]
 //! ```
+//!
+//! Measured on the project's 2-core, 24 GiB machine (shared with other builds), 1,000,000 users,
+//! 200 batches (about 10 GiB peak resident memory, seed document included):
+//!
+//! ```text
+//! step                                  seconds        users/s
+//! build seed document (in-process)         4.61         216926
+//! seed tenant (validate + index)          11.51          86851
+//! export over HTTP (1309 MiB)              5.75         174012
+//! import new users (mode=ignore)           0.60          33363
+//! replace users (mode=update)              0.79          25303
+//! ```
 #![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
 
 use futures::StreamExt;

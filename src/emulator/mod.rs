@@ -33,6 +33,7 @@ mod persist;
 mod server;
 mod state;
 
+pub use cli::{EmulateArgs, run_emulate};
 pub use config::{
     ClientConfig, DEFAULT_SCOPES, EmulatorConfig, SCOPE_IDENTITY, SCOPE_MANAGE_CONFIGURATION,
     SCOPE_READ_CONFIGURATION,

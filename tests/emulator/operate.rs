@@ -362,3 +362,58 @@ async fn logs_show_one_line_per_request_and_no_secret() {
         assert!(!logs.contains(hidden), "`{hidden}` logged:\n{logs}");
     }
 }
+
+#[tokio::test]
+async fn slow_headers_and_slow_bodies_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = config();
+    config.header_read_timeout = std::time::Duration::from_millis(200);
+    config.body_read_timeout = std::time::Duration::from_millis(200);
+    let (emulator, _api, token) = acme(config).await;
+    let bound = std::time::Duration::from_secs(10);
+
+    // Headers that never end: the connection is closed.
+    let mut stream = tokio::net::TcpStream::connect(emulator.addr())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /api/identity/acme/configuration HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(bound, stream.read_to_end(&mut answer))
+        .await
+        .expect("the connection stayed open")
+        .ok();
+    assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+
+    // A body shorter than announced: 408 once the body timeout passes.
+    let mut stream = tokio::net::TcpStream::connect(emulator.addr())
+        .await
+        .unwrap();
+    let request = format!(
+        "PUT /api/identity/acme/configuration HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"users\""
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(bound, stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("took too long"), "{answer}");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_log_keeps_only_the_latest_requests() {
+    let mut config = config();
+    config.request_log_capacity = 2;
+    let (emulator, api, token) = acme(config).await;
+    api.export(&token).await;
+    api.export_at(&api.current_url(), &token).await;
+    let log = emulator.request_log();
+    assert_eq!(log.len(), 2);
+    assert_eq!((log[0].seq, log[1].seq), (1, 2));
+    assert_eq!(log[1].path, "/api/identity/acme/configuration");
+    emulator.shutdown().await;
+}

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let stderr_color = ui::use_color(cli.global.color, ui::stderr_is_terminal());
-    ui::init_logging(cli.global.verbose, stderr_color);
+    let chatty = matches!(cli.command, cli::Command::Emulate(_));
+    ui::init_logging(cli.global.verbose, chatty, stderr_color);
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(failure) if failure.is_broken_pipe() => ExitCode::SUCCESS,

@@ -104,9 +104,10 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Sends logs to stderr; `RUST_LOG` wins over `-v`.
-pub fn init_logging(verbose: u8, color: bool) {
-    let level = match verbose {
+/// Sends logs to stderr; `RUST_LOG` wins over `-v`. `chatty` commands (the emulator, whose
+/// banner and request lines are logs) start one level higher.
+pub fn init_logging(verbose: u8, chatty: bool, color: bool) {
+    let level = match verbose + u8::from(chatty) {
         0 => "warn",
         1 => "info",
         2 => "debug",

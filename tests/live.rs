@@ -482,3 +482,94 @@ fn export_writes_a_canonical_private_file_without_codes() {
     assert_eq!(partners.users.len(), 2);
     assert_eq!(partners.pools.len(), 1);
 }
+
+/// `poolsync emulate` as people run it: the binary on a free port, then plan and apply against
+/// it, then Ctrl-C; with `--state`, a restart keeps what was applied.
+#[test]
+fn the_emulate_command_serves_until_interrupted_and_keeps_state() {
+    use std::io::{BufRead, BufReader};
+    let directory = tempfile::tempdir().unwrap();
+    let state = directory.path().join("state.json");
+    let state = state.to_str().unwrap();
+    let start = || {
+        let mut child = poolsync()
+            .args([
+                "emulate",
+                "--listen",
+                "127.0.0.1:0",
+                "--tenant",
+                TENANT,
+                "--seed",
+                EXPORT,
+                "--state",
+                state,
+            ])
+            .args(["--client-secret-env", &format!("{CLIENT}:EMULATOR_SECRET")])
+            .env("EMULATOR_SECRET", SECRET)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the emulator prints its address")
+                .unwrap();
+            assert!(!line.contains(SECRET), "the banner shows no secret: {line}");
+            if let Some(at) = line.find("listening on ") {
+                break line[at + "listening on ".len()..].trim().to_string();
+            }
+        };
+        // Keep reading stderr so the emulator never blocks on a full pipe.
+        let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+        (child, url, log)
+    };
+    let command = |url: &str, args: &[&str]| {
+        poolsync()
+            .env("POOLSYNC_URL", url)
+            .env("POOLSYNC_TENANT", TENANT)
+            .env("POOLSYNC_CLIENT_ID", CLIENT)
+            .env("POOLSYNC_CLIENT_SECRET", SECRET)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let stop = |child: std::process::Child, log: std::thread::JoinHandle<Vec<String>>| {
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut child = child;
+        let exit = child.wait().unwrap();
+        assert!(exit.success(), "Ctrl-C is a clean shutdown: {exit:?}");
+        log.join().unwrap()
+    };
+
+    let (child, url, log) = start();
+    let applied = command(&url, &["apply", "--desired", CHANGES, "--auto-approve"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", transcript(&applied));
+    let lines = stop(child, log);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l
+                .contains("PUT /api/identity/system/acme/configuration?mode=update 204 users=6")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.contains(SECRET) && !l.contains("$2a$"))
+    );
+
+    let (child, url, log) = start();
+    let plan = command(&url, &["plan", "--desired", CHANGES, "--detailed-exitcode"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "the state survived the restart: {}",
+        transcript(&plan)
+    );
+    stop(child, log);
+}

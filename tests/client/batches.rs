@@ -1,0 +1,443 @@
+//! The batch executor: parallelism, retries, pacing, failures that do not stop the others,
+//! and cancellation.
+
+use super::import::dump_of;
+use super::server::{LEGACY_PATH, Reply, StubServer, TOKEN_PATH};
+use poolsync::client::batch::AttemptFailure;
+use poolsync::client::{
+    ApiClient, Batch, BatchEvent, BatchObserver, BatchOptions, BatchOutcome, BatchStatus,
+    Cancellation, Delivery, run_batches,
+};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Options without backoff delays, so retries run at once.
+pub fn fast_options() -> BatchOptions {
+    BatchOptions {
+        base_backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+        ..BatchOptions::default()
+    }
+}
+
+fn batches(count: usize) -> Vec<Batch> {
+    (0..count)
+        .map(|batch| {
+            let ids: Vec<String> = (0..3).map(|user| format!("u{batch}-{user}")).collect();
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            Batch::from_dump(dump_of(&ids)).unwrap()
+        })
+        .collect()
+}
+
+/// Records events as text.
+#[derive(Default)]
+pub struct Events(pub Mutex<Vec<String>>);
+
+impl BatchObserver for Events {
+    fn on_event(&self, event: &BatchEvent<'_>) {
+        let text = match event {
+            BatchEvent::Started {
+                index,
+                attempt,
+                users,
+            } => {
+                format!("started {index} attempt {attempt} users {users}")
+            }
+            BatchEvent::Retrying { index, attempt, .. } => {
+                format!("retrying {index} after {attempt}")
+            }
+            BatchEvent::Finished { outcome } => {
+                format!("finished {} {:?}", outcome.index, outcome.status)
+            }
+            BatchEvent::ParallelismChanged { limit } => format!("limit {limit}"),
+        };
+        self.0.lock().unwrap().push(text);
+    }
+}
+
+async fn run(server: &StubServer, count: usize, options: &BatchOptions) -> Vec<BatchOutcome> {
+    let client = ApiClient::new(server.settings()).unwrap();
+    run_batches(&client, batches(count), options, &(), &Cancellation::new()).await
+}
+
+#[tokio::test]
+async fn all_batches_go_out_with_at_most_the_parallelism_in_flight() {
+    let server = StubServer::start().await;
+    server.on(
+        "PUT",
+        LEGACY_PATH,
+        [Reply::status(204).delayed(Duration::from_millis(20))],
+    );
+    let options = BatchOptions {
+        parallelism: 3,
+        ..fast_options()
+    };
+    let outcomes = run(&server, 12, &options).await;
+    assert_eq!(outcomes.len(), 12);
+    assert!(
+        outcomes
+            .iter()
+            .all(|outcome| outcome.status == BatchStatus::Applied)
+    );
+    assert!(
+        outcomes
+            .iter()
+            .enumerate()
+            .all(|(index, outcome)| outcome.index == index)
+    );
+    assert_eq!(outcomes[4].user_ids, ["u4-0", "u4-1", "u4-2"]);
+    assert!(server.max_in_flight() <= 3, "{}", server.max_in_flight());
+    let sent: BTreeSet<String> = server
+        .requests_to(LEGACY_PATH)
+        .iter()
+        .flat_map(|request| {
+            request.json()["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|user| user["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(sent.len(), 36);
+    // One token for the whole run, though the first requests left together.
+    assert_eq!(server.requests_to(TOKEN_PATH).len(), 1);
+}
+
+#[tokio::test]
+async fn parallelism_is_never_above_eight() {
+    let server = StubServer::start().await;
+    server.on(
+        "PUT",
+        LEGACY_PATH,
+        [Reply::status(204).delayed(Duration::from_millis(20))],
+    );
+    let options = BatchOptions {
+        parallelism: 50,
+        ..fast_options()
+    };
+    run(&server, 30, &options).await;
+    assert!(server.max_in_flight() <= 8, "{}", server.max_in_flight());
+}
+
+#[tokio::test]
+async fn a_429_waits_for_retry_after_then_succeeds() {
+    let server = StubServer::start().await;
+    server.on(
+        "PUT",
+        LEGACY_PATH,
+        [
+            Reply::json(429, json!({"error": "slow down"})).header("retry-after", "0"),
+            Reply::status(204),
+        ],
+    );
+    let outcomes = run(&server, 1, &fast_options()).await;
+    assert_eq!(outcomes[0].status, BatchStatus::Applied);
+    assert_eq!(outcomes[0].attempts, 2);
+    assert_eq!(outcomes[0].retries(), 1);
+    assert_eq!(outcomes[0].rate_limited, 1);
+    assert_eq!(outcomes[0].history[0].status, Some(429));
+    assert_eq!(outcomes[0].history[0].delivery, Delivery::NotSent);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_even_without_backoff_delays() {
+    let server = StubServer::start().await;
+    server.on(
+        "PUT",
+        LEGACY_PATH,
+        [
+            Reply::status(429).header("retry-after", "1"),
+            Reply::status(204),
+        ],
+    );
+    let started = tokio::time::Instant::now();
+    let outcomes = run(&server, 1, &fast_options()).await;
+    assert_eq!(outcomes[0].status, BatchStatus::Applied);
+    assert_eq!(outcomes[0].history[0].waited, Duration::from_secs(1));
+    // Not a timing assertion on speed: the wait asked for must have happened at all.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn server_errors_timeouts_and_drops_are_retried() {
+    let server = StubServer::start().await;
+    server.on(
+        "PUT",
+        LEGACY_PATH,
+        [
+            Reply::status(500),
+            Reply::Drop,
+            Reply::Hang,
+            Reply::status(503),
+            Reply::status(204),
+        ],
+    );
+    let mut settings = server.settings();
+    settings.read_timeout = Duration::from_millis(300);
+    let client = ApiClient::new(settings).unwrap();
+    let outcomes = run_batches(
+        &client,
+        batches(1),
+        &fast_options(),
+        &(),
+        &Cancellation::new(),
+    )
+    .await;
+    let outcome = &outcomes[0];
+    assert_eq!(
+        outcome.status,
+        BatchStatus::Applied,
+        "{:?}",
+        outcome.history
+    );
+    assert_eq!(outcome.attempts, 5);
+    let statuses: Vec<Option<u16>> = outcome
+        .history
+        .iter()
+        .map(|failure| failure.status)
+        .collect();
+    assert_eq!(statuses, [Some(500), None, None, Some(503)]);
+    assert!(
+        outcome
+            .history
+            .iter()
+            .all(|failure| failure.delivery == Delivery::Unknown)
+    );
+}
+
+#[tokio::test]
+async fn a_batch_that_keeps_failing_is_unknown_and_the_others_go_through() {
+    let server = StubServer::start().await;
+    // Answers go out in order of arrival, so one request in flight makes batch 1 the one
+    // that gets the three 502s.
+    server.on(
+        "PUT",
+        LEGACY_PATH,
+        [
+            Reply::status(204),
+            Reply::status(502),
+            Reply::status(502),
+            Reply::status(502),
+            Reply::status(204),
+        ],
+    );
+    let options = BatchOptions {
+        parallelism: 1,
+        max_attempts: 3,
+        ..fast_options()
+    };
+    let outcomes = run(&server, 3, &options).await;
+    let statuses: Vec<BatchStatus> = outcomes.iter().map(|outcome| outcome.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            BatchStatus::Applied,
+            BatchStatus::Unknown,
+            BatchStatus::Applied
+        ]
+    );
+    let failed = &outcomes[1];
+    assert_eq!(failed.attempts, 3);
+    assert_eq!(failed.user_ids, ["u1-0", "u1-1", "u1-2"]);
+    assert_eq!(failed.error.as_ref().unwrap().status(), Some(502));
+}
+
+#[tokio::test]
+async fn a_rejected_batch_is_not_retried_and_keeps_the_servers_error() {
+    let server = StubServer::start().await;
+    server.on(
+        "PUT",
+        LEGACY_PATH,
+        [
+            Reply::json(
+                422,
+                json!({"error": "tenant_id mismatch", "status_code": 422}),
+            ),
+            Reply::status(204),
+        ],
+    );
+    let options = BatchOptions {
+        parallelism: 1,
+        ..fast_options()
+    };
+    let outcomes = run(&server, 2, &options).await;
+    assert_eq!(outcomes[0].status, BatchStatus::Rejected);
+    assert_eq!(outcomes[0].attempts, 1);
+    assert!(
+        outcomes[0]
+            .error
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .ends_with("status 422: `tenant_id mismatch`")
+    );
+    assert_eq!(outcomes[1].status, BatchStatus::Applied);
+}
+
+#[tokio::test]
+async fn a_credentials_failure_stops_the_run_early() {
+    let server = StubServer::start().await;
+    server.on(
+        "POST",
+        TOKEN_PATH,
+        [Reply::json(401, json!({"error": "invalid_client"}))],
+    );
+    let options = BatchOptions {
+        parallelism: 2,
+        ..fast_options()
+    };
+    let outcomes = run(&server, 10, &options).await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|outcome| outcome.status == BatchStatus::NotSent)
+    );
+    assert!(outcomes.iter().all(|outcome| {
+        outcome
+            .error
+            .as_ref()
+            .is_some_and(|error| error.is_auth_failure())
+    }));
+    assert!(server.requests_to(LEGACY_PATH).is_empty());
+    // Only the batches already started asked for a token; the rest never started.
+    assert!(server.requests_to(TOKEN_PATH).len() <= 2);
+}
+
+#[tokio::test]
+async fn repeated_429s_lower_the_requests_in_flight_and_clean_answers_raise_them() {
+    let server = StubServer::start().await;
+    let mut replies = vec![Reply::status(429).header("retry-after", "0"); 8];
+    replies.push(Reply::status(204).delayed(Duration::from_millis(5)));
+    server.on("PUT", LEGACY_PATH, replies);
+    let client = ApiClient::new(server.settings()).unwrap();
+    let events = Events::default();
+    let outcomes = run_batches(
+        &client,
+        batches(40),
+        &fast_options(),
+        &events,
+        &Cancellation::new(),
+    )
+    .await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|outcome| outcome.status == BatchStatus::Applied)
+    );
+    let limits: Vec<usize> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|event| event.strip_prefix("limit ").map(|n| n.parse().unwrap()))
+        .collect();
+    assert!(limits.first().is_some_and(|first| *first < 8), "{limits:?}");
+    assert!(
+        limits.contains(&8) || limits.windows(2).any(|pair| pair[1] > pair[0]),
+        "{limits:?}"
+    );
+}
+
+#[tokio::test]
+async fn stopping_sends_no_new_batch_but_lets_the_in_flight_one_finish() {
+    let server = StubServer::start().await;
+    server.on(
+        "PUT",
+        LEGACY_PATH,
+        [Reply::status(204).delayed(Duration::from_millis(200))],
+    );
+    let client = ApiClient::new(server.settings()).unwrap();
+    let cancellation = Cancellation::new();
+    let options = BatchOptions {
+        parallelism: 1,
+        ..fast_options()
+    };
+    struct StopOnFirstStart(Cancellation);
+    impl BatchObserver for StopOnFirstStart {
+        fn on_event(&self, event: &BatchEvent<'_>) {
+            if let BatchEvent::Started { index: 0, .. } = event {
+                self.0.stop();
+            }
+        }
+    }
+    let outcomes = run_batches(
+        &client,
+        batches(3),
+        &options,
+        &StopOnFirstStart(cancellation.clone()),
+        &cancellation,
+    )
+    .await;
+    let statuses: Vec<BatchStatus> = outcomes.iter().map(|outcome| outcome.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            BatchStatus::Applied,
+            BatchStatus::NotSent,
+            BatchStatus::NotSent
+        ]
+    );
+    assert_eq!(server.requests_to(LEGACY_PATH).len(), 1);
+}
+
+#[tokio::test]
+async fn aborting_abandons_in_flight_requests_as_unknown() {
+    let server = StubServer::start().await;
+    server.on("PUT", LEGACY_PATH, [Reply::Hang]);
+    let client = ApiClient::new(server.settings()).unwrap();
+    let cancellation = Cancellation::new();
+    struct AbortOnStart(Cancellation);
+    impl BatchObserver for AbortOnStart {
+        fn on_event(&self, event: &BatchEvent<'_>) {
+            if let BatchEvent::Started { .. } = event {
+                // Two escalations: what two Ctrl-C presses do.
+                self.0.escalate();
+                self.0.escalate();
+            }
+        }
+    }
+    let outcomes = run_batches(
+        &client,
+        batches(2),
+        &BatchOptions {
+            parallelism: 1,
+            ..fast_options()
+        },
+        &AbortOnStart(cancellation.clone()),
+        &cancellation,
+    )
+    .await;
+    assert_eq!(outcomes[0].status, BatchStatus::Unknown);
+    assert_eq!(outcomes[1].status, BatchStatus::NotSent);
+    assert!(cancellation.is_aborted());
+}
+
+#[tokio::test]
+async fn every_attempt_is_in_the_history_for_the_journal() {
+    let server = StubServer::start().await;
+    server.on(
+        "PUT",
+        LEGACY_PATH,
+        [
+            Reply::status(429).header("retry-after", "0"),
+            Reply::status(500),
+            Reply::status(204),
+        ],
+    );
+    let outcomes = run(&server, 1, &fast_options()).await;
+    let history: Vec<(u32, Option<u16>)> = outcomes[0]
+        .history
+        .iter()
+        .map(
+            |AttemptFailure {
+                 attempt, status, ..
+             }| (*attempt, *status),
+        )
+        .collect();
+    assert_eq!(history, [(1, Some(429)), (2, Some(500))]);
+    assert_eq!(outcomes[0].attempts, 3);
+}

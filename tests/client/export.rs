@@ -1,0 +1,223 @@
+//! Export: path fallback, streaming with progress, and unusable answers.
+
+use super::server::{CURRENT_PATH, LEGACY_PATH, Reply, StubServer};
+use poolsync::client::{ApiClient, ApiError, ApiPath, ExportProgress, NoProgress, TransportKind};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Default)]
+struct Recorder {
+    total: Mutex<Option<Option<u64>>>,
+    received: Mutex<Vec<u64>>,
+}
+
+impl ExportProgress for Recorder {
+    fn started(&self, total_bytes: Option<u64>) {
+        *self.total.lock().unwrap() = Some(total_bytes);
+    }
+    fn received(&self, bytes_so_far: u64) {
+        self.received.lock().unwrap().push(bytes_so_far);
+    }
+}
+
+fn tenant_document(users: usize) -> String {
+    let users: Vec<serde_json::Value> = (0..users)
+        .map(|n| serde_json::json!({"id": format!("u{n}"), "user_pool_id": "p1", "status": "active"}))
+        .collect();
+    serde_json::json!({"pools": [{"id": "p1", "name": "P"}], "users": users}).to_string()
+}
+
+#[tokio::test]
+async fn export_parses_the_document_and_reports_bytes_received() {
+    let server = StubServer::start().await;
+    let document = tenant_document(2000);
+    server.on(
+        "GET",
+        LEGACY_PATH,
+        [Reply::status(200)
+            .header("content-type", "application/json")
+            .body(document.clone())],
+    );
+    let client = ApiClient::new(server.settings()).unwrap();
+    let progress = Recorder::default();
+    let dump = client.export(&progress).await.unwrap();
+    assert_eq!(dump.users.len(), 2000);
+    assert_eq!(dump.pools[0].id.as_deref(), Some("p1"));
+    assert_eq!(
+        *progress.total.lock().unwrap(),
+        Some(Some(document.len() as u64))
+    );
+    let received = progress.received.lock().unwrap();
+    assert_eq!(received.last().copied(), Some(document.len() as u64));
+    assert!(received.windows(2).all(|pair| pair[0] < pair[1]));
+}
+
+#[tokio::test]
+async fn a_404_on_the_vendor_path_falls_back_to_the_current_one_and_remembers_it() {
+    let server = StubServer::start().await;
+    server.on("GET", CURRENT_PATH, [Reply::status(200).body("{}")]);
+    let client = ApiClient::new(server.settings()).unwrap();
+    assert_eq!(client.api_path(), None);
+    client.export(&NoProgress).await.unwrap();
+    client.export(&NoProgress).await.unwrap();
+    assert_eq!(server.requests_to(LEGACY_PATH).len(), 1);
+    assert_eq!(server.requests_to(CURRENT_PATH).len(), 2);
+    assert_eq!(client.api_path(), Some(ApiPath::Current));
+}
+
+#[tokio::test]
+async fn the_vendor_path_is_remembered_when_it_answers() {
+    let server = StubServer::start().await;
+    server.on("GET", LEGACY_PATH, [Reply::status(200).body("{}")]);
+    let client = ApiClient::new(server.settings()).unwrap();
+    client.export(&NoProgress).await.unwrap();
+    assert_eq!(client.api_path(), Some(ApiPath::Legacy));
+    assert!(server.requests_to(CURRENT_PATH).is_empty());
+}
+
+#[tokio::test]
+async fn a_pinned_path_is_never_swapped() {
+    let server = StubServer::start().await;
+    server.on("GET", LEGACY_PATH, [Reply::status(200).body("{}")]);
+    let mut settings = server.settings();
+    settings.api_path = Some(ApiPath::Current);
+    let client = ApiClient::new(settings).unwrap();
+    let error = client.export(&NoProgress).await.unwrap_err();
+    assert_eq!(error.status(), Some(404));
+    assert!(server.requests_to(LEGACY_PATH).is_empty());
+    assert!(error.hint().unwrap().contains("--api-path"));
+}
+
+#[tokio::test]
+async fn both_paths_answering_404_names_both() {
+    let server = StubServer::start().await;
+    let client = ApiClient::new(server.settings()).unwrap();
+    let error = client.export(&NoProgress).await.unwrap_err();
+    let url = server.url();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "export failed: both `{url}{LEGACY_PATH}` and `{url}{CURRENT_PATH}` answered 404: \
+             `no such route`"
+        )
+    );
+}
+
+async fn export_error(reply: Reply) -> ApiError {
+    let server = StubServer::start().await;
+    server.on("GET", LEGACY_PATH, [reply]);
+    let client = ApiClient::new(server.settings()).unwrap();
+    client.export(&NoProgress).await.unwrap_err()
+}
+
+#[tokio::test]
+async fn a_200_with_an_empty_body_is_a_clear_error() {
+    let error = export_error(Reply::status(200)).await;
+    assert!(
+        error.to_string().ends_with(
+            "gave an unusable answer: the body is empty; expected a JSON object (a `TenantDump`)"
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_200_html_page_from_a_proxy_is_a_clear_error() {
+    let error = export_error(
+        Reply::status(200)
+            .header("content-type", "text/html; charset=utf-8")
+            .body(
+                "<!doctype html>\n<html><title>Access denied</title>".to_string()
+                    + &"x".repeat(50_000),
+            ),
+    )
+    .await;
+    let message = error.to_string();
+    assert!(
+        message.ends_with(
+            "expected a JSON object (a `TenantDump`), got `text/html; charset=utf-8` answer: \
+             `Access denied` (HTML page)"
+        ),
+        "{message}"
+    );
+    assert!(message.len() < 400, "{message}");
+}
+
+#[tokio::test]
+async fn invalid_json_names_the_endpoint_and_the_place() {
+    let error =
+        export_error(Reply::status(200).body("{\"users\": [{\"id\": \"u1\", \"status\": 7}]}"))
+            .await;
+    let message = error.to_string();
+    assert!(
+        message.contains("/api/identity/system/t1/configuration"),
+        "{message}"
+    );
+    assert!(message.contains("response body:1:"), "{message}");
+    assert!(message.contains("users[0].status"), "{message}");
+    let error = export_error(Reply::status(200).body("{\"users\": [")).await;
+    assert!(
+        error.to_string().contains("not a tenant document"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_and_silence_are_reported_with_the_endpoint() {
+    let error = export_error(Reply::json(
+        503,
+        serde_json::json!({"error": "maintenance", "status_code": 503, "error_code": "unavailable"}),
+    ))
+    .await;
+    assert!(
+        error
+            .to_string()
+            .ends_with("failed with status 503: `maintenance` (error code `unavailable`)"),
+        "{error}"
+    );
+    assert!(error.is_retryable());
+
+    let server = StubServer::start().await;
+    server.on("GET", LEGACY_PATH, [Reply::Hang]);
+    let mut settings = server.settings();
+    settings.read_timeout = Duration::from_millis(300);
+    let client = ApiClient::new(settings).unwrap();
+    let error = client.export(&NoProgress).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ApiError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.hint().unwrap().contains("--timeout"));
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_connect_error() {
+    let server = StubServer::start().await;
+    let settings = server.settings();
+    drop(server);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut settings = settings;
+    settings.url = format!("http://{}", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    drop(listener);
+    let client = ApiClient::new(settings).unwrap();
+    let error = client.export(&NoProgress).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ApiError::Transport {
+                kind: TransportKind::Connect,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.delivery(), poolsync::client::Delivery::NotSent);
+}

@@ -4,6 +4,7 @@ mod batches;
 mod deletes;
 mod export;
 mod import;
+mod logs;
 mod server;
 mod settings;
 mod token;

@@ -325,12 +325,30 @@ pub struct AttemptFailure {
     pub delivery: Delivery,
     /// The error, as shown to people.
     pub message: String,
-    /// How long the executor waited before the next attempt.
+    /// How long the executor waited before the next attempt (milliseconds in JSON).
+    #[serde(rename = "waited_ms", serialize_with = "milliseconds")]
     pub waited: Duration,
 }
 
-/// The result of one batch or delete.
-#[derive(Clone, Debug)]
+fn milliseconds<S: serde::Serializer>(
+    duration: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn error_text<S: serde::Serializer>(
+    error: &Option<ApiError>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match error {
+        Some(error) => serializer.serialize_some(&error.to_string()),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// The result of one batch or delete; it serializes to a journal line (the error as text).
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct BatchOutcome {
     /// Position in the input.
     pub index: usize,
@@ -343,6 +361,7 @@ pub struct BatchOutcome {
     /// How many of them were answered 429.
     pub rate_limited: u32,
     /// The last error, unless applied.
+    #[serde(serialize_with = "error_text")]
     pub error: Option<ApiError>,
     /// Every failed attempt, in order.
     pub history: Vec<AttemptFailure>,

@@ -185,10 +185,22 @@ async fn fetch(
         });
     }
     let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
-        invalid(format!(
-            "expected a JSON token, got {}",
-            ServerMessage::parse(content_type.as_deref(), &body)
-        ))
+        let looks_like_json = body
+            .iter()
+            .find(|byte| !byte.is_ascii_whitespace())
+            .is_some_and(|byte| *byte == b'{');
+        if looks_like_json {
+            // Broken JSON from a token endpoint may still hold a token: quote none of it.
+            invalid(format!(
+                "the token answer is not valid JSON ({} bytes)",
+                body.len()
+            ))
+        } else {
+            invalid(format!(
+                "expected a JSON token, got {}",
+                ServerMessage::parse(content_type.as_deref(), &body)
+            ))
+        }
     })?;
     let Some(access_token) = answer.access_token.filter(|token| !token.is_empty()) else {
         return Err(invalid("no `access_token` in the answer".to_string()));

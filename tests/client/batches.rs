@@ -441,3 +441,40 @@ async fn every_attempt_is_in_the_history_for_the_journal() {
     assert_eq!(history, [(1, Some(429)), (2, Some(500))]);
     assert_eq!(outcomes[0].attempts, 3);
 }
+
+#[tokio::test]
+async fn an_outcome_serializes_to_a_journal_line() {
+    let server = StubServer::start().await;
+    server.on(
+        "PUT",
+        LEGACY_PATH,
+        [
+            Reply::status(503).header("retry-after", "0"),
+            Reply::status(204),
+        ],
+    );
+    let outcomes = run(&server, 1, &fast_options()).await;
+    let line = serde_json::to_value(&outcomes[0]).unwrap();
+    assert_eq!(
+        line,
+        json!({
+            "index": 0,
+            "user_ids": ["u0-0", "u0-1", "u0-2"],
+            "status": "applied",
+            "attempts": 2,
+            "rate_limited": 0,
+            "error": null,
+            "history": [{
+                "attempt": 1,
+                "status": 503,
+                "delivery": "unknown",
+                "message": format!(
+                    "import at `{}/api/identity/system/t1/configuration?mode=update` failed with \
+                     status 503: empty answer",
+                    server.url()
+                ),
+                "waited_ms": 0
+            }]
+        })
+    );
+}

@@ -58,6 +58,16 @@ impl BatchObserver for Events {
     }
 }
 
+fn statuses(outcomes: &[BatchOutcome]) -> Vec<BatchStatus> {
+    outcomes.iter().map(|outcome| outcome.status).collect()
+}
+
+pub fn all_applied(outcomes: &[BatchOutcome]) -> bool {
+    outcomes
+        .iter()
+        .all(|outcome| outcome.status == BatchStatus::Applied)
+}
+
 async fn run(server: &StubServer, count: usize, options: &BatchOptions) -> Vec<BatchOutcome> {
     let client = ApiClient::new(server.settings()).unwrap();
     run_batches(&client, batches(count), options, &(), &Cancellation::new()).await
@@ -77,11 +87,7 @@ async fn all_batches_go_out_with_at_most_the_parallelism_in_flight() {
     };
     let outcomes = run(&server, 12, &options).await;
     assert_eq!(outcomes.len(), 12);
-    assert!(
-        outcomes
-            .iter()
-            .all(|outcome| outcome.status == BatchStatus::Applied)
-    );
+    assert!(all_applied(&outcomes));
     assert!(
         outcomes
             .iter()
@@ -231,9 +237,8 @@ async fn a_batch_that_keeps_failing_is_unknown_and_the_others_go_through() {
         ..fast_options()
     };
     let outcomes = run(&server, 3, &options).await;
-    let statuses: Vec<BatchStatus> = outcomes.iter().map(|outcome| outcome.status).collect();
     assert_eq!(
-        statuses,
+        statuses(&outcomes),
         [
             BatchStatus::Applied,
             BatchStatus::Unknown,
@@ -323,11 +328,7 @@ async fn repeated_429s_lower_the_requests_in_flight_and_clean_answers_raise_them
         &Cancellation::new(),
     )
     .await;
-    assert!(
-        outcomes
-            .iter()
-            .all(|outcome| outcome.status == BatchStatus::Applied)
-    );
+    assert!(all_applied(&outcomes));
     let limits: Vec<usize> = events
         .0
         .lock()
@@ -372,9 +373,8 @@ async fn stopping_sends_no_new_batch_but_lets_the_in_flight_one_finish() {
         &cancellation,
     )
     .await;
-    let statuses: Vec<BatchStatus> = outcomes.iter().map(|outcome| outcome.status).collect();
     assert_eq!(
-        statuses,
+        statuses(&outcomes),
         [
             BatchStatus::Applied,
             BatchStatus::NotSent,

@@ -1,10 +1,8 @@
 //! Single-user deletes and the delete executor.
 
-use super::batches::fast_options;
+use super::batches::{all_applied, fast_options};
 use super::server::{Reply, StubServer};
-use poolsync::client::{
-    ApiClient, BatchStatus, Cancellation, DeleteJob, DeleteOutcome, run_deletes,
-};
+use poolsync::client::{ApiClient, Cancellation, DeleteJob, DeleteOutcome, run_deletes};
 use serde_json::json;
 
 #[tokio::test]
@@ -80,11 +78,7 @@ async fn deletes_run_through_the_executor_with_retries() {
         })
         .to_vec();
     let outcomes = run_deletes(&client, jobs, &fast_options(), &(), &Cancellation::new()).await;
-    assert!(
-        outcomes
-            .iter()
-            .all(|outcome| outcome.status == BatchStatus::Applied)
-    );
+    assert!(all_applied(&outcomes));
     assert!(outcomes.iter().all(|outcome| outcome.attempts == 2));
     assert_eq!(outcomes[2].user_ids, ["u3"]);
 }

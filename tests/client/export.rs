@@ -199,10 +199,9 @@ async fn server_errors_and_silence_are_reported_with_the_endpoint() {
 #[tokio::test]
 async fn a_refused_connection_is_a_connect_error() {
     let server = StubServer::start().await;
-    let settings = server.settings();
-    drop(server);
+    let mut settings = server.settings();
+    // A port that was just free and has no listener now.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut settings = settings;
     settings.url = format!("http://{}", listener.local_addr().unwrap())
         .parse()
         .unwrap();

@@ -190,6 +190,14 @@ impl StubServer {
             .collect()
     }
 
+    /// The `Authorization` headers of the requests to `path`, in order.
+    pub fn authorizations(&self, path: &str) -> Vec<String> {
+        self.requests_to(path)
+            .iter()
+            .map(|request| request.header("authorization").unwrap_or("").to_string())
+            .collect()
+    }
+
     pub fn max_in_flight(&self) -> usize {
         self.state.lock().unwrap().max_in_flight
     }

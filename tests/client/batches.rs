@@ -62,6 +62,21 @@ fn statuses(outcomes: &[BatchOutcome]) -> Vec<BatchStatus> {
     outcomes.iter().map(|outcome| outcome.status).collect()
 }
 
+/// A server whose import endpoint answers `replies` in order (the last one repeats).
+async fn import_server(replies: impl IntoIterator<Item = Reply>) -> StubServer {
+    let server = StubServer::start().await;
+    server.on("PUT", LEGACY_PATH, replies);
+    server
+}
+
+/// [`fast_options`] with `parallelism` requests in flight.
+fn in_flight(parallelism: usize) -> BatchOptions {
+    BatchOptions {
+        parallelism,
+        ..fast_options()
+    }
+}
+
 pub fn all_applied(outcomes: &[BatchOutcome]) -> bool {
     outcomes
         .iter()
@@ -75,16 +90,8 @@ async fn run(server: &StubServer, count: usize, options: &BatchOptions) -> Vec<B
 
 #[tokio::test]
 async fn all_batches_go_out_with_at_most_the_parallelism_in_flight() {
-    let server = StubServer::start().await;
-    server.on(
-        "PUT",
-        LEGACY_PATH,
-        [Reply::status(204).delayed(Duration::from_millis(20))],
-    );
-    let options = BatchOptions {
-        parallelism: 3,
-        ..fast_options()
-    };
+    let server = import_server([Reply::status(204).delayed(Duration::from_millis(20))]).await;
+    let options = in_flight(3);
     let outcomes = run(&server, 12, &options).await;
     assert_eq!(outcomes.len(), 12);
     assert!(all_applied(&outcomes));
@@ -115,31 +122,19 @@ async fn all_batches_go_out_with_at_most_the_parallelism_in_flight() {
 
 #[tokio::test]
 async fn parallelism_is_never_above_eight() {
-    let server = StubServer::start().await;
-    server.on(
-        "PUT",
-        LEGACY_PATH,
-        [Reply::status(204).delayed(Duration::from_millis(20))],
-    );
-    let options = BatchOptions {
-        parallelism: 50,
-        ..fast_options()
-    };
+    let server = import_server([Reply::status(204).delayed(Duration::from_millis(20))]).await;
+    let options = in_flight(50);
     run(&server, 30, &options).await;
     assert!(server.max_in_flight() <= 8, "{}", server.max_in_flight());
 }
 
 #[tokio::test]
 async fn a_429_waits_for_retry_after_then_succeeds() {
-    let server = StubServer::start().await;
-    server.on(
-        "PUT",
-        LEGACY_PATH,
-        [
-            Reply::json(429, json!({"error": "slow down"})).header("retry-after", "0"),
-            Reply::status(204),
-        ],
-    );
+    let server = import_server([
+        Reply::json(429, json!({"error": "slow down"})).header("retry-after", "0"),
+        Reply::status(204),
+    ])
+    .await;
     let outcomes = run(&server, 1, &fast_options()).await;
     assert_eq!(outcomes[0].status, BatchStatus::Applied);
     assert_eq!(outcomes[0].attempts, 2);
@@ -151,15 +146,11 @@ async fn a_429_waits_for_retry_after_then_succeeds() {
 
 #[tokio::test]
 async fn retry_after_is_honoured_even_without_backoff_delays() {
-    let server = StubServer::start().await;
-    server.on(
-        "PUT",
-        LEGACY_PATH,
-        [
-            Reply::status(429).header("retry-after", "1"),
-            Reply::status(204),
-        ],
-    );
+    let server = import_server([
+        Reply::status(429).header("retry-after", "1"),
+        Reply::status(204),
+    ])
+    .await;
     let started = tokio::time::Instant::now();
     let outcomes = run(&server, 1, &fast_options()).await;
     assert_eq!(outcomes[0].status, BatchStatus::Applied);
@@ -170,18 +161,14 @@ async fn retry_after_is_honoured_even_without_backoff_delays() {
 
 #[tokio::test]
 async fn server_errors_timeouts_and_drops_are_retried() {
-    let server = StubServer::start().await;
-    server.on(
-        "PUT",
-        LEGACY_PATH,
-        [
-            Reply::status(500),
-            Reply::Drop,
-            Reply::Hang,
-            Reply::status(503),
-            Reply::status(204),
-        ],
-    );
+    let server = import_server([
+        Reply::status(500),
+        Reply::Drop,
+        Reply::Hang,
+        Reply::status(503),
+        Reply::status(204),
+    ])
+    .await;
     let mut settings = server.settings();
     settings.read_timeout = Duration::from_millis(300);
     let client = ApiClient::new(settings).unwrap();
@@ -253,22 +240,15 @@ async fn a_batch_that_keeps_failing_is_unknown_and_the_others_go_through() {
 
 #[tokio::test]
 async fn a_rejected_batch_is_not_retried_and_keeps_the_servers_error() {
-    let server = StubServer::start().await;
-    server.on(
-        "PUT",
-        LEGACY_PATH,
-        [
-            Reply::json(
-                422,
-                json!({"error": "tenant_id mismatch", "status_code": 422}),
-            ),
-            Reply::status(204),
-        ],
-    );
-    let options = BatchOptions {
-        parallelism: 1,
-        ..fast_options()
-    };
+    let server = import_server([
+        Reply::json(
+            422,
+            json!({"error": "tenant_id mismatch", "status_code": 422}),
+        ),
+        Reply::status(204),
+    ])
+    .await;
+    let options = in_flight(1);
     let outcomes = run(&server, 2, &options).await;
     assert_eq!(outcomes[0].status, BatchStatus::Rejected);
     assert_eq!(outcomes[0].attempts, 1);
@@ -291,10 +271,7 @@ async fn a_credentials_failure_stops_the_run_early() {
         TOKEN_PATH,
         [Reply::json(401, json!({"error": "invalid_client"}))],
     );
-    let options = BatchOptions {
-        parallelism: 2,
-        ..fast_options()
-    };
+    let options = in_flight(2);
     let outcomes = run(&server, 10, &options).await;
     assert!(
         outcomes
@@ -345,18 +322,10 @@ async fn repeated_429s_lower_the_requests_in_flight_and_clean_answers_raise_them
 
 #[tokio::test]
 async fn stopping_sends_no_new_batch_but_lets_the_in_flight_one_finish() {
-    let server = StubServer::start().await;
-    server.on(
-        "PUT",
-        LEGACY_PATH,
-        [Reply::status(204).delayed(Duration::from_millis(200))],
-    );
+    let server = import_server([Reply::status(204).delayed(Duration::from_millis(200))]).await;
     let client = ApiClient::new(server.settings()).unwrap();
     let cancellation = Cancellation::new();
-    let options = BatchOptions {
-        parallelism: 1,
-        ..fast_options()
-    };
+    let options = in_flight(1);
     struct StopOnFirstStart(Cancellation);
     impl BatchObserver for StopOnFirstStart {
         fn on_event(&self, event: &BatchEvent<'_>) {
@@ -386,8 +355,7 @@ async fn stopping_sends_no_new_batch_but_lets_the_in_flight_one_finish() {
 
 #[tokio::test]
 async fn aborting_abandons_in_flight_requests_as_unknown() {
-    let server = StubServer::start().await;
-    server.on("PUT", LEGACY_PATH, [Reply::Hang]);
+    let server = import_server([Reply::Hang]).await;
     let client = ApiClient::new(server.settings()).unwrap();
     let cancellation = Cancellation::new();
     struct AbortOnStart(Cancellation);
@@ -403,10 +371,7 @@ async fn aborting_abandons_in_flight_requests_as_unknown() {
     let outcomes = run_batches(
         &client,
         batches(2),
-        &BatchOptions {
-            parallelism: 1,
-            ..fast_options()
-        },
+        &in_flight(1),
         &AbortOnStart(cancellation.clone()),
         &cancellation,
     )
@@ -418,16 +383,12 @@ async fn aborting_abandons_in_flight_requests_as_unknown() {
 
 #[tokio::test]
 async fn every_attempt_is_in_the_history_for_the_journal() {
-    let server = StubServer::start().await;
-    server.on(
-        "PUT",
-        LEGACY_PATH,
-        [
-            Reply::status(429).header("retry-after", "0"),
-            Reply::status(500),
-            Reply::status(204),
-        ],
-    );
+    let server = import_server([
+        Reply::status(429).header("retry-after", "0"),
+        Reply::status(500),
+        Reply::status(204),
+    ])
+    .await;
     let outcomes = run(&server, 1, &fast_options()).await;
     let history: Vec<(u32, Option<u16>)> = outcomes[0]
         .history
@@ -444,15 +405,11 @@ async fn every_attempt_is_in_the_history_for_the_journal() {
 
 #[tokio::test]
 async fn an_outcome_serializes_to_a_journal_line() {
-    let server = StubServer::start().await;
-    server.on(
-        "PUT",
-        LEGACY_PATH,
-        [
-            Reply::status(503).header("retry-after", "0"),
-            Reply::status(204),
-        ],
-    );
+    let server = import_server([
+        Reply::status(503).header("retry-after", "0"),
+        Reply::status(204),
+    ])
+    .await;
     let outcomes = run(&server, 1, &fast_options()).await;
     let line = serde_json::to_value(&outcomes[0]).unwrap();
     assert_eq!(

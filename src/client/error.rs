@@ -93,8 +93,9 @@ pub struct ServerMessage {
     pub error_code: Option<String>,
     /// The token endpoint's `error_hint` or `error_description`.
     pub error_hint: Option<String>,
-    /// The API's `details`, as compact JSON, truncated.
-    pub details: Option<String>,
+    /// The API's `details` as sent (for example the user that conflicted); error bodies are
+    /// read up to 16 KiB, so it stays small. Shown as compact JSON, truncated.
+    pub details: Option<serde_json::Value>,
     /// For an answer that is not a JSON object: its HTML title or first line, truncated.
     pub excerpt: Option<String>,
     /// The answer's content type, when it was not JSON.
@@ -125,7 +126,10 @@ impl ServerMessage {
                 error: text("error").or_else(|| text("message")),
                 error_code: text("error_code"),
                 error_hint: text("error_hint").or_else(|| text("error_description")),
-                details: text("details").filter(|details| details != "{}"),
+                details: fields.get("details").cloned().filter(|details| {
+                    !details.is_null()
+                        && details.as_object().is_none_or(|object| !object.is_empty())
+                }),
                 ..ServerMessage::default()
             };
             if message != ServerMessage::default() {
@@ -162,7 +166,7 @@ impl fmt::Display for ServerMessage {
             parts.push(format!("- {hint}"));
         }
         if let Some(details) = &self.details {
-            parts.push(format!("details: {details}"));
+            parts.push(format!("details: {}", clean(&details.to_string())));
         }
         formatter.write_str(&parts.join(" "))
     }
@@ -330,6 +334,14 @@ impl ApiError {
                 ..
             } => true,
             _ => false,
+        }
+    }
+
+    /// What the server said, when it answered with an error status.
+    pub fn server(&self) -> Option<&ServerMessage> {
+        match self {
+            ApiError::Status { server, .. } | ApiError::NotFound { server, .. } => Some(server),
+            _ => None,
         }
     }
 

@@ -17,7 +17,7 @@
 
 use crate::client::error::{ApiError, Operation, ServerMessage};
 use crate::client::settings::ConnectionSettings;
-use crate::client::transport::{read_limited, transport_error};
+use crate::client::transport::{content_type, error_from_response, read_limited, transport_error};
 use crate::secret::Secret;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -161,29 +161,16 @@ async fn fetch(
         .send()
         .await
         .map_err(|error| transport_error(Operation::Token, &endpoint, &error))?;
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string);
+    if !response.status().is_success() {
+        return Err(error_from_response(Operation::Token, &endpoint, settings, response).await);
+    }
+    let content_type = content_type(&response);
     let (body, _) = read_limited(response, TOKEN_BODY_LIMIT).await;
     let invalid = |reason: String| ApiError::InvalidResponse {
         operation: Operation::Token,
         endpoint: endpoint.to_string(),
         reason,
     };
-    if !status.is_success() {
-        return Err(ApiError::Status {
-            operation: Operation::Token,
-            endpoint: endpoint.to_string(),
-            tenant: settings.tenant.clone(),
-            status: status.as_u16(),
-            server: Box::new(ServerMessage::parse(content_type.as_deref(), &body)),
-            retry_after: None,
-            client_id: settings.client_id.clone(),
-        });
-    }
     let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
         let looks_like_json = body
             .iter()
@@ -214,6 +201,13 @@ async fn fetch(
             "token type `{}` is not `bearer`",
             kind.chars().take(40).collect::<String>()
         )));
+    }
+    // A token that cannot travel in a header would make every request fail to build; refuse it
+    // here, where the error says why, without quoting it.
+    if reqwest::header::HeaderValue::from_str(&access_token).is_err() {
+        return Err(invalid(
+            "the token holds characters an HTTP header cannot carry".to_string(),
+        ));
     }
     let lifetime = match answer.expires_in.as_ref().and_then(seconds) {
         Some(lifetime) => lifetime,

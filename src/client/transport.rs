@@ -189,7 +189,10 @@ impl ApiClient {
                 Err(error) => {
                     let mut failure = transport_error(Operation::Export, &endpoint, &error);
                     if let ApiError::Transport { message, .. } = &mut failure {
-                        *message = format!("after {} bytes: {message}", body.len());
+                        let expected = total
+                            .map(|total| format!(" of {total}"))
+                            .unwrap_or_default();
+                        *message = format!("after {}{expected} bytes: {message}", body.len());
                     }
                     return Err(failure);
                 }
@@ -408,27 +411,37 @@ impl ApiClient {
                 reason: format!("unexpected redirect (status {status}) to `{location}`"),
             });
         }
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| parse_retry_after(value, SystemTime::now()));
-        let content_type = content_type(&response);
-        let (body, _) = read_limited(response, ERROR_BODY_LIMIT).await;
-        let settings = &self.inner.settings;
-        Err(ApiError::Status {
-            operation,
-            endpoint: endpoint.to_string(),
-            tenant: settings.tenant.clone(),
-            status: status.as_u16(),
-            server: Box::new(ServerMessage::parse(content_type.as_deref(), &body)),
-            retry_after,
-            client_id: settings.client_id.clone(),
-        })
+        Err(error_from_response(operation, endpoint, &self.inner.settings, response).await)
     }
 }
 
-fn content_type(response: &Response) -> Option<String> {
+/// Turns an error answer into an [`ApiError::Status`], reading a bounded part of its body.
+pub(crate) async fn error_from_response(
+    operation: Operation,
+    endpoint: &Url,
+    settings: &ConnectionSettings,
+    response: Response,
+) -> ApiError {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| parse_retry_after(value, SystemTime::now()));
+    let content_type = content_type(&response);
+    let (body, _) = read_limited(response, ERROR_BODY_LIMIT).await;
+    ApiError::Status {
+        operation,
+        endpoint: endpoint.to_string(),
+        tenant: settings.tenant.clone(),
+        status: status.as_u16(),
+        server: Box::new(ServerMessage::parse(content_type.as_deref(), &body)),
+        retry_after,
+        client_id: settings.client_id.clone(),
+    }
+}
+
+pub(crate) fn content_type(response: &Response) -> Option<String> {
     response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -454,6 +467,14 @@ pub(crate) async fn read_limited(mut response: Response, limit: usize) -> (Vec<u
 /// Classifies a reqwest failure. The message is the error's source chain: reqwest's own top
 /// line repeats the URL, which the [`ApiError`] already names.
 pub(crate) fn transport_error(operation: Operation, url: &Url, error: &reqwest::Error) -> ApiError {
+    if error.is_builder() {
+        // The request could not even be built (say, a header value it cannot carry): sending
+        // it again would fail the same way. The chain names the problem, not the value.
+        return ApiError::InvalidRequest {
+            operation,
+            reason: error_chain(error),
+        };
+    }
     let kind = if error.is_connect() {
         TransportKind::Connect
     } else if error.is_timeout() {

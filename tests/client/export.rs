@@ -220,3 +220,40 @@ async fn a_refused_connection_is_a_connect_error() {
     );
     assert_eq!(error.delivery(), poolsync::client::Delivery::NotSent);
 }
+
+#[tokio::test]
+async fn a_body_cut_off_mid_way_is_a_dropped_connection_that_says_how_far_it_got() {
+    let error = export_error(
+        Reply::status(200)
+            .body("{\"users\": [{\"id\": \"u1\"}")
+            .cut_off(10_000),
+    )
+    .await;
+    assert!(
+        matches!(
+            error,
+            ApiError::Transport {
+                kind: TransportKind::Dropped,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("connection dropped: after 23 of 10000 bytes"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_json_array_instead_of_a_document_is_refused_before_parsing() {
+    let error = export_error(Reply::status(200).body("[1, 2]")).await;
+    assert!(
+        error
+            .to_string()
+            .ends_with("expected a JSON object (a `TenantDump`), got answer: `[1, 2]`"),
+        "{error}"
+    );
+}

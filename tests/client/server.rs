@@ -29,12 +29,14 @@ pub const CURRENT_PATH: &str = "/api/identity/t1/configuration";
 /// One scripted answer.
 #[derive(Clone, Debug)]
 pub enum Reply {
-    /// An HTTP answer, sent after `delay`.
+    /// An HTTP answer, sent after `delay`. With `claimed_length` above the body's length, the
+    /// connection closes after the body: a body cut off mid-way.
     Respond {
         status: u16,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
         delay: Duration,
+        claimed_length: Option<usize>,
     },
     /// Close the connection without answering.
     Drop,
@@ -49,6 +51,7 @@ impl Reply {
             headers: Vec::new(),
             body: Vec::new(),
             delay: Duration::ZERO,
+            claimed_length: None,
         }
     }
 
@@ -75,6 +78,14 @@ impl Reply {
     pub fn body(mut self, text: impl Into<Vec<u8>>) -> Reply {
         if let Reply::Respond { body, .. } = &mut self {
             *body = text.into();
+        }
+        self
+    }
+
+    /// Announces `length` bytes but sends only the body, then closes the connection.
+    pub fn cut_off(mut self, length: usize) -> Reply {
+        if let Reply::Respond { claimed_length, .. } = &mut self {
+            *claimed_length = Some(length);
         }
         self
     }
@@ -237,6 +248,7 @@ async fn serve_connection(stream: TcpStream, state: Arc<Mutex<State>>) {
                 headers,
                 body,
                 delay,
+                claimed_length,
             } => {
                 tokio::time::sleep(delay).await;
                 let reason = reqwest::StatusCode::from_u16(status)
@@ -245,7 +257,7 @@ async fn serve_connection(stream: TcpStream, state: Arc<Mutex<State>>) {
                     .unwrap_or("Whatever");
                 let mut head = format!(
                     "HTTP/1.1 {status} {reason}\r\ncontent-length: {}\r\n",
-                    body.len()
+                    claimed_length.unwrap_or(body.len())
                 );
                 for (name, value) in headers {
                     head.push_str(&format!("{name}: {value}\r\n"));
@@ -255,6 +267,7 @@ async fn serve_connection(stream: TcpStream, state: Arc<Mutex<State>>) {
                 let stream = reader.get_mut();
                 if stream.write_all(head.as_bytes()).await.is_err()
                     || stream.write_all(&body).await.is_err()
+                    || claimed_length.is_some()
                 {
                     return;
                 }

@@ -246,3 +246,41 @@ async fn deletes_use_their_own_identity_scoped_token() {
     assert!(scopes[0].contains("scope=manage_configuration"));
     assert!(scopes[1].contains("scope=identity"));
 }
+
+#[tokio::test]
+async fn a_token_that_cannot_be_a_header_is_refused_without_quoting_it() {
+    let server = StubServer::start().await;
+    server.on(
+        "POST",
+        TOKEN_PATH,
+        [Reply::json(
+            200,
+            json!({"access_token": "token-1\nX-Evil: 1"}),
+        )],
+    );
+    let client = ApiClient::new(server.settings()).unwrap();
+    let error = client.export(&NoProgress).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("the token holds characters an HTTP header cannot carry"),
+        "{error}"
+    );
+    assert!(error.is_auth_failure());
+    assert_no_secret(&error);
+}
+
+#[tokio::test]
+async fn a_rate_limited_token_request_keeps_its_retry_after() {
+    let server = StubServer::start().await;
+    server.on(
+        "POST",
+        TOKEN_PATH,
+        [Reply::status(429).header("retry-after", "3")],
+    );
+    let client = ApiClient::new(server.settings()).unwrap();
+    let error = client.export(&NoProgress).await.unwrap_err();
+    assert!(error.is_rate_limited() && error.is_retryable());
+    assert!(!error.is_auth_failure());
+    assert_eq!(error.retry_after(), Some(std::time::Duration::from_secs(3)));
+}

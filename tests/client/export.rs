@@ -257,3 +257,75 @@ async fn a_json_array_instead_of_a_document_is_refused_before_parsing() {
         "{error}"
     );
 }
+
+/// Measures the export path; run with
+/// `cargo test --test main measure_export -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a test"]
+#[allow(clippy::print_stderr, reason = "reports the measurement")]
+async fn measure_export() {
+    let users = 50_000;
+    let document = realistic_document(users);
+    let server = StubServer::start().await;
+    server.on(
+        "GET",
+        LEGACY_PATH,
+        [Reply::status(200).body(document.clone())],
+    );
+    let client = ApiClient::new(server.settings()).unwrap();
+    let megabytes = document.len() as f64 / 1e6;
+    let started = std::time::Instant::now();
+    let bytes = client.export_bytes(&NoProgress).await.unwrap();
+    let receive = started.elapsed().as_secs_f64();
+    assert_eq!(bytes.len(), document.len());
+    drop(bytes);
+    let started = std::time::Instant::now();
+    let dump = client.export(&NoProgress).await.unwrap();
+    let whole = started.elapsed().as_secs_f64();
+    assert_eq!(dump.users.len(), users);
+    let started = std::time::Instant::now();
+    let from_reader: poolsync::model::TenantDump =
+        serde_json::from_reader(std::io::BufReader::new(document.as_bytes())).unwrap();
+    let reader_parse = started.elapsed().as_secs_f64();
+    assert_eq!(from_reader.users.len(), users);
+    eprintln!(
+        "{megabytes:.1} MB: receive {:.0} MB/s, receive+parse_dump {:.0} MB/s, \
+         from_reader parse alone {:.0} MB/s",
+        megabytes / receive,
+        megabytes / whole,
+        megabytes / reader_parse
+    );
+}
+
+/// Users shaped like an export: an identifier, an address and a password credential each.
+fn realistic_document(users: usize) -> String {
+    use serde_json::json;
+    let mut document = json!({"pools": [{"id": "p1", "name": "P"}], "users": [],
+        "user_identifiers": [], "user_verifiable_addresses": [], "user_credentials": []});
+    for n in 0..users {
+        let id = format!("6f1c2a3e-0000-4000-8000-{n:012}");
+        let email = format!("user{n}@example.com");
+        document["users"].as_array_mut().unwrap().push(json!({"id": id, "tenant_id": "t1",
+            "user_pool_id": "p1", "status": "active", "payload": {"given_name": "A", "family_name": "B"},
+            "metadata": {}, "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"}));
+        document["user_identifiers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"id": format!("i-{id}"),
+            "user_id": id, "user_pool_id": "p1", "tenant_id": "t1", "type": "email",
+            "identifier": email, "identifier_lc": email, "created_at": "2024-01-01T00:00:00Z"}));
+        document["user_verifiable_addresses"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({
+            "id": format!("a-{id}"), "user_id": id, "user_pool_id": "p1", "tenant_id": "t1",
+            "type": "email", "address": email, "address_lc": email, "status": "active",
+            "verified": true, "created_at": "2024-01-01T00:00:00Z"}));
+        document["user_credentials"].as_array_mut().unwrap().push(json!({
+            "id": format!("c-{id}"), "user_id": id, "user_pool_id": "p1", "tenant_id": "t1",
+            "type": "password", "state": "valid",
+            "payload": {"hashed_password": {"value": "$2a$10$abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQ",
+                "config": {"method": "bcrypt", "cost": 10}}}}));
+    }
+    document.to_string()
+}

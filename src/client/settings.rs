@@ -243,6 +243,8 @@ pub enum SettingsError {
         path: PathBuf,
         /// The profiles it has.
         available: Vec<String>,
+        /// Whether the file exists at all (the default one may not).
+        file_exists: bool,
     },
     /// The URL does not parse or is not usable as a base URL.
     #[error("invalid URL `{url}`: {reason}")]
@@ -277,6 +279,11 @@ impl SettingsError {
                  history and process lists"
                     .to_string(),
             ),
+            SettingsError::UnknownProfile {
+                file_exists: false, ..
+            } => Some(format!(
+                "there is no such file: name one with `--config FILE` or `{ENV_CONFIG}`"
+            )),
             SettingsError::UnknownProfile { available, .. } if available.is_empty() => {
                 Some("the file defines no `[profiles.NAME]` table".to_string())
             }
@@ -440,6 +447,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 struct LoadedConfig {
     path: PathBuf,
     file: ConfigFile,
+    exists: bool,
 }
 
 impl LoadedConfig {
@@ -452,6 +460,7 @@ impl LoadedConfig {
                 name: name.to_string(),
                 path: self.path.clone(),
                 available: self.file.profiles.keys().cloned().collect(),
+                file_exists: self.exists,
             })
     }
 }
@@ -471,6 +480,7 @@ fn load_config(args: &ConnectionArgs, env: EnvLookup<'_>) -> Result<LoadedConfig
             return Ok(LoadedConfig {
                 path,
                 file: ConfigFile::default(),
+                exists: false,
             });
         }
         Err(source) => return Err(SettingsError::ConfigRead { path, source }),
@@ -479,7 +489,11 @@ fn load_config(args: &ConnectionArgs, env: EnvLookup<'_>) -> Result<LoadedConfig
         path: path.clone(),
         message: error.to_string().trim().replace('\n', " "),
     })?;
-    Ok(LoadedConfig { path, file })
+    Ok(LoadedConfig {
+        path,
+        file,
+        exists: true,
+    })
 }
 
 fn secret_from_profile(

@@ -173,6 +173,14 @@ fn the_default_config_file_may_be_missing_but_a_named_one_may_not() {
     // No `--config` and no `POOLSYNC_CONFIG`: `./poolsync.toml` is optional. The test's
     // working directory is the crate root, which has none.
     assert!(fixture.resolve(&ConnectionArgs::default()).is_ok());
+    let error = fixture
+        .resolve(&ConnectionArgs {
+            profile: Some("prod".into()),
+            ..ConnectionArgs::default()
+        })
+        .unwrap_err();
+    assert_eq!(error.to_string(), "no profile `prod` in `poolsync.toml`");
+    assert!(error.hint().unwrap().contains("--config FILE"));
     fixture.set("POOLSYNC_CONFIG", "/nonexistent/poolsync.toml");
     let error = fixture.resolve(&ConnectionArgs::default()).unwrap_err();
     assert_eq!(

@@ -464,6 +464,9 @@ impl Cancellation {
     }
 
     /// Spawns a task that calls [`escalate`](Cancellation::escalate) on each Ctrl-C.
+    ///
+    /// While the task runs, Ctrl-C no longer ends the process by itself; it stops listening
+    /// after the abort, and the caller should abort the returned handle when the run is over.
     pub fn escalate_on_ctrl_c(&self) -> tokio::task::JoinHandle<()> {
         let cancellation = self.clone();
         tokio::spawn(async move {

@@ -8,6 +8,34 @@
 //! - [`token`]: OAuth2 client-credentials tokens, cached per scope.
 //! - [`transport`]: [`ApiClient`], one request per call, failures classified into [`ApiError`].
 //! - [`batch`]: imports and deletes in parallel with retries, pacing and cancellation.
+//!
+//! ```no_run
+//! use poolsync::client::{
+//!     ApiClient, BatchOptions, Cancellation, ConnectionArgs, ConnectionSettings, NoProgress,
+//!     run_batches, settings::process_env, split_dump,
+//! };
+//!
+//! # async fn example(args: ConnectionArgs, desired: poolsync::model::TenantDump)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! let settings = ConnectionSettings::resolve(&args, &process_env)?;
+//! let client = ApiClient::new(settings)?;
+//! let current = client.export(&NoProgress).await?;
+//! // ... diff `current` against `desired` and keep the users that change ...
+//! let cancellation = Cancellation::new();
+//! let _ctrl_c = cancellation.escalate_on_ctrl_c();
+//! let outcomes = run_batches(
+//!     &client,
+//!     split_dump(desired, 100),
+//!     &BatchOptions::default(),
+//!     &(),
+//!     &cancellation,
+//! )
+//! .await;
+//! // Batches that are not `Applied` are settled by exporting again, never by assumption.
+//! # let _ = (current, outcomes);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod batch;
 pub mod error;

@@ -1,6 +1,6 @@
 //! The HTTP client for the System API: export, import and single-user delete.
 //!
-//! [`ApiClient`] sends one request per call, with a bearer token from the [`TokenCache`] (one
+//! [`ApiClient`] sends one request per call, with a bearer token from the token cache (one
 //! refresh and one retry on a 401), on the configuration path that works for this tenant (the
 //! vendor page's path first, the spec's on 404, then remembered for the client's lifetime). It
 //! classifies failures into [`ApiError`]s but never retries 5xx, 429 or dropped connections

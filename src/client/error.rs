@@ -405,11 +405,14 @@ impl ApiError {
                 client_id,
                 ..
             } => {
-                let scope = operation.scope().unwrap_or(Scope::ManageConfiguration);
+                let scope = match operation {
+                    Operation::Export => "`manage_configuration` or `read_configuration`",
+                    Operation::Delete => "`identity`",
+                    _ => "`manage_configuration`",
+                };
                 Some(format!(
                     "the token lacks the permission for this {operation}: check that client \
-                     `{client_id}` is in the System workspace and has the `{}` scope",
-                    scope.as_str()
+                     `{client_id}` is in the System workspace and has the {scope} scope"
                 ))
             }
             ApiError::Status { status: 404, .. } | ApiError::NotFound { .. } => Some(

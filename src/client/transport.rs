@@ -19,7 +19,7 @@
 
 use crate::client::error::{ApiError, Operation, ServerMessage, TransportKind};
 use crate::client::settings::{ApiPath, ConnectionSettings};
-use crate::client::token::{Scope, TokenCache};
+use crate::client::token::TokenCache;
 use crate::model::TenantDump;
 use bytes::Bytes;
 use reqwest::{Method, Response, StatusCode, Url, header};
@@ -359,13 +359,12 @@ impl ApiClient {
         url: &Url,
         body: Option<Bytes>,
     ) -> Result<Response, ApiError> {
-        let scope = operation.scope().unwrap_or(Scope::ManageConfiguration);
         let inner = &self.inner;
         let mut refreshed = false;
         loop {
-            let token = inner
+            let (token, scope) = inner
                 .tokens
-                .get(&inner.http, &inner.settings, scope)
+                .get_for(&inner.http, &inner.settings, operation)
                 .await?;
             let mut request = inner
                 .http

@@ -190,7 +190,7 @@ async fn a_missing_scope_is_named() {
     assert_eq!(error.status(), Some(403));
     let hint = error.hint().unwrap();
     assert!(
-        hint.contains("has the `manage_configuration` scope"),
+        hint.contains("has the `manage_configuration` or `read_configuration` scope"),
         "{hint}"
     );
 }
@@ -283,4 +283,33 @@ async fn a_rate_limited_token_request_keeps_its_retry_after() {
     assert!(error.is_rate_limited() && error.is_retryable());
     assert!(!error.is_auth_failure());
     assert_eq!(error.retry_after(), Some(std::time::Duration::from_secs(3)));
+}
+
+#[tokio::test]
+async fn a_read_only_client_exports_with_read_configuration() {
+    let server = StubServer::start().await;
+    server.on(
+        "POST",
+        TOKEN_PATH,
+        [
+            Reply::json(400, json!({"error": "invalid_scope"})),
+            Reply::token("read-token"),
+        ],
+    );
+    server.on("GET", LEGACY_PATH, [export_ok()]);
+    let client = ApiClient::new(server.settings()).unwrap();
+    client.export(&NoProgress).await.unwrap();
+    client.export(&NoProgress).await.unwrap();
+    let scopes: Vec<String> = server
+        .requests_to(TOKEN_PATH)
+        .iter()
+        .map(|request| request.body_text())
+        .collect();
+    assert_eq!(scopes.len(), 2);
+    assert!(scopes[0].contains("scope=manage_configuration"));
+    assert!(scopes[1].contains("scope=read_configuration"));
+    assert_eq!(
+        server.authorizations(LEGACY_PATH),
+        ["Bearer read-token", "Bearer read-token"]
+    );
 }

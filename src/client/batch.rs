@@ -6,14 +6,9 @@
 //! fails never stops the others (except a credentials failure, which every request would hit,
 //! so the run stops starting new ones).
 //!
-//! Retries:
-//! - 429: wait for `Retry-After` (seconds or an HTTP-date, capped by
-//!   [`BatchOptions::max_retry_after`]), then send again. The wait pauses every request, since
-//!   the limit is the service's, not one batch's. A 429 means the service did not process the
-//!   request, so these attempts are counted apart, against [`BatchOptions::max_rate_limited`].
-//! - 5xx, 408, timeouts, dropped or refused connections: exponential backoff with jitter, at most
-//!   [`BatchOptions::max_attempts`] sends.
-//! - other 4xx: final, no retry.
+//! Retries follow [`RetryPolicy`]: 429 waits for `Retry-After` and the wait pauses every
+//! request, since the limit is the service's, not one batch's; 5xx, timeouts and dropped
+//! connections back off exponentially with jitter; other 4xx are final.
 //!
 //! Adaptive pacing: the number of requests in flight starts at the parallelism asked for, is
 //! halved on a 429 (once per round of requests, so one burst of simultaneous 429s counts once)
@@ -28,6 +23,7 @@
 //! prints; it reports through a [`BatchObserver`] and `tracing` at debug level.
 
 use crate::client::error::{ApiError, Delivery, Operation};
+use crate::client::retry::{Retry, RetryPolicy, RetryTally};
 use crate::client::transport::{ApiClient, ImportMode};
 use crate::model::TenantDump;
 use futures::FutureExt;
@@ -44,8 +40,6 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_USERS_PER_BATCH: usize = 100;
 /// The most requests in flight at once (the vendor's figure).
 pub const MAX_PARALLELISM: usize = 8;
-/// Set to `1` to skip backoff sleeps in tests; `Retry-After` is still honoured.
-pub const ENV_NO_RETRY_DELAY: &str = "POOLSYNC_TEST_NO_RETRY_DELAY";
 
 /// Building a batch failed.
 #[derive(Debug, thiserror::Error)]
@@ -261,40 +255,14 @@ pub struct DeleteJob {
 }
 
 /// How the executor sends.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct BatchOptions {
-    /// Requests in flight at most; clamped to 1..=[`MAX_PARALLELISM`].
+    /// Requests in flight at most; clamped to 1..=[`MAX_PARALLELISM`] (0 means the maximum).
     pub parallelism: usize,
-    /// Sends of one batch at most, not counting those answered 429.
-    pub max_attempts: u32,
-    /// 429 answers tolerated for one batch before it is given up.
-    pub max_rate_limited: u32,
-    /// First backoff delay; it doubles with each failure.
-    pub base_backoff: Duration,
-    /// Longest backoff delay.
-    pub max_backoff: Duration,
-    /// Longest `Retry-After` honoured; a longer one is cut to this.
-    pub max_retry_after: Duration,
+    /// When and how often to send a failed batch again.
+    pub retry: RetryPolicy,
     /// Import mode.
     pub mode: ImportMode,
-}
-
-impl Default for BatchOptions {
-    /// Eight in flight, five attempts, backoff from 500 ms to 30 s, `Retry-After` up to five
-    /// minutes, mode `update`. With `POOLSYNC_TEST_NO_RETRY_DELAY=1` the backoff is zero.
-    fn default() -> Self {
-        let no_delay = std::env::var(ENV_NO_RETRY_DELAY).is_ok_and(|value| value == "1");
-        let backoff = |duration: Duration| if no_delay { Duration::ZERO } else { duration };
-        BatchOptions {
-            parallelism: MAX_PARALLELISM,
-            max_attempts: 5,
-            max_rate_limited: 30,
-            base_backoff: backoff(Duration::from_millis(500)),
-            max_backoff: backoff(Duration::from_secs(30)),
-            max_retry_after: Duration::from_secs(300),
-            mode: ImportMode::Update,
-        }
-    }
 }
 
 /// What is known about a batch (or a delete) at the end of the run.
@@ -552,7 +520,10 @@ async fn execute<T>(
     cancellation: &Cancellation,
     attempt: &Attempt<'_, T>,
 ) -> Vec<BatchOutcome> {
-    let parallelism = options.parallelism.clamp(1, MAX_PARALLELISM);
+    let parallelism = match options.parallelism {
+        0 => MAX_PARALLELISM,
+        asked => asked.min(MAX_PARALLELISM),
+    };
     let pacer = Pacer::new(parallelism);
     let total = items.len();
     let mut outcomes: Vec<Option<BatchOutcome>> = (0..total).map(|_| None).collect();
@@ -622,10 +593,8 @@ struct Job<'run> {
 
 impl Job<'_> {
     async fn run<T>(self, item: T, attempt: &Attempt<'_, T>) -> BatchOutcome {
-        let options = self.options;
         let mut attempts = 0;
-        let mut rate_limited = 0;
-        let mut failures = 0;
+        let mut tally = RetryTally::default();
         let mut history: Vec<AttemptFailure> = Vec::new();
         let mut last_error: Option<ApiError> = None;
         let result = loop {
@@ -662,28 +631,16 @@ impl Job<'_> {
                 Ok(()) => break Ok(()),
                 Err(error) => error,
             };
-            let retry = if matches!(error, ApiError::Cancelled { .. }) || !error.is_retryable() {
-                None
-            } else if error.is_rate_limited() {
-                rate_limited += 1;
-                (rate_limited <= options.max_rate_limited).then(|| match error.retry_after() {
-                    Some(delay) => {
-                        // The pause applies to every request: acquiring the next permit waits.
-                        let delay = delay.min(options.max_retry_after);
-                        self.pacer.pause_for(delay);
-                        delay
-                    }
-                    None => backoff(options, rate_limited),
-                })
-            } else {
-                failures += 1;
-                (failures < options.max_attempts).then(|| {
-                    error
-                        .retry_after()
-                        .map(|delay| delay.min(options.max_retry_after))
-                        .unwrap_or_else(|| backoff(options, failures))
-                })
-            };
+            let retry = self.options.retry.next(&error, &mut tally);
+            if let Some(Retry {
+                delay,
+                rate_limit_pause: true,
+            }) = retry
+            {
+                // The pause applies to every request: acquiring the next permit waits.
+                self.pacer.pause_for(delay);
+            }
+            let retry = retry.map(|retry| retry.delay);
             history.push(AttemptFailure {
                 attempt: attempts,
                 status: error.status(),
@@ -733,25 +690,11 @@ impl Job<'_> {
             user_ids: self.user_ids,
             status,
             attempts,
-            rate_limited,
+            rate_limited: tally.rate_limited,
             error,
             history,
         }
     }
-}
-
-/// Exponential backoff with jitter: between half and all of `base * 2^(n-1)`, capped.
-fn backoff(options: &BatchOptions, failures: u32) -> Duration {
-    let exponential = options
-        .base_backoff
-        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)))
-        .min(options.max_backoff);
-    if exponential.is_zero() {
-        return Duration::ZERO;
-    }
-    // Jitter spreads the retries of batches that failed together, so they do not return in
-    // one burst.
-    exponential.mul_f64(rand::random_range(0.5..=1.0))
 }
 
 /// Adaptive limit on requests in flight, and the shared `Retry-After` pause.
@@ -963,18 +906,6 @@ mod tests {
             error.to_string(),
             "a batch of 101 users is over the limit of 100 per request"
         );
-    }
-
-    #[test]
-    fn backoff_doubles_within_jitter_and_stops_at_the_cap() {
-        let options = BatchOptions {
-            base_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(1000),
-            ..BatchOptions::default()
-        };
-        let third = backoff(&options, 3);
-        assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
-        assert!(backoff(&options, 30) <= Duration::from_millis(1000));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`settings`]: flags, environment and profiles resolved into [`ConnectionSettings`].
 //! - [`token`]: OAuth2 client-credentials tokens, cached per scope.
 //! - [`transport`]: [`ApiClient`], one request per call, failures classified into [`ApiError`].
+//! - [`retry`]: which failures are retried, and after how long.
 //! - [`batch`]: imports and deletes in parallel with retries, pacing and cancellation.
 //!
 //! ```no_run
@@ -39,6 +40,7 @@
 
 pub mod batch;
 pub mod error;
+pub mod retry;
 pub mod settings;
 pub mod token;
 pub mod transport;
@@ -48,6 +50,7 @@ pub use batch::{
     Cancellation, DeleteJob, run_batches, run_deletes, split_dump,
 };
 pub use error::{ApiError, Delivery, Operation, ServerMessage, TransportKind};
+pub use retry::RetryPolicy;
 pub use settings::{ApiPath, ConnectionArgs, ConnectionSettings, SettingsError};
 pub use token::Scope;
 pub use transport::{ApiClient, DeleteOutcome, ExportProgress, ImportMode, NoProgress};

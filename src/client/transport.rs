@@ -3,8 +3,9 @@
 //! [`ApiClient`] sends one request per call, with a bearer token from the token cache (one
 //! refresh and one retry on a 401), on the configuration path that works for this tenant (the
 //! vendor page's path first, the spec's on 404, then remembered for the client's lifetime). It
-//! classifies failures into [`ApiError`]s but never retries 5xx, 429 or dropped connections
-//! itself: that is the batch executor's job ([`crate::client::batch`]), which sees the whole run.
+//! classifies failures into [`ApiError`]s. Exports retry by the client's [`RetryPolicy`]; a single
+//! import or delete does not retry itself: that is the batch executor's job
+//! ([`crate::client::batch`]), which sees the whole run and paces it.
 //!
 //! Export bodies are read chunk by chunk into one buffer, pre-sized from `Content-Length`, and
 //! parsed by [`crate::load::parse_dump`], the same parser as desired files: there is never a
@@ -18,6 +19,7 @@
 //! hostile answer cannot exhaust memory through an error page.
 
 use crate::client::error::{ApiError, Operation, ServerMessage, TransportKind};
+use crate::client::retry::{RetryPolicy, RetryTally};
 use crate::client::settings::{ApiPath, ConnectionSettings};
 use crate::client::token::TokenCache;
 use crate::model::TenantDump;
@@ -98,14 +100,23 @@ pub struct ApiClient {
 struct Inner {
     http: reqwest::Client,
     settings: ConnectionSettings,
+    retry: RetryPolicy,
     tokens: TokenCache,
     /// The path that answered: 0 not known yet, 1 legacy, 2 current.
     resolved_path: AtomicU8,
 }
 
 impl ApiClient {
-    /// Builds a client; sends nothing yet.
+    /// Builds a client with the default [`RetryPolicy`]; sends nothing yet.
     pub fn new(settings: ConnectionSettings) -> Result<ApiClient, ApiError> {
+        ApiClient::with_retry_policy(settings, RetryPolicy::default())
+    }
+
+    /// Builds a client whose exports retry by `retry`; sends nothing yet.
+    pub fn with_retry_policy(
+        settings: ConnectionSettings,
+        retry: RetryPolicy,
+    ) -> Result<ApiClient, ApiError> {
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(settings.connect_timeout)
@@ -122,6 +133,7 @@ impl ApiClient {
             inner: Arc::new(Inner {
                 http,
                 settings,
+                retry,
                 tokens: TokenCache::default(),
                 resolved_path: AtomicU8::new(0),
             }),
@@ -148,9 +160,10 @@ impl ApiClient {
         self.endpoint(&style.configuration_segments(&self.inner.settings.tenant))
     }
 
-    /// Exports the tenant and parses it.
+    /// Exports the tenant and parses it. A rate limit, a 5xx, a timeout or a dropped connection
+    /// is retried by the client's [`RetryPolicy`] (a GET changes nothing, so it is always safe).
     pub async fn export(&self, progress: &dyn ExportProgress) -> Result<TenantDump, ApiError> {
-        let (body, endpoint) = self.export_body(progress).await?;
+        let (body, endpoint) = self.retrying(|| self.export_body(progress)).await?;
         let parsed =
             tokio::task::spawn_blocking(move || crate::load::parse_dump(&body, "response body"))
                 .await;
@@ -169,7 +182,27 @@ impl ApiClient {
     /// Exports the tenant as raw bytes, checked to look like a JSON object but not parsed, for
     /// callers with their own parser.
     pub async fn export_bytes(&self, progress: &dyn ExportProgress) -> Result<Vec<u8>, ApiError> {
-        Ok(self.export_body(progress).await?.0)
+        Ok(self.retrying(|| self.export_body(progress)).await?.0)
+    }
+
+    /// Runs `call` until it succeeds or the retry policy gives up.
+    async fn retrying<T, Call, Answer>(&self, mut call: Call) -> Result<T, ApiError>
+    where
+        Call: FnMut() -> Answer,
+        Answer: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let mut tally = RetryTally::default();
+        loop {
+            let error = match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let Some(retry) = self.inner.retry.next(&error, &mut tally) else {
+                return Err(error);
+            };
+            tracing::debug!(delay = ?retry.delay, %error, "retrying");
+            tokio::time::sleep(retry.delay).await;
+        }
     }
 
     async fn export_body(&self, progress: &dyn ExportProgress) -> Result<(Vec<u8>, Url), ApiError> {

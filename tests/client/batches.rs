@@ -2,11 +2,11 @@
 //! and cancellation.
 
 use super::import::dump_of;
-use super::server::{LEGACY_PATH, Reply, StubServer, TOKEN_PATH};
+use super::server::{LEGACY_PATH, Reply, StubServer, TOKEN_PATH, fast_retry};
 use poolsync::client::batch::AttemptFailure;
 use poolsync::client::{
     ApiClient, Batch, BatchEvent, BatchObserver, BatchOptions, BatchOutcome, BatchStatus,
-    Cancellation, Delivery, run_batches,
+    Cancellation, Delivery, RetryPolicy, run_batches,
 };
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -16,8 +16,7 @@ use std::time::Duration;
 /// Options without backoff delays, so retries run at once.
 pub fn fast_options() -> BatchOptions {
     BatchOptions {
-        base_backoff: Duration::ZERO,
-        max_backoff: Duration::ZERO,
+        retry: fast_retry(),
         ..BatchOptions::default()
     }
 }
@@ -84,7 +83,7 @@ pub fn all_applied(outcomes: &[BatchOutcome]) -> bool {
 }
 
 async fn run(server: &StubServer, count: usize, options: &BatchOptions) -> Vec<BatchOutcome> {
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     run_batches(&client, batches(count), options, &(), &Cancellation::new()).await
 }
 
@@ -171,7 +170,7 @@ async fn server_errors_timeouts_and_drops_are_retried() {
     .await;
     let mut settings = server.settings();
     settings.read_timeout = Duration::from_millis(300);
-    let client = ApiClient::new(settings).unwrap();
+    let client = ApiClient::with_retry_policy(settings, fast_retry()).unwrap();
     let outcomes = run_batches(
         &client,
         batches(1),
@@ -219,9 +218,11 @@ async fn a_batch_that_keeps_failing_is_unknown_and_the_others_go_through() {
         ],
     );
     let options = BatchOptions {
-        parallelism: 1,
-        max_attempts: 3,
-        ..fast_options()
+        retry: RetryPolicy {
+            max_attempts: 3,
+            ..fast_retry()
+        },
+        ..in_flight(1)
     };
     let outcomes = run(&server, 3, &options).await;
     assert_eq!(
@@ -295,7 +296,7 @@ async fn repeated_429s_lower_the_requests_in_flight_and_clean_answers_raise_them
     let mut replies = vec![Reply::status(429).header("retry-after", "0"); 8];
     replies.push(Reply::status(204).delayed(Duration::from_millis(5)));
     server.on("PUT", LEGACY_PATH, replies);
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let events = Events::default();
     let outcomes = run_batches(
         &client,
@@ -323,7 +324,7 @@ async fn repeated_429s_lower_the_requests_in_flight_and_clean_answers_raise_them
 #[tokio::test]
 async fn stopping_sends_no_new_batch_but_lets_the_in_flight_one_finish() {
     let server = import_server([Reply::status(204).delayed(Duration::from_millis(200))]).await;
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let cancellation = Cancellation::new();
     let options = in_flight(1);
     struct StopOnFirstStart(Cancellation);
@@ -356,7 +357,7 @@ async fn stopping_sends_no_new_batch_but_lets_the_in_flight_one_finish() {
 #[tokio::test]
 async fn aborting_abandons_in_flight_requests_as_unknown() {
     let server = import_server([Reply::Hang]).await;
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let cancellation = Cancellation::new();
     struct AbortOnStart(Cancellation);
     impl BatchObserver for AbortOnStart {

@@ -2,7 +2,7 @@
 
 use super::batches::{all_applied, fast_options};
 use super::server::{Reply, StubServer};
-use poolsync::client::{ApiClient, Cancellation, DeleteJob, DeleteOutcome, run_deletes};
+use poolsync::client::{Cancellation, DeleteJob, DeleteOutcome, run_deletes};
 use serde_json::json;
 
 #[tokio::test]
@@ -13,7 +13,7 @@ async fn a_delete_counts_204_and_404_as_done() {
         "/api/identity/t1/system/pools/p1/users/u1",
         [Reply::status(204)],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     assert_eq!(
         client.delete_user("p1", "u1").await.unwrap(),
         DeleteOutcome::Deleted
@@ -32,7 +32,7 @@ async fn ids_are_escaped_and_empty_ids_refused() {
         "/api/identity/t1/system/pools/p%201/users/a%2Fb",
         [Reply::status(204)],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     assert_eq!(
         client.delete_user("p 1", "a/b").await.unwrap(),
         DeleteOutcome::Deleted
@@ -48,7 +48,7 @@ async fn a_403_on_delete_names_the_identity_scope() {
         "/api/identity/t1/system/pools/p1/users/u1",
         [Reply::json(403, json!({"error": "insufficient scope"}))],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let error = client.delete_user("p1", "u1").await.unwrap_err();
     assert!(
         error.hint().unwrap().contains("`identity` scope"),
@@ -70,7 +70,7 @@ async fn deletes_run_through_the_executor_with_retries() {
             ],
         );
     }
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let jobs = ["u1", "u2", "u3"]
         .map(|user| DeleteJob {
             pool_id: "p1".into(),

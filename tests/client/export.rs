@@ -1,6 +1,6 @@
 //! Export: path fallback, streaming with progress, and unusable answers.
 
-use super::server::{CURRENT_PATH, LEGACY_PATH, Reply, StubServer};
+use super::server::{CURRENT_PATH, LEGACY_PATH, Reply, StubServer, fast_retry};
 use poolsync::client::{ApiClient, ApiError, ApiPath, ExportProgress, NoProgress, TransportKind};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -38,7 +38,7 @@ async fn export_parses_the_document_and_reports_bytes_received() {
             .header("content-type", "application/json")
             .body(document.clone())],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let progress = Recorder::default();
     let dump = client.export(&progress).await.unwrap();
     assert_eq!(dump.users.len(), 2000);
@@ -53,10 +53,28 @@ async fn export_parses_the_document_and_reports_bytes_received() {
 }
 
 #[tokio::test]
+async fn export_retries_rate_limits_server_errors_and_drops() {
+    let server = StubServer::start().await;
+    server.on(
+        "GET",
+        LEGACY_PATH,
+        [
+            Reply::status(503),
+            Reply::status(429).header("retry-after", "0"),
+            Reply::Drop,
+            Reply::status(200).body(tenant_document(3)),
+        ],
+    );
+    let dump = server.client().export(&NoProgress).await.unwrap();
+    assert_eq!(dump.users.len(), 3);
+    assert_eq!(server.requests_to(LEGACY_PATH).len(), 4);
+}
+
+#[tokio::test]
 async fn a_404_on_the_vendor_path_falls_back_to_the_current_one_and_remembers_it() {
     let server = StubServer::start().await;
     server.on("GET", CURRENT_PATH, [Reply::status(200).body("{}")]);
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     assert_eq!(client.api_path(), None);
     client.export(&NoProgress).await.unwrap();
     client.export(&NoProgress).await.unwrap();
@@ -69,7 +87,7 @@ async fn a_404_on_the_vendor_path_falls_back_to_the_current_one_and_remembers_it
 async fn the_vendor_path_is_remembered_when_it_answers() {
     let server = StubServer::start().await;
     server.on("GET", LEGACY_PATH, [Reply::status(200).body("{}")]);
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     client.export(&NoProgress).await.unwrap();
     assert_eq!(client.api_path(), Some(ApiPath::Legacy));
     assert!(server.requests_to(CURRENT_PATH).is_empty());
@@ -81,7 +99,7 @@ async fn a_pinned_path_is_never_swapped() {
     server.on("GET", LEGACY_PATH, [Reply::status(200).body("{}")]);
     let mut settings = server.settings();
     settings.api_path = Some(ApiPath::Current);
-    let client = ApiClient::new(settings).unwrap();
+    let client = ApiClient::with_retry_policy(settings, fast_retry()).unwrap();
     let error = client.export(&NoProgress).await.unwrap_err();
     assert_eq!(error.status(), Some(404));
     assert!(server.requests_to(LEGACY_PATH).is_empty());
@@ -91,7 +109,7 @@ async fn a_pinned_path_is_never_swapped() {
 #[tokio::test]
 async fn both_paths_answering_404_names_both() {
     let server = StubServer::start().await;
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let error = client.export(&NoProgress).await.unwrap_err();
     let url = server.url();
     assert_eq!(
@@ -106,7 +124,7 @@ async fn both_paths_answering_404_names_both() {
 async fn export_error(reply: Reply) -> ApiError {
     let server = StubServer::start().await;
     server.on("GET", LEGACY_PATH, [reply]);
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     client.export(&NoProgress).await.unwrap_err()
 }
 
@@ -181,7 +199,7 @@ async fn server_errors_and_silence_are_reported_with_the_endpoint() {
     server.on("GET", LEGACY_PATH, [Reply::Hang]);
     let mut settings = server.settings();
     settings.read_timeout = Duration::from_millis(300);
-    let client = ApiClient::new(settings).unwrap();
+    let client = ApiClient::with_retry_policy(settings, fast_retry()).unwrap();
     let error = client.export(&NoProgress).await.unwrap_err();
     assert!(
         matches!(
@@ -206,7 +224,7 @@ async fn a_refused_connection_is_a_connect_error() {
         .parse()
         .unwrap();
     drop(listener);
-    let client = ApiClient::new(settings).unwrap();
+    let client = ApiClient::with_retry_policy(settings, fast_retry()).unwrap();
     let error = client.export(&NoProgress).await.unwrap_err();
     assert!(
         matches!(
@@ -272,7 +290,7 @@ async fn measure_export() {
         LEGACY_PATH,
         [Reply::status(200).body(document.clone())],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let megabytes = document.len() as f64 / 1e6;
     let started = std::time::Instant::now();
     let bytes = client.export_bytes(&NoProgress).await.unwrap();

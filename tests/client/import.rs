@@ -2,7 +2,7 @@
 
 use super::server::{LEGACY_PATH, Reply, StubServer};
 use super::token::assert_no_secret;
-use poolsync::client::{ApiClient, ApiError, Delivery, ImportMode, TransportKind};
+use poolsync::client::{ApiError, Delivery, ImportMode, TransportKind};
 use poolsync::model::{SecretValue, TenantDump, User, UserCredential};
 use serde_json::json;
 
@@ -25,7 +25,7 @@ pub fn dump_of(user_ids: &[&str]) -> TenantDump {
 async fn import_puts_the_document_with_the_mode() {
     let server = StubServer::start().await;
     server.on("PUT", LEGACY_PATH, [Reply::status(204)]);
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let mut dump = dump_of(&["u1", "u2"]);
     dump.user_credentials.push(UserCredential {
         user_id: Some("u1".into()),
@@ -47,7 +47,7 @@ async fn import_puts_the_document_with_the_mode() {
 async fn import_error(replies: Vec<Reply>) -> ApiError {
     let server = StubServer::start().await;
     server.on("PUT", LEGACY_PATH, replies);
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     client
         .import(&dump_of(&["u1"]), ImportMode::Update)
         .await

@@ -2,7 +2,7 @@
 
 use super::import::dump_of;
 use super::server::{CLIENT_SECRET, LEGACY_PATH, Reply, StubServer, TOKEN_PATH};
-use poolsync::client::{ApiClient, ImportMode, NoProgress};
+use poolsync::client::{ImportMode, NoProgress};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -48,7 +48,7 @@ async fn secrets_and_tokens_never_reach_logs_errors_or_debug_output() {
         "/api/identity/t1/system/pools/p1/users/u1",
         [Reply::status(403)],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     client.export(&NoProgress).await.unwrap();
     let import_error = client
         .import(&dump_of(&["u1"]), ImportMode::Update)

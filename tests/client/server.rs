@@ -6,7 +6,7 @@
 //! replies; the last one repeats. Every request is logged, and the most requests seen in flight
 //! at once is recorded.
 
-use poolsync::client::ConnectionSettings;
+use poolsync::client::{ApiClient, ConnectionSettings, RetryPolicy};
 use poolsync::secret::Secret;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,6 +25,15 @@ pub const TOKEN_PATH: &str = "/t1/system/oauth2/token";
 pub const LEGACY_PATH: &str = "/api/identity/system/t1/configuration";
 /// The configuration path of the current spec.
 pub const CURRENT_PATH: &str = "/api/identity/t1/configuration";
+
+/// Retries without backoff delays; `Retry-After` is still honoured.
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        base_backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+        ..RetryPolicy::default()
+    }
+}
 
 /// One scripted answer.
 #[derive(Clone, Debug)]
@@ -187,6 +196,11 @@ impl StubServer {
             read_timeout: Duration::from_secs(5),
             profile: None,
         }
+    }
+
+    /// A client for this server that retries without backoff delays.
+    pub fn client(&self) -> ApiClient {
+        ApiClient::with_retry_policy(self.settings(), fast_retry()).unwrap()
     }
 
     pub fn requests(&self) -> Vec<Request> {

@@ -1,7 +1,7 @@
 //! Tokens: caching, refresh, 401 handling, and errors that explain and never leak.
 
-use super::server::{CLIENT_SECRET, LEGACY_PATH, Reply, StubServer, TOKEN_PATH};
-use poolsync::client::{ApiClient, ApiError, DeleteOutcome, NoProgress};
+use super::server::{CLIENT_SECRET, LEGACY_PATH, Reply, StubServer, TOKEN_PATH, fast_retry};
+use poolsync::client::{ApiClient, ApiError, DeleteOutcome, NoProgress, RetryPolicy};
 use serde_json::json;
 
 const EMPTY_DUMP: &str = r#"{"users": []}"#;
@@ -23,7 +23,7 @@ pub fn assert_no_secret(error: &ApiError) {
 async fn the_token_request_is_a_client_credentials_form_and_the_token_is_reused() {
     let server = StubServer::start().await;
     server.on("GET", LEGACY_PATH, [export_ok()]);
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     client.export(&NoProgress).await.unwrap();
     client.export(&NoProgress).await.unwrap();
     let token_requests = server.requests_to(TOKEN_PATH);
@@ -61,7 +61,7 @@ async fn a_token_about_to_expire_is_replaced_before_use() {
         ],
     );
     server.on("GET", LEGACY_PATH, [export_ok()]);
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     client.export(&NoProgress).await.unwrap();
     client.export(&NoProgress).await.unwrap();
     client.export(&NoProgress).await.unwrap();
@@ -81,7 +81,7 @@ async fn a_token_answer_without_expires_in_or_token_type_is_used() {
         [Reply::json(200, json!({"access_token": "bare"}))],
     );
     server.on("GET", LEGACY_PATH, [export_ok()]);
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     client.export(&NoProgress).await.unwrap();
     client.export(&NoProgress).await.unwrap();
     // Assumed to last minutes, not zero: the second request reuses it.
@@ -97,7 +97,7 @@ async fn a_401_fetches_a_fresh_token_once_and_retries() {
         [Reply::token("token-1"), Reply::token("token-2")],
     );
     server.on("GET", LEGACY_PATH, [Reply::status(401), export_ok()]);
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     client.export(&NoProgress).await.unwrap();
     assert_eq!(
         server.authorizations(LEGACY_PATH),
@@ -116,7 +116,7 @@ async fn a_second_401_is_explained_in_words() {
             json!({"error": "token inactive", "status_code": 401}),
         )],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let error = client.export(&NoProgress).await.unwrap_err();
     assert_eq!(server.requests_to(LEGACY_PATH).len(), 2);
     assert_eq!(
@@ -149,7 +149,7 @@ async fn a_wrong_secret_names_the_likely_causes_and_never_the_secret() {
                    "error_hint": "client authentication failed"}),
         )],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let error = client.export(&NoProgress).await.unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -177,7 +177,7 @@ async fn a_missing_scope_is_named() {
         TOKEN_PATH,
         [Reply::json(400, json!({"error": "invalid_scope"}))],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let error = client.export(&NoProgress).await.unwrap_err();
     assert!(error.hint().unwrap().contains("`manage_configuration`"));
     server.on("POST", TOKEN_PATH, [Reply::token("token-1")]);
@@ -209,7 +209,7 @@ async fn a_token_answer_that_is_an_html_page_is_summarized() {
             .header("content-type", "text/html")
             .body(page)],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let error = client.export(&NoProgress).await.unwrap_err();
     let message = error.to_string();
     assert!(
@@ -231,7 +231,7 @@ async fn deletes_use_their_own_identity_scoped_token() {
         "/api/identity/t1/system/pools/p1/users/u1",
         [Reply::status(204)],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     client.export(&NoProgress).await.unwrap();
     assert_eq!(
         client.delete_user("p1", "u1").await.unwrap(),
@@ -258,7 +258,7 @@ async fn a_token_that_cannot_be_a_header_is_refused_without_quoting_it() {
             json!({"access_token": "token-1\nX-Evil: 1"}),
         )],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     let error = client.export(&NoProgress).await.unwrap_err();
     assert!(
         error
@@ -278,7 +278,12 @@ async fn a_rate_limited_token_request_keeps_its_retry_after() {
         TOKEN_PATH,
         [Reply::status(429).header("retry-after", "3")],
     );
-    let client = ApiClient::new(server.settings()).unwrap();
+    // No retries here: the error itself is what is checked.
+    let no_retries = RetryPolicy {
+        max_rate_limited: 0,
+        ..fast_retry()
+    };
+    let client = ApiClient::with_retry_policy(server.settings(), no_retries).unwrap();
     let error = client.export(&NoProgress).await.unwrap_err();
     assert!(error.is_rate_limited() && error.is_retryable());
     assert!(!error.is_auth_failure());
@@ -297,7 +302,7 @@ async fn a_read_only_client_exports_with_read_configuration() {
         ],
     );
     server.on("GET", LEGACY_PATH, [export_ok()]);
-    let client = ApiClient::new(server.settings()).unwrap();
+    let client = server.client();
     client.export(&NoProgress).await.unwrap();
     client.export(&NoProgress).await.unwrap();
     let scopes: Vec<String> = server

@@ -98,7 +98,8 @@ impl Batch {
 /// each batch carries the pools its users are in and the groups its memberships name, so batches
 /// can be sent in parallel in any order. Schemas, and records tied to no user of the document,
 /// ride with the first batch. `codes` are one-time codes and are never imported, so they are
-/// dropped.
+/// dropped. In `fail` mode a pool that already exists makes its request fail with 409, so leave
+/// existing pools out of `dump` before splitting it.
 pub fn split_dump(dump: TenantDump, batch_size: usize) -> Vec<Batch> {
     let batch_size = batch_size.clamp(1, MAX_USERS_PER_BATCH);
     let TenantDump {

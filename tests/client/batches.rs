@@ -436,3 +436,54 @@ async fn an_outcome_serializes_to_a_journal_line() {
         })
     );
 }
+
+/// Measures the executor against 50 ms of latency per import, where 8 requests of 100 users
+/// in flight allow 16,000 users/s; run with
+/// `cargo test --test main measure_apply_rate -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test"]
+#[allow(clippy::print_stderr, reason = "reports the measurement")]
+async fn measure_apply_rate() {
+    let server = import_server([Reply::status(204).delayed(Duration::from_millis(50))]).await;
+    let users_per_batch = 100;
+    let batches: Vec<Batch> = (0..200)
+        .map(|batch| {
+            let ids: Vec<String> = (0..users_per_batch)
+                .map(|user| format!("6f1c2a3e-0000-4000-8000-{batch:06}{user:06}"))
+                .collect();
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            Batch::from_dump(dump_of(&ids)).unwrap()
+        })
+        .collect();
+    let users = (batches.len() * users_per_batch) as f64;
+    let client = server.client();
+    let cpu_before = process_cpu_seconds();
+    let started = std::time::Instant::now();
+    let outcomes = run_batches(&client, batches, &fast_options(), &(), &Cancellation::new()).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - cpu_before;
+    assert!(all_applied(&outcomes));
+    eprintln!(
+        "{users} users in {seconds:.2} s: {:.0} users/s ({:.0} % of 16,000); \
+         CPU (client and stub server together) {:.1} µs per user",
+        users / seconds,
+        users / seconds / 160.0,
+        cpu / users * 1e6
+    );
+}
+
+/// User plus system CPU time of this process, from `/proc/self/stat`.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields
+        .get(11..13)
+        .map(|pair| {
+            pair.iter()
+                .filter_map(|value| value.parse::<f64>().ok())
+                .sum()
+        })
+        .unwrap_or(0.0);
+    ticks / 100.0
+}

@@ -157,7 +157,12 @@ impl fmt::Display for ServerMessage {
         }
         let mut parts = Vec::new();
         if let Some(error) = &self.error {
-            parts.push(format!("`{error}`"));
+            // A message that quotes values itself reads better without another pair around it.
+            if error.contains('`') {
+                parts.push(error.clone());
+            } else {
+                parts.push(format!("`{error}`"));
+            }
         }
         if let Some(code) = &self.error_code {
             parts.push(format!("(error code `{code}`)"));
@@ -419,6 +424,15 @@ impl ApiError {
                 "check `--url` and `--tenant`; `--api-path legacy|current` pins the path style"
                     .to_string(),
             ),
+            ApiError::Status {
+                status: 409,
+                operation: Operation::Import,
+                ..
+            } => Some(
+                "a user, pool or identifier already exists in the tenant; an import is not \
+                 atomic, so users before the conflicting one may have been imported"
+                    .to_string(),
+            ),
             ApiError::Status { status: 413, .. } => Some(
                 "the service refused the request size; batches hold at most 100 users".to_string(),
             ),
@@ -455,8 +469,9 @@ fn token_hint(status: u16, server: &ServerMessage, tenant: &str, client_id: &str
     let error = server.error.as_deref().unwrap_or("");
     if error == "invalid_scope" || error == "unauthorized_client" {
         return format!(
-            "client `{client_id}` may not request the scope: give it `manage_configuration` \
-             (and `identity` for deletes) in the System workspace of tenant `{tenant}`"
+            "give client `{client_id}` the scope it needs in the System workspace of tenant \
+             `{tenant}`: `manage_configuration` to import, `manage_configuration` or \
+             `read_configuration` to export, `identity` to delete"
         );
     }
     match status {
@@ -466,6 +481,7 @@ fn token_hint(status: u16, server: &ServerMessage, tenant: &str, client_id: &str
              `--client-secret-file`), and that the client belongs to the System workspace of \
              tenant `{tenant}`"
         ),
+        429 => "the service is rate limiting token requests; try again later".to_string(),
         _ => "the token endpoint failed; try again later".to_string(),
     }
 }
@@ -480,6 +496,8 @@ mod tests {
             Some("application/json"),
             br#"{"error":"invalid_client","error_code":401,"error_hint":"bad secret"}"#,
         );
+        let quoting = ServerMessage::parse(None, br#"{"error":"user `u1` already exists"}"#);
+        assert_eq!(quoting.to_string(), "user `u1` already exists");
         assert_eq!(message.error.as_deref(), Some("invalid_client"));
         assert_eq!(message.error_code.as_deref(), Some("401"));
         assert_eq!(

@@ -76,6 +76,7 @@ impl ApiPath {
 
 /// How to reach the tenant: shared by `export`, `plan` and `apply`.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Connection")]
 pub struct ConnectionArgs {
     /// Base URL of the service, such as `https://example.com` [env: POOLSYNC_URL]
     #[arg(long, value_name = "URL")]

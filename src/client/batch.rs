@@ -34,7 +34,7 @@ use crate::client::retry::{Retry, RetryPolicy, RetryTally};
 use crate::client::transport::{ApiClient, ImportMode};
 use crate::model::TenantDump;
 use futures::FutureExt;
-use futures::future::LocalBoxFuture;
+use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -478,7 +478,7 @@ pub async fn run_batches(
         // Each attempt holds its own handle: the future may outlive no borrow but the item's.
         &|batch: &Batch| {
             let client = client.clone();
-            async move { client.import(&batch.dump, mode).await }.boxed_local()
+            async move { client.import(&batch.dump, mode).await }.boxed()
         },
     )
     .await
@@ -510,14 +510,14 @@ pub async fn run_deletes(
                     .await
                     .map(|_| ())
             }
-            .boxed_local()
+            .boxed()
         },
     )
     .await
 }
 
 type Attempt<'a, T> =
-    dyn for<'item> Fn(&'item T) -> LocalBoxFuture<'item, Result<(), ApiError>> + 'a;
+    dyn for<'item> Fn(&'item T) -> BoxFuture<'item, Result<(), ApiError>> + Sync + 'a;
 
 /// The shared executor: runs `attempt` on every item, as described in the module docs.
 async fn execute<T>(

@@ -487,3 +487,37 @@ fn process_cpu_seconds() -> f64 {
         .unwrap_or(0.0);
     ticks / 100.0
 }
+
+/// The executor can run on a spawned task, say next to a Ctrl-C listener.
+#[test]
+fn the_executor_future_is_send() {
+    fn assert_send<T: Send>(_: T) {}
+    let settings = poolsync::client::ConnectionSettings {
+        url: "http://127.0.0.1:9".parse().unwrap(),
+        tenant: "t1".into(),
+        client_id: "c".into(),
+        client_secret: poolsync::secret::Secret::new("s"),
+        api_path: None,
+        connect_timeout: Duration::from_secs(1),
+        read_timeout: Duration::from_secs(1),
+        profile: None,
+    };
+    let client = ApiClient::new(settings).unwrap();
+    let options = fast_options();
+    let cancellation = Cancellation::new();
+    assert_send(run_batches(
+        &client,
+        Vec::new(),
+        &options,
+        &(),
+        &cancellation,
+    ));
+    assert_send(poolsync::client::run_deletes(
+        &client,
+        Vec::new(),
+        &options,
+        &(),
+        &cancellation,
+    ));
+    assert_send(client.export(&poolsync::client::NoProgress));
+}

@@ -8,7 +8,7 @@
 
 use crate::client::{
     ApiClient, ApiError, Batch as RequestBatch, BatchObserver, BatchOptions, BatchOutcome,
-    BatchStatus, Cancellation, ExportProgress, ImportMode, NoProgress, run_batches,
+    BatchStatus, Cancellation, ImportMode, NoProgress, run_batches,
 };
 use crate::diff::{DiffError, DiffOptions, diff};
 use crate::export::filter_pools;
@@ -155,59 +155,9 @@ pub fn check_mode(plan: &Plan, mode: ImportMode) -> Result<(), ApplyError> {
     })
 }
 
-/// Exports the tenant, retrying what is worth retrying like an import batch: a 429 waits for
-/// `Retry-After`, a 5xx, timeout or dropped connection backs off exponentially with jitter.
-/// An export changes nothing, so retrying it is always safe.
-pub async fn export_with_retries(
-    client: &ApiClient,
-    progress: &dyn ExportProgress,
-    options: &BatchOptions,
-) -> Result<TenantDump, ApiError> {
-    let mut failures = 0;
-    let mut rate_limited = 0;
-    loop {
-        let error = match client.export(progress).await {
-            Ok(dump) => return Ok(dump),
-            Err(error) if error.is_retryable() => error,
-            Err(error) => return Err(error),
-        };
-        let delay = if error.is_rate_limited() {
-            rate_limited += 1;
-            if rate_limited > options.max_rate_limited {
-                return Err(error);
-            }
-            error
-                .retry_after()
-                .unwrap_or(options.base_backoff)
-                .min(options.max_retry_after)
-        } else {
-            failures += 1;
-            if failures >= options.max_attempts {
-                return Err(error);
-            }
-            backoff(options, failures)
-        };
-        tracing::info!("export failed ({error}); retrying in {delay:?}");
-        tokio::time::sleep(delay).await;
-    }
-}
-
-/// Exponential backoff with full jitter: a random wait up to `base * 2^(failures-1)`, capped.
-fn backoff(options: &BatchOptions, failures: u32) -> std::time::Duration {
-    let ceiling = options
-        .base_backoff
-        .saturating_mul(1 << failures.saturating_sub(1).min(16))
-        .min(options.max_backoff);
-    ceiling.mul_f64(rand::random::<f64>())
-}
-
-/// Exports the tenant (with retries), limited to `pools`.
-pub async fn export_scoped(
-    client: &ApiClient,
-    pools: &[String],
-    options: &BatchOptions,
-) -> Result<TenantDump, ApiError> {
-    let mut dump = export_with_retries(client, &NoProgress, options).await?;
+/// Exports the tenant (the client retries what is worth retrying), limited to `pools`.
+pub async fn export_scoped(client: &ApiClient, pools: &[String]) -> Result<TenantDump, ApiError> {
+    let mut dump = client.export(&NoProgress).await?;
     filter_pools(&mut dump, pools);
     Ok(dump)
 }
@@ -299,7 +249,7 @@ pub async fn apply_plan(
     let retries = outcomes.iter().map(BatchOutcome::retries).sum();
 
     // The verdict comes from the tenant itself, never from the answers alone.
-    let verification = match export_scoped(client, &options.diff.pools, &options.batch).await {
+    let verification = match export_scoped(client, &options.diff.pools).await {
         Ok(after) => diff(&after, desired, &options.diff).map_err(|error: DiffError| {
             format!("the tenant's export after apply is inconsistent: {error}")
         }),

@@ -1,6 +1,7 @@
 //! The one integration test binary (see `Cargo.toml`): modules per area.
 
 mod cli_offline;
+mod client;
 mod common;
 mod emulator;
 mod examples;

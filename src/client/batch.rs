@@ -6,14 +6,9 @@
 //! fails never stops the others (except a credentials failure, which every request would hit,
 //! so the run stops starting new ones).
 //!
-//! Retries:
-//! - 429: wait for `Retry-After` (seconds or an HTTP-date, capped by
-//!   [`BatchOptions::max_retry_after`]), then send again. The wait pauses every request, since
-//!   the limit is the service's, not one batch's. A 429 means the service did not process the
-//!   request, so these attempts are counted apart, against [`BatchOptions::max_rate_limited`].
-//! - 5xx, 408, timeouts, dropped or refused connections: exponential backoff with jitter, at most
-//!   [`BatchOptions::max_attempts`] sends.
-//! - other 4xx: final, no retry.
+//! Retries follow [`RetryPolicy`]: 429 waits for `Retry-After` and the wait pauses every
+//! request, since the limit is the service's, not one batch's; 5xx, timeouts and dropped
+//! connections back off exponentially with jitter; other 4xx are final.
 //!
 //! Adaptive pacing: the number of requests in flight starts at the parallelism asked for, is
 //! halved on a 429 (once per round of requests, so one burst of simultaneous 429s counts once)
@@ -23,15 +18,23 @@
 //! after the change was made, so [`BatchStatus`] says what is known, not what to assume; the
 //! caller settles `Rejected` and `Unknown` batches with a fresh export.
 //!
+//! Throughput: all batches run as futures on the caller's task (no task per batch, no locks on
+//! the hot path but the pacer's), and each attempt serializes its batch afresh, which costs less
+//! than keeping every body in memory. `measure_apply_rate` in `tests/client/batches.rs` (debug
+//! build, stub server with 50 ms per import, 8 × 100 users in flight) ran 20,000 users at
+//! 14,400 users/s, 90 % of the 16,000 users/s the latency allows, at 6.5 µs of CPU per user for
+//! client and server together.
+//!
 //! Cancellation: [`Cancellation::stop`] starts no new batch and no new retry while requests in
 //! flight finish; [`Cancellation::abort`] also abandons those in flight. The executor never
 //! prints; it reports through a [`BatchObserver`] and `tracing` at debug level.
 
 use crate::client::error::{ApiError, Delivery, Operation};
+use crate::client::retry::{Retry, RetryPolicy, RetryTally};
 use crate::client::transport::{ApiClient, ImportMode};
 use crate::model::TenantDump;
 use futures::FutureExt;
-use futures::future::LocalBoxFuture;
+use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -44,8 +47,6 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_USERS_PER_BATCH: usize = 100;
 /// The most requests in flight at once (the vendor's figure).
 pub const MAX_PARALLELISM: usize = 8;
-/// Set to `1` to skip backoff sleeps in tests; `Retry-After` is still honoured.
-pub const ENV_NO_RETRY_DELAY: &str = "POOLSYNC_TEST_NO_RETRY_DELAY";
 
 /// Building a batch failed.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +105,8 @@ impl Batch {
 /// each batch carries the pools its users are in and the groups its memberships name, so batches
 /// can be sent in parallel in any order. Schemas, and records tied to no user of the document,
 /// ride with the first batch. `codes` are one-time codes and are never imported, so they are
-/// dropped.
+/// dropped. In `fail` mode a pool that already exists makes its request fail with 409, so leave
+/// existing pools out of `dump` before splitting it.
 pub fn split_dump(dump: TenantDump, batch_size: usize) -> Vec<Batch> {
     let batch_size = batch_size.clamp(1, MAX_USERS_PER_BATCH);
     let TenantDump {
@@ -261,40 +263,14 @@ pub struct DeleteJob {
 }
 
 /// How the executor sends.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct BatchOptions {
-    /// Requests in flight at most; clamped to 1..=[`MAX_PARALLELISM`].
+    /// Requests in flight at most; clamped to 1..=[`MAX_PARALLELISM`] (0 means the maximum).
     pub parallelism: usize,
-    /// Sends of one batch at most, not counting those answered 429.
-    pub max_attempts: u32,
-    /// 429 answers tolerated for one batch before it is given up.
-    pub max_rate_limited: u32,
-    /// First backoff delay; it doubles with each failure.
-    pub base_backoff: Duration,
-    /// Longest backoff delay.
-    pub max_backoff: Duration,
-    /// Longest `Retry-After` honoured; a longer one is cut to this.
-    pub max_retry_after: Duration,
+    /// When and how often to send a failed batch again.
+    pub retry: RetryPolicy,
     /// Import mode.
     pub mode: ImportMode,
-}
-
-impl Default for BatchOptions {
-    /// Eight in flight, five attempts, backoff from 500 ms to 30 s, `Retry-After` up to five
-    /// minutes, mode `update`. With `POOLSYNC_TEST_NO_RETRY_DELAY=1` the backoff is zero.
-    fn default() -> Self {
-        let no_delay = std::env::var(ENV_NO_RETRY_DELAY).is_ok_and(|value| value == "1");
-        let backoff = |duration: Duration| if no_delay { Duration::ZERO } else { duration };
-        BatchOptions {
-            parallelism: MAX_PARALLELISM,
-            max_attempts: 5,
-            max_rate_limited: 30,
-            base_backoff: backoff(Duration::from_millis(500)),
-            max_backoff: backoff(Duration::from_secs(30)),
-            max_retry_after: Duration::from_secs(300),
-            mode: ImportMode::Update,
-        }
-    }
 }
 
 /// What is known about a batch (or a delete) at the end of the run.
@@ -325,12 +301,30 @@ pub struct AttemptFailure {
     pub delivery: Delivery,
     /// The error, as shown to people.
     pub message: String,
-    /// How long the executor waited before the next attempt.
+    /// How long the executor waited before the next attempt (milliseconds in JSON).
+    #[serde(rename = "waited_ms", serialize_with = "milliseconds")]
     pub waited: Duration,
 }
 
-/// The result of one batch or delete.
-#[derive(Clone, Debug)]
+fn milliseconds<S: serde::Serializer>(
+    duration: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn error_text<S: serde::Serializer>(
+    error: &Option<ApiError>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match error {
+        Some(error) => serializer.serialize_some(&error.to_string()),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// The result of one batch or delete; it serializes to a journal line (the error as text).
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct BatchOutcome {
     /// Position in the input.
     pub index: usize,
@@ -343,6 +337,7 @@ pub struct BatchOutcome {
     /// How many of them were answered 429.
     pub rate_limited: u32,
     /// The last error, unless applied.
+    #[serde(serialize_with = "error_text")]
     pub error: Option<ApiError>,
     /// Every failed attempt, in order.
     pub history: Vec<AttemptFailure>,
@@ -445,6 +440,9 @@ impl Cancellation {
     }
 
     /// Spawns a task that calls [`escalate`](Cancellation::escalate) on each Ctrl-C.
+    ///
+    /// While the task runs, Ctrl-C no longer ends the process by itself; it stops listening
+    /// after the abort, and the caller should abort the returned handle when the run is over.
     pub fn escalate_on_ctrl_c(&self) -> tokio::task::JoinHandle<()> {
         let cancellation = self.clone();
         tokio::spawn(async move {
@@ -480,7 +478,7 @@ pub async fn run_batches(
         // Each attempt holds its own handle: the future may outlive no borrow but the item's.
         &|batch: &Batch| {
             let client = client.clone();
-            async move { client.import(&batch.dump, mode).await }.boxed_local()
+            async move { client.import(&batch.dump, mode).await }.boxed()
         },
     )
     .await
@@ -512,14 +510,14 @@ pub async fn run_deletes(
                     .await
                     .map(|_| ())
             }
-            .boxed_local()
+            .boxed()
         },
     )
     .await
 }
 
 type Attempt<'a, T> =
-    dyn for<'item> Fn(&'item T) -> LocalBoxFuture<'item, Result<(), ApiError>> + 'a;
+    dyn for<'item> Fn(&'item T) -> BoxFuture<'item, Result<(), ApiError>> + Sync + 'a;
 
 /// The shared executor: runs `attempt` on every item, as described in the module docs.
 async fn execute<T>(
@@ -530,7 +528,10 @@ async fn execute<T>(
     cancellation: &Cancellation,
     attempt: &Attempt<'_, T>,
 ) -> Vec<BatchOutcome> {
-    let parallelism = options.parallelism.clamp(1, MAX_PARALLELISM);
+    let parallelism = match options.parallelism {
+        0 => MAX_PARALLELISM,
+        asked => asked.min(MAX_PARALLELISM),
+    };
     let pacer = Pacer::new(parallelism);
     let total = items.len();
     let mut outcomes: Vec<Option<BatchOutcome>> = (0..total).map(|_| None).collect();
@@ -600,10 +601,8 @@ struct Job<'run> {
 
 impl Job<'_> {
     async fn run<T>(self, item: T, attempt: &Attempt<'_, T>) -> BatchOutcome {
-        let options = self.options;
         let mut attempts = 0;
-        let mut rate_limited = 0;
-        let mut failures = 0;
+        let mut tally = RetryTally::default();
         let mut history: Vec<AttemptFailure> = Vec::new();
         let mut last_error: Option<ApiError> = None;
         let result = loop {
@@ -640,28 +639,16 @@ impl Job<'_> {
                 Ok(()) => break Ok(()),
                 Err(error) => error,
             };
-            let retry = if matches!(error, ApiError::Cancelled { .. }) || !error.is_retryable() {
-                None
-            } else if error.is_rate_limited() {
-                rate_limited += 1;
-                (rate_limited <= options.max_rate_limited).then(|| match error.retry_after() {
-                    Some(delay) => {
-                        // The pause applies to every request: acquiring the next permit waits.
-                        let delay = delay.min(options.max_retry_after);
-                        self.pacer.pause_for(delay);
-                        delay
-                    }
-                    None => backoff(options, rate_limited),
-                })
-            } else {
-                failures += 1;
-                (failures < options.max_attempts).then(|| {
-                    error
-                        .retry_after()
-                        .map(|delay| delay.min(options.max_retry_after))
-                        .unwrap_or_else(|| backoff(options, failures))
-                })
-            };
+            let retry = self.options.retry.next(&error, &mut tally);
+            if let Some(Retry {
+                delay,
+                rate_limit_pause: true,
+            }) = retry
+            {
+                // The pause applies to every request: acquiring the next permit waits.
+                self.pacer.pause_for(delay);
+            }
+            let retry = retry.map(|retry| retry.delay);
             history.push(AttemptFailure {
                 attempt: attempts,
                 status: error.status(),
@@ -711,25 +698,11 @@ impl Job<'_> {
             user_ids: self.user_ids,
             status,
             attempts,
-            rate_limited,
+            rate_limited: tally.rate_limited,
             error,
             history,
         }
     }
-}
-
-/// Exponential backoff with jitter: between half and all of `base * 2^(n-1)`, capped.
-fn backoff(options: &BatchOptions, failures: u32) -> Duration {
-    let exponential = options
-        .base_backoff
-        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)))
-        .min(options.max_backoff);
-    if exponential.is_zero() {
-        return Duration::ZERO;
-    }
-    // Jitter spreads the retries of batches that failed together, so they do not return in
-    // one burst.
-    exponential.mul_f64(rand::random_range(0.5..=1.0))
 }
 
 /// Adaptive limit on requests in flight, and the shared `Retry-After` pause.
@@ -941,18 +914,6 @@ mod tests {
             error.to_string(),
             "a batch of 101 users is over the limit of 100 per request"
         );
-    }
-
-    #[test]
-    fn backoff_doubles_within_jitter_and_stops_at_the_cap() {
-        let options = BatchOptions {
-            base_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(1000),
-            ..BatchOptions::default()
-        };
-        let third = backoff(&options, 3);
-        assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
-        assert!(backoff(&options, 30) <= Duration::from_millis(1000));
     }
 
     #[test]

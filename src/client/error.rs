@@ -93,8 +93,9 @@ pub struct ServerMessage {
     pub error_code: Option<String>,
     /// The token endpoint's `error_hint` or `error_description`.
     pub error_hint: Option<String>,
-    /// The API's `details`, as compact JSON, truncated.
-    pub details: Option<String>,
+    /// The API's `details` as sent (for example the user that conflicted); error bodies are
+    /// read up to 16 KiB, so it stays small. Shown as compact JSON, truncated.
+    pub details: Option<serde_json::Value>,
     /// For an answer that is not a JSON object: its HTML title or first line, truncated.
     pub excerpt: Option<String>,
     /// The answer's content type, when it was not JSON.
@@ -125,7 +126,10 @@ impl ServerMessage {
                 error: text("error").or_else(|| text("message")),
                 error_code: text("error_code"),
                 error_hint: text("error_hint").or_else(|| text("error_description")),
-                details: text("details").filter(|details| details != "{}"),
+                details: fields.get("details").cloned().filter(|details| {
+                    !details.is_null()
+                        && details.as_object().is_none_or(|object| !object.is_empty())
+                }),
                 ..ServerMessage::default()
             };
             if message != ServerMessage::default() {
@@ -153,7 +157,12 @@ impl fmt::Display for ServerMessage {
         }
         let mut parts = Vec::new();
         if let Some(error) = &self.error {
-            parts.push(format!("`{error}`"));
+            // A message that quotes values itself reads better without another pair around it.
+            if error.contains('`') {
+                parts.push(error.clone());
+            } else {
+                parts.push(format!("`{error}`"));
+            }
         }
         if let Some(code) = &self.error_code {
             parts.push(format!("(error code `{code}`)"));
@@ -162,7 +171,7 @@ impl fmt::Display for ServerMessage {
             parts.push(format!("- {hint}"));
         }
         if let Some(details) = &self.details {
-            parts.push(format!("details: {details}"));
+            parts.push(format!("details: {}", clean(&details.to_string())));
         }
         formatter.write_str(&parts.join(" "))
     }
@@ -333,6 +342,14 @@ impl ApiError {
         }
     }
 
+    /// What the server said, when it answered with an error status.
+    pub fn server(&self) -> Option<&ServerMessage> {
+        match self {
+            ApiError::Status { server, .. } | ApiError::NotFound { server, .. } => Some(server),
+            _ => None,
+        }
+    }
+
     /// The `Retry-After` delay the server asked for.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -393,15 +410,27 @@ impl ApiError {
                 client_id,
                 ..
             } => {
-                let scope = operation.scope().unwrap_or(Scope::ManageConfiguration);
+                let scope = match operation {
+                    Operation::Export => "`manage_configuration` or `read_configuration`",
+                    Operation::Delete => "`identity`",
+                    _ => "`manage_configuration`",
+                };
                 Some(format!(
                     "the token lacks the permission for this {operation}: check that client \
-                     `{client_id}` is in the System workspace and has the `{}` scope",
-                    scope.as_str()
+                     `{client_id}` is in the System workspace and has the {scope} scope"
                 ))
             }
             ApiError::Status { status: 404, .. } | ApiError::NotFound { .. } => Some(
                 "check `--url` and `--tenant`; `--api-path legacy|current` pins the path style"
+                    .to_string(),
+            ),
+            ApiError::Status {
+                status: 409,
+                operation: Operation::Import,
+                ..
+            } => Some(
+                "a user, pool or identifier already exists in the tenant; an import is not \
+                 atomic, so users before the conflicting one may have been imported"
                     .to_string(),
             ),
             ApiError::Status { status: 413, .. } => Some(
@@ -440,8 +469,9 @@ fn token_hint(status: u16, server: &ServerMessage, tenant: &str, client_id: &str
     let error = server.error.as_deref().unwrap_or("");
     if error == "invalid_scope" || error == "unauthorized_client" {
         return format!(
-            "client `{client_id}` may not request the scope: give it `manage_configuration` \
-             (and `identity` for deletes) in the System workspace of tenant `{tenant}`"
+            "give client `{client_id}` the scope it needs in the System workspace of tenant \
+             `{tenant}`: `manage_configuration` to import, `manage_configuration` or \
+             `read_configuration` to export, `identity` to delete"
         );
     }
     match status {
@@ -451,6 +481,7 @@ fn token_hint(status: u16, server: &ServerMessage, tenant: &str, client_id: &str
              `--client-secret-file`), and that the client belongs to the System workspace of \
              tenant `{tenant}`"
         ),
+        429 => "the service is rate limiting token requests; try again later".to_string(),
         _ => "the token endpoint failed; try again later".to_string(),
     }
 }
@@ -465,6 +496,8 @@ mod tests {
             Some("application/json"),
             br#"{"error":"invalid_client","error_code":401,"error_hint":"bad secret"}"#,
         );
+        let quoting = ServerMessage::parse(None, br#"{"error":"user `u1` already exists"}"#);
+        assert_eq!(quoting.to_string(), "user `u1` already exists");
         assert_eq!(message.error.as_deref(), Some("invalid_client"));
         assert_eq!(message.error_code.as_deref(), Some("401"));
         assert_eq!(

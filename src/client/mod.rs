@@ -7,10 +7,40 @@
 //! - [`settings`]: flags, environment and profiles resolved into [`ConnectionSettings`].
 //! - [`token`]: OAuth2 client-credentials tokens, cached per scope.
 //! - [`transport`]: [`ApiClient`], one request per call, failures classified into [`ApiError`].
+//! - [`retry`]: which failures are retried, and after how long.
 //! - [`batch`]: imports and deletes in parallel with retries, pacing and cancellation.
+//!
+//! ```no_run
+//! use poolsync::client::{
+//!     ApiClient, BatchOptions, Cancellation, ConnectionArgs, ConnectionSettings, NoProgress,
+//!     run_batches, settings::process_env, split_dump,
+//! };
+//!
+//! # async fn example(args: ConnectionArgs, desired: poolsync::model::TenantDump)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! let settings = ConnectionSettings::resolve(&args, &process_env)?;
+//! let client = ApiClient::new(settings)?;
+//! let current = client.export(&NoProgress).await?;
+//! // ... diff `current` against `desired` and keep the users that change ...
+//! let cancellation = Cancellation::new();
+//! let _ctrl_c = cancellation.escalate_on_ctrl_c();
+//! let outcomes = run_batches(
+//!     &client,
+//!     split_dump(desired, 100),
+//!     &BatchOptions::default(),
+//!     &(),
+//!     &cancellation,
+//! )
+//! .await;
+//! // Batches that are not `Applied` are settled by exporting again, never by assumption.
+//! # let _ = (current, outcomes);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod batch;
 pub mod error;
+pub mod retry;
 pub mod settings;
 pub mod token;
 pub mod transport;
@@ -20,6 +50,7 @@ pub use batch::{
     Cancellation, DeleteJob, run_batches, run_deletes, split_dump,
 };
 pub use error::{ApiError, Delivery, Operation, ServerMessage, TransportKind};
+pub use retry::RetryPolicy;
 pub use settings::{ApiPath, ConnectionArgs, ConnectionSettings, SettingsError};
 pub use token::Scope;
 pub use transport::{ApiClient, DeleteOutcome, ExportProgress, ImportMode, NoProgress};

@@ -76,6 +76,7 @@ impl ApiPath {
 
 /// How to reach the tenant: shared by `export`, `plan` and `apply`.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Connection")]
 pub struct ConnectionArgs {
     /// Base URL of the service, such as `https://example.com` [env: POOLSYNC_URL]
     #[arg(long, value_name = "URL")]
@@ -243,6 +244,8 @@ pub enum SettingsError {
         path: PathBuf,
         /// The profiles it has.
         available: Vec<String>,
+        /// Whether the file exists at all (the default one may not).
+        file_exists: bool,
     },
     /// The URL does not parse or is not usable as a base URL.
     #[error("invalid URL `{url}`: {reason}")]
@@ -277,6 +280,11 @@ impl SettingsError {
                  history and process lists"
                     .to_string(),
             ),
+            SettingsError::UnknownProfile {
+                file_exists: false, ..
+            } => Some(format!(
+                "there is no such file: name one with `--config FILE` or `{ENV_CONFIG}`"
+            )),
             SettingsError::UnknownProfile { available, .. } if available.is_empty() => {
                 Some("the file defines no `[profiles.NAME]` table".to_string())
             }
@@ -440,6 +448,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 struct LoadedConfig {
     path: PathBuf,
     file: ConfigFile,
+    exists: bool,
 }
 
 impl LoadedConfig {
@@ -452,6 +461,7 @@ impl LoadedConfig {
                 name: name.to_string(),
                 path: self.path.clone(),
                 available: self.file.profiles.keys().cloned().collect(),
+                file_exists: self.exists,
             })
     }
 }
@@ -471,6 +481,7 @@ fn load_config(args: &ConnectionArgs, env: EnvLookup<'_>) -> Result<LoadedConfig
             return Ok(LoadedConfig {
                 path,
                 file: ConfigFile::default(),
+                exists: false,
             });
         }
         Err(source) => return Err(SettingsError::ConfigRead { path, source }),
@@ -479,7 +490,11 @@ fn load_config(args: &ConnectionArgs, env: EnvLookup<'_>) -> Result<LoadedConfig
         path: path.clone(),
         message: error.to_string().trim().replace('\n', " "),
     })?;
-    Ok(LoadedConfig { path, file })
+    Ok(LoadedConfig {
+        path,
+        file,
+        exists: true,
+    })
 }
 
 fn secret_from_profile(

@@ -4,7 +4,9 @@
 //! `manage_configuration` for export and import, `identity` for deleting users. Asking for both
 //! in one token would make a plan or apply fail outright for a client that may not delete, even
 //! when nothing is to be deleted; per-scope tokens cost one extra token request only when a run
-//! deletes.
+//! deletes. Export also accepts `read_configuration`: when the token endpoint refuses
+//! `manage_configuration` with `invalid_scope`, exports fall back to a `read_configuration`
+//! token (remembered), so a read-only client can still run `plan` in CI.
 //!
 //! **Lifetime.** A token is reused until shortly before `expires_in` runs out (a fifth of its
 //! lifetime early, at most a minute), so a request never leaves with a token about to expire. A
@@ -17,9 +19,9 @@
 
 use crate::client::error::{ApiError, Operation, ServerMessage};
 use crate::client::settings::ConnectionSettings;
-use crate::client::transport::{read_limited, transport_error};
+use crate::client::transport::{content_type, error_from_response, read_limited, transport_error};
 use crate::secret::Secret;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -36,6 +38,8 @@ pub enum Scope {
     ManageConfiguration,
     /// Managing single users (delete).
     Identity,
+    /// Export only, for read-only clients.
+    ReadConfiguration,
 }
 
 impl Scope {
@@ -44,6 +48,7 @@ impl Scope {
         match self {
             Scope::ManageConfiguration => "manage_configuration",
             Scope::Identity => "identity",
+            Scope::ReadConfiguration => "read_configuration",
         }
     }
 
@@ -51,6 +56,7 @@ impl Scope {
         match self {
             Scope::ManageConfiguration => 0,
             Scope::Identity => 1,
+            Scope::ReadConfiguration => 2,
         }
     }
 }
@@ -71,7 +77,10 @@ struct CachedToken {
 /// Per-scope token cache.
 #[derive(Debug, Default)]
 pub(crate) struct TokenCache {
-    slots: [Mutex<Option<CachedToken>>; 2],
+    slots: [Mutex<Option<CachedToken>>; 3],
+    /// Set once the token endpoint refused `manage_configuration`: exports then go straight to
+    /// `read_configuration`.
+    manage_refused: AtomicBool,
     next_generation: AtomicU64,
     fetched: AtomicU64,
 }
@@ -87,6 +96,32 @@ impl TokenCache {
     /// How many tokens were fetched so far.
     pub(crate) fn fetched(&self) -> u64 {
         self.fetched.load(Ordering::Relaxed)
+    }
+
+    /// A token for `operation`, and the scope it holds.
+    pub(crate) async fn get_for(
+        &self,
+        http: &reqwest::Client,
+        settings: &ConnectionSettings,
+        operation: Operation,
+    ) -> Result<(AccessToken, Scope), ApiError> {
+        let scope = operation.scope().unwrap_or(Scope::ManageConfiguration);
+        if operation != Operation::Export {
+            return Ok((self.get(http, settings, scope).await?, scope));
+        }
+        if !self.manage_refused.load(Ordering::Relaxed) {
+            match self.get(http, settings, scope).await {
+                Err(error) if is_invalid_scope(&error) => {
+                    tracing::debug!(
+                        "`manage_configuration` refused; exporting with `read_configuration`"
+                    );
+                    self.manage_refused.store(true, Ordering::Relaxed);
+                }
+                other => return Ok((other?, scope)),
+            }
+        }
+        let read = Scope::ReadConfiguration;
+        Ok((self.get(http, settings, read).await?, read))
     }
 
     /// A valid token for `scope`, from the cache or freshly fetched.
@@ -132,6 +167,14 @@ impl TokenCache {
     }
 }
 
+fn is_invalid_scope(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::Status { operation: Operation::Token, server, .. }
+            if server.error.as_deref() == Some("invalid_scope")
+    )
+}
+
 /// The token endpoint, `{url}/{tid}/system/oauth2/token`.
 pub(crate) fn token_endpoint(settings: &ConnectionSettings) -> reqwest::Url {
     let mut url = settings.url.clone();
@@ -161,34 +204,33 @@ async fn fetch(
         .send()
         .await
         .map_err(|error| transport_error(Operation::Token, &endpoint, &error))?;
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string);
+    if !response.status().is_success() {
+        return Err(error_from_response(Operation::Token, &endpoint, settings, response).await);
+    }
+    let content_type = content_type(&response);
     let (body, _) = read_limited(response, TOKEN_BODY_LIMIT).await;
     let invalid = |reason: String| ApiError::InvalidResponse {
         operation: Operation::Token,
         endpoint: endpoint.to_string(),
         reason,
     };
-    if !status.is_success() {
-        return Err(ApiError::Status {
-            operation: Operation::Token,
-            endpoint: endpoint.to_string(),
-            tenant: settings.tenant.clone(),
-            status: status.as_u16(),
-            server: Box::new(ServerMessage::parse(content_type.as_deref(), &body)),
-            retry_after: None,
-            client_id: settings.client_id.clone(),
-        });
-    }
     let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
-        invalid(format!(
-            "expected a JSON token, got {}",
-            ServerMessage::parse(content_type.as_deref(), &body)
-        ))
+        let looks_like_json = body
+            .iter()
+            .find(|byte| !byte.is_ascii_whitespace())
+            .is_some_and(|byte| *byte == b'{');
+        if looks_like_json {
+            // Broken JSON from a token endpoint may still hold a token: quote none of it.
+            invalid(format!(
+                "the token answer is not valid JSON ({} bytes)",
+                body.len()
+            ))
+        } else {
+            invalid(format!(
+                "expected a JSON token, got {}",
+                ServerMessage::parse(content_type.as_deref(), &body)
+            ))
+        }
     })?;
     let Some(access_token) = answer.access_token.filter(|token| !token.is_empty()) else {
         return Err(invalid("no `access_token` in the answer".to_string()));
@@ -202,6 +244,13 @@ async fn fetch(
             "token type `{}` is not `bearer`",
             kind.chars().take(40).collect::<String>()
         )));
+    }
+    // A token that cannot travel in a header would make every request fail to build; refuse it
+    // here, where the error says why, without quoting it.
+    if reqwest::header::HeaderValue::from_str(&access_token).is_err() {
+        return Err(invalid(
+            "the token holds characters an HTTP header cannot carry".to_string(),
+        ));
     }
     let lifetime = match answer.expires_in.as_ref().and_then(seconds) {
         Some(lifetime) => lifetime,

@@ -4,7 +4,7 @@ use super::{diff_failure, diff_options, load_file, plan_exit_code, print_plan};
 use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use poolsync::apply::{ApplyError, ApplyOptions, apply_plan, check_mode, export_with_retries};
+use poolsync::apply::{ApplyError, ApplyOptions, apply_plan, check_mode};
 use poolsync::client::{
     ApiClient, ApiError, BatchEvent, BatchObserver, BatchOptions, BatchStatus, Cancellation,
     ConnectionSettings, ExportProgress, SettingsError, settings::process_env,
@@ -84,7 +84,7 @@ impl ExportProgress for DownloadBar {
 
 async fn export_tenant(client: &ApiClient, pools: &[String]) -> Result<TenantDump, Failure> {
     let bar = DownloadBar::new();
-    let result = export_with_retries(client, &bar, &BatchOptions::default()).await;
+    let result = client.export(&bar).await;
     bar.0.finish_and_clear();
     let mut dump = result?;
     filter_pools(&mut dump, pools);

@@ -1,0 +1,10 @@
+//! Tests of the network client against small scripted servers on `127.0.0.1:0`.
+
+mod batches;
+mod deletes;
+mod export;
+mod import;
+mod logs;
+mod server;
+mod settings;
+mod token;

@@ -319,6 +319,14 @@ impl ApiError {
         }
     }
 
+    /// How the request failed without an answer, if it did.
+    pub fn transport_kind(&self) -> Option<TransportKind> {
+        match self {
+            ApiError::Transport { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
     /// Whether this is a rate-limit answer (429).
     pub fn is_rate_limited(&self) -> bool {
         self.status() == Some(429)

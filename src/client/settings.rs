@@ -582,7 +582,8 @@ pub fn validate_url(raw: &str, allow_insecure_http: bool) -> Result<Url, Setting
     Ok(url)
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// Whether `url` names this machine (127.0.0.0/8, `::1` or `localhost`).
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(address)) => IpAddr::V4(address).is_loopback(),

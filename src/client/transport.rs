@@ -20,7 +20,7 @@
 
 use crate::client::error::{ApiError, Operation, ServerMessage, TransportKind};
 use crate::client::retry::{RetryPolicy, RetryTally};
-use crate::client::settings::{ApiPath, ConnectionSettings};
+use crate::client::settings::{ApiPath, ConnectionSettings, is_loopback};
 use crate::client::token::TokenCache;
 use crate::model::TenantDump;
 use bytes::Bytes;
@@ -117,7 +117,12 @@ impl ApiClient {
         settings: ConnectionSettings,
         retry: RetryPolicy,
     ) -> Result<ApiClient, ApiError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if is_loopback(&settings.url) {
+            // A proxy from the environment cannot reach this machine's loopback address.
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .user_agent(USER_AGENT)
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.read_timeout)

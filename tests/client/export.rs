@@ -201,14 +201,9 @@ async fn server_errors_and_silence_are_reported_with_the_endpoint() {
     settings.read_timeout = Duration::from_millis(300);
     let client = ApiClient::with_retry_policy(settings, fast_retry()).unwrap();
     let error = client.export(&NoProgress).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            ApiError::Transport {
-                kind: TransportKind::Timeout,
-                ..
-            }
-        ),
+    assert_eq!(
+        error.transport_kind(),
+        Some(TransportKind::Timeout),
         "{error:?}"
     );
     assert!(error.hint().unwrap().contains("--timeout"));
@@ -226,14 +221,9 @@ async fn a_refused_connection_is_a_connect_error() {
     drop(listener);
     let client = ApiClient::with_retry_policy(settings, fast_retry()).unwrap();
     let error = client.export(&NoProgress).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            ApiError::Transport {
-                kind: TransportKind::Connect,
-                ..
-            }
-        ),
+    assert_eq!(
+        error.transport_kind(),
+        Some(TransportKind::Connect),
         "{error:?}"
     );
     assert_eq!(error.delivery(), poolsync::client::Delivery::NotSent);
@@ -247,14 +237,9 @@ async fn a_body_cut_off_mid_way_is_a_dropped_connection_that_says_how_far_it_got
             .cut_off(10_000),
     )
     .await;
-    assert!(
-        matches!(
-            error,
-            ApiError::Transport {
-                kind: TransportKind::Dropped,
-                ..
-            }
-        ),
+    assert_eq!(
+        error.transport_kind(),
+        Some(TransportKind::Dropped),
         "{error:?}"
     );
     assert!(

@@ -95,14 +95,9 @@ async fn a_5xx_or_a_dropped_connection_leaves_the_outcome_unknown() {
     );
 
     let error = import_error(vec![Reply::Drop]).await;
-    assert!(
-        matches!(
-            error,
-            ApiError::Transport {
-                kind: TransportKind::Dropped,
-                ..
-            }
-        ),
+    assert_eq!(
+        error.transport_kind(),
+        Some(TransportKind::Dropped),
         "{error:?}"
     );
     assert!(error.is_retryable());

@@ -12,6 +12,14 @@ fn export_ok() -> Reply {
         .body(EMPTY_DUMP)
 }
 
+/// A server whose token endpoint answers `replies` and whose export answers an empty tenant.
+async fn token_server(replies: impl IntoIterator<Item = Reply>) -> StubServer {
+    let server = StubServer::start().await;
+    server.on("POST", TOKEN_PATH, replies);
+    server.on("GET", LEGACY_PATH, [export_ok()]);
+    server
+}
+
 /// Asserts that an error's message and hint never carry the secret or a token.
 pub fn assert_no_secret(error: &ApiError) {
     let shown = format!("{error} {:?} {error:?}", error.hint());
@@ -51,16 +59,11 @@ async fn the_token_request_is_a_client_credentials_form_and_the_token_is_reused(
 
 #[tokio::test]
 async fn a_token_about_to_expire_is_replaced_before_use() {
-    let server = StubServer::start().await;
-    server.on(
-        "POST",
-        TOKEN_PATH,
-        [
-            Reply::json(200, json!({"access_token": "short", "expires_in": 0})),
-            Reply::token("token-2"),
-        ],
-    );
-    server.on("GET", LEGACY_PATH, [export_ok()]);
+    let server = token_server([
+        Reply::json(200, json!({"access_token": "short", "expires_in": 0})),
+        Reply::token("token-2"),
+    ])
+    .await;
     let client = server.client();
     client.export(&NoProgress).await.unwrap();
     client.export(&NoProgress).await.unwrap();
@@ -74,13 +77,7 @@ async fn a_token_about_to_expire_is_replaced_before_use() {
 
 #[tokio::test]
 async fn a_token_answer_without_expires_in_or_token_type_is_used() {
-    let server = StubServer::start().await;
-    server.on(
-        "POST",
-        TOKEN_PATH,
-        [Reply::json(200, json!({"access_token": "bare"}))],
-    );
-    server.on("GET", LEGACY_PATH, [export_ok()]);
+    let server = token_server([Reply::json(200, json!({"access_token": "bare"}))]).await;
     let client = server.client();
     client.export(&NoProgress).await.unwrap();
     client.export(&NoProgress).await.unwrap();
@@ -90,12 +87,7 @@ async fn a_token_answer_without_expires_in_or_token_type_is_used() {
 
 #[tokio::test]
 async fn a_401_fetches_a_fresh_token_once_and_retries() {
-    let server = StubServer::start().await;
-    server.on(
-        "POST",
-        TOKEN_PATH,
-        [Reply::token("token-1"), Reply::token("token-2")],
-    );
+    let server = token_server([Reply::token("token-1"), Reply::token("token-2")]).await;
     server.on("GET", LEGACY_PATH, [Reply::status(401), export_ok()]);
     let client = server.client();
     client.export(&NoProgress).await.unwrap();
@@ -292,16 +284,11 @@ async fn a_rate_limited_token_request_keeps_its_retry_after() {
 
 #[tokio::test]
 async fn a_read_only_client_exports_with_read_configuration() {
-    let server = StubServer::start().await;
-    server.on(
-        "POST",
-        TOKEN_PATH,
-        [
-            Reply::json(400, json!({"error": "invalid_scope"})),
-            Reply::token("read-token"),
-        ],
-    );
-    server.on("GET", LEGACY_PATH, [export_ok()]);
+    let server = token_server([
+        Reply::json(400, json!({"error": "invalid_scope"})),
+        Reply::token("read-token"),
+    ])
+    .await;
     let client = server.client();
     client.export(&NoProgress).await.unwrap();
     client.export(&NoProgress).await.unwrap();

@@ -75,6 +75,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         batch: BatchOptions::default(),
         diff: DiffOptions::default(),
         now: "2026-01-01T00:00:00Z".into(),
+        max_deletes: None,
     };
     let report = runtime.block_on(apply_plan(
         &client,

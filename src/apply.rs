@@ -8,7 +8,7 @@
 
 use crate::client::{
     ApiClient, ApiError, Batch as RequestBatch, BatchObserver, BatchOptions, BatchOutcome,
-    BatchStatus, Cancellation, ImportMode, NoProgress, run_batches,
+    BatchStatus, Cancellation, DeleteJob, ImportMode, NoProgress, run_batches, run_deletes,
 };
 use crate::diff::{DiffError, DiffOptions, diff};
 use crate::export::filter_pools;
@@ -35,6 +35,8 @@ pub struct ApplyOptions {
     pub diff: DiffOptions,
     /// The time written into derived timestamps (RFC 3339).
     pub now: String,
+    /// With pruning: the most users the plan may delete (`None` refuses any delete).
+    pub max_deletes: Option<usize>,
 }
 
 /// Apply refused or could not start.
@@ -51,6 +53,28 @@ pub enum ApplyError {
     /// A batch could not be formed (more than 100 users).
     #[error(transparent)]
     Batch(#[from] crate::client::BatchError),
+    /// The plan deletes users and no limit was given.
+    #[error("the plan deletes {count} {}, and deleting needs `--max-deletes`", if *count == 1 { "user" } else { "users" })]
+    DeletesNeedLimit {
+        /// Users the plan deletes.
+        count: usize,
+    },
+    /// The plan deletes more users than allowed.
+    #[error(
+        "the plan deletes {count} users, more than `--max-deletes {limit}` allows; nothing was sent"
+    )]
+    TooManyDeletes {
+        /// Users the plan deletes.
+        count: usize,
+        /// The limit given.
+        limit: usize,
+    },
+    /// The desired file has no users in a pool that has some: likely a truncated file.
+    #[error("refusing to prune: the desired file has no users in {} that {} users in the tenant", pools.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "), if pools.len() == 1 { "has" } else { "have" })]
+    EmptyPool {
+        /// The pools.
+        pools: Vec<String>,
+    },
 }
 
 /// The fate of one request, for people and for the JSON report.
@@ -98,6 +122,8 @@ pub struct ApplyReport {
     pub created: usize,
     /// Users planned for update that now match.
     pub updated: usize,
+    /// Users planned for deletion that are gone.
+    pub deleted: usize,
     /// Planned users that do not match.
     pub not_converged: Vec<NotConverged>,
     /// Whether the verification export succeeded (if not, nothing is known for sure).
@@ -123,7 +149,7 @@ impl ApplyReport {
 
     /// Some planned user matches now.
     pub fn applied_any(&self) -> bool {
-        self.created + self.updated > 0
+        self.created + self.updated + self.deleted > 0
     }
 }
 
@@ -155,6 +181,48 @@ pub fn check_mode(plan: &Plan, mode: ImportMode) -> Result<(), ApplyError> {
     })
 }
 
+/// The guard rails of pruning, checked before anything is sent: a limit must be given and
+/// respected, and a desired file with no users in a pool that has some (a truncated file, a
+/// wrong `--pool`) must not empty that pool.
+pub fn check_prune(
+    plan: &Plan,
+    current: &TenantDump,
+    desired: &TenantDump,
+    max_deletes: Option<usize>,
+) -> Result<(), ApplyError> {
+    let count = plan.deletes.len();
+    if count == 0 {
+        return Ok(());
+    }
+    match max_deletes {
+        None => return Err(ApplyError::DeletesNeedLimit { count }),
+        Some(limit) if count > limit => return Err(ApplyError::TooManyDeletes { count, limit }),
+        Some(_) => {}
+    }
+    let deleting_in: std::collections::BTreeSet<&str> =
+        plan.deletes.iter().map(|d| d.pool_id.as_str()).collect();
+    let desired_pools: std::collections::BTreeSet<&str> = desired
+        .users
+        .iter()
+        .filter_map(|u| u.user_pool_id.as_deref())
+        .collect();
+    let emptied: Vec<String> = deleting_in
+        .into_iter()
+        .filter(|pool| !desired_pools.contains(pool))
+        .filter(|pool| {
+            current
+                .users
+                .iter()
+                .any(|u| u.user_pool_id.as_deref() == Some(*pool))
+        })
+        .map(str::to_string)
+        .collect();
+    if !emptied.is_empty() {
+        return Err(ApplyError::EmptyPool { pools: emptied });
+    }
+    Ok(())
+}
+
 /// Exports the tenant (the client retries what is worth retrying), limited to `pools`.
 pub async fn export_scoped(client: &ApiClient, pools: &[String]) -> Result<TenantDump, ApiError> {
     let mut dump = client.export(&NoProgress).await?;
@@ -174,6 +242,7 @@ pub async fn apply_plan(
     cancellation: &Cancellation,
 ) -> Result<ApplyReport, ApplyError> {
     check_mode(plan, options.mode)?;
+    check_prune(plan, current, desired, options.max_deletes)?;
     let batches = build_batches(
         plan,
         current,
@@ -225,6 +294,7 @@ pub async fn apply_plan(
         }
         outcomes.push(outcome);
     }
+    let mut delete_outcomes = Vec::new();
     if pools_failed.is_none() {
         let mut results =
             run_batches(client, user_batches, &batch_options, observer, cancellation).await;
@@ -232,6 +302,20 @@ pub async fn apply_plan(
             outcome.index += offset;
         }
         outcomes.extend(results);
+        // Deletes go last, so a run stopped early never removes users before it has written
+        // the ones the desired file brings.
+        let jobs: Vec<DeleteJob> = plan
+            .deletes
+            .iter()
+            .map(|d| DeleteJob {
+                pool_id: d.pool_id.clone(),
+                user_id: d.user_id.clone(),
+            })
+            .collect();
+        if !jobs.is_empty() {
+            delete_outcomes =
+                run_deletes(client, jobs, &batch_options, observer, cancellation).await;
+        }
     }
 
     let batches: Vec<BatchReport> = outcomes
@@ -245,8 +329,16 @@ pub async fn apply_plan(
             error: outcome.error.as_ref().map(ToString::to_string),
         })
         .collect();
-    let requests = outcomes.iter().map(|o| o.attempts).sum();
-    let retries = outcomes.iter().map(BatchOutcome::retries).sum();
+    let requests = outcomes
+        .iter()
+        .chain(&delete_outcomes)
+        .map(|o| o.attempts)
+        .sum();
+    let retries = outcomes
+        .iter()
+        .chain(&delete_outcomes)
+        .map(BatchOutcome::retries)
+        .sum();
 
     // The verdict comes from the tenant itself, never from the answers alone.
     let verification = match export_scoped(client, &options.diff.pools).await {
@@ -272,6 +364,7 @@ pub async fn apply_plan(
         mode: options.mode,
         created: 0,
         updated: 0,
+        deleted: 0,
         not_converged: Vec::new(),
         verified: verification.is_ok(),
         verification_error: verification.as_ref().err().cloned(),
@@ -292,10 +385,8 @@ pub async fn apply_plan(
             None => Some(change),
         };
         match differs {
-            None => match change.action {
-                Action::Create => report.created += 1,
-                Action::Update => report.updated += 1,
-            },
+            None if change.action == Action::Create => report.created += 1,
+            None => report.updated += 1,
             Some(remaining) => {
                 let reason = batch_error(&key).unwrap_or_else(|| {
                     if after_plan.is_none() {
@@ -319,6 +410,43 @@ pub async fn apply_plan(
                 });
             }
         }
+    }
+    let still_present: std::collections::HashSet<(&str, &str)> = after_plan
+        .as_ref()
+        .map(|p| {
+            p.deletes
+                .iter()
+                .map(|d| (d.pool_id.as_str(), d.user_id.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (position, delete) in plan.deletes.iter().enumerate() {
+        let gone = after_plan.is_some()
+            && !still_present.contains(&(delete.pool_id.as_str(), delete.user_id.as_str()));
+        if gone {
+            report.deleted += 1;
+            continue;
+        }
+        let reason = delete_outcomes
+            .get(position)
+            .and_then(|o| o.error.as_ref())
+            .map(ToString::to_string)
+            .unwrap_or_else(|| {
+                if after_plan.is_none() {
+                    "not verified".into()
+                } else if pools_failed.is_some() {
+                    "not sent: the pool request failed".into()
+                } else {
+                    "still in the tenant after apply".into()
+                }
+            });
+        report.not_converged.push(NotConverged {
+            action: Action::Delete,
+            pool_id: delete.pool_id.clone(),
+            user_id: delete.user_id.clone(),
+            label: delete.label.clone(),
+            reason,
+        });
     }
     Ok(report)
 }

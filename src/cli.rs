@@ -137,6 +137,12 @@ pub struct PlanOutputArgs {
     /// Above this many changed users, group similar changes (see `--full`)
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub summary_threshold: usize,
+    /// Plan to delete users that are in the tenant but not in the desired file
+    #[arg(long)]
+    pub prune: bool,
+    /// Never delete users whose id or an identifier matches this glob, like `*@example.com` (repeatable)
+    #[arg(long, value_name = "PATTERN", requires = "prune")]
+    pub protect: Vec<String>,
 }
 
 /// Show the plan between two tenant files, without any network
@@ -227,4 +233,16 @@ pub struct ApplyArgs {
     /// Only apply users of this pool (repeatable)
     #[arg(long = "pool", value_name = "ID")]
     pub pools: Vec<String>,
+    /// Delete users that are in the tenant but not in the desired file (guarded, see below)
+    #[arg(long)]
+    pub prune: bool,
+    /// With `--prune`: refuse the whole plan if it deletes more than N users (required to delete any)
+    #[arg(long, value_name = "N", requires = "prune")]
+    pub max_deletes: Option<usize>,
+    /// With `--prune`: never delete users whose id or an identifier matches this glob (repeatable)
+    #[arg(long, value_name = "PATTERN", requires = "prune")]
+    pub protect: Vec<String>,
+    /// With `--prune`: where to save the users about to be deleted [default: poolsync-backup-<tenant>-<UTC time>.json]
+    #[arg(long, value_name = "FILE", requires = "prune")]
+    pub backup: Option<PathBuf>,
 }

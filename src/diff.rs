@@ -25,6 +25,10 @@ pub struct DiffOptions {
     pub ignore: Vec<IgnorePath>,
     /// Only these pools (all when empty).
     pub pools: Vec<String>,
+    /// Delete users that are in the tenant but not in the desired file.
+    pub prune: bool,
+    /// Never delete users whose id or an identifier matches one of these glob patterns.
+    pub protect: Vec<glob::Pattern>,
 }
 
 /// A diff could not be computed because a document is inconsistent.
@@ -134,17 +138,25 @@ pub fn diff(
         });
     }
 
-    let unmanaged: Vec<UserRef> = current_index
-        .users
-        .iter()
-        .filter(|(key, _)| in_scope(&key.pool_id) && !desired_index.users.contains_key(*key))
-        .map(|(key, user)| UserRef {
+    let mut unmanaged = Vec::new();
+    let mut deletes = Vec::new();
+    for (key, user) in &current_index.users {
+        if !in_scope(&key.pool_id) || desired_index.users.contains_key(key) {
+            continue;
+        }
+        let reference = UserRef {
             pool_id: key.pool_id.clone(),
             user_id: key.user_id.clone(),
             label: user.label(),
-        })
-        .collect();
+        };
+        if options.prune && !is_protected(user, &options.protect) {
+            deletes.push(reference);
+        } else {
+            unmanaged.push(reference);
+        }
+    }
     summary.unmanaged = unmanaged.len();
+    summary.delete = deletes.len();
 
     let pools = diff_records(
         current
@@ -189,8 +201,21 @@ pub fn diff(
         groups,
         changes,
         unmanaged,
+        prune: options.prune,
+        deletes,
         warnings,
     })
+}
+
+/// Whether a user's id or one of its identifiers matches a `--protect` pattern.
+pub fn is_protected(user: &UserAggregate<'_>, patterns: &[glob::Pattern]) -> bool {
+    let matches = |value: &str| patterns.iter().any(|pattern| pattern.matches(value));
+    user.user.id.as_deref().is_some_and(matches)
+        || user
+            .identifiers
+            .iter()
+            .filter_map(|identifier| identifier.identifier.as_deref())
+            .any(matches)
 }
 
 /// SHA-256 (hex) of a normalized value; keys are sorted, so equal values hash equal.
@@ -252,9 +277,10 @@ fn diff_records<'a>(
             }
             Some(_) => Action::Update,
         };
-        match action {
-            Action::Create => result.create += 1,
-            Action::Update => result.update += 1,
+        if action == Action::Create {
+            result.create += 1;
+        } else {
+            result.update += 1;
         }
         result.changes.push(RecordChange {
             action,
@@ -470,7 +496,8 @@ mod tests {
                 create: 1,
                 update: 1,
                 unchanged: 0,
-                unmanaged: 1
+                unmanaged: 1,
+                delete: 0
             }
         );
         let update = &result.changes[0];
@@ -531,6 +558,26 @@ mod tests {
             vec!["ignore path `/payload/nothing` matched nothing in any user"]
         );
         assert!(plan(base(), desired, &DiffOptions::default()).has_changes());
+    }
+
+    #[test]
+    fn pruning_turns_unmanaged_users_into_deletes_except_protected_ones() {
+        let mut desired = base();
+        desired["users"] = json!([]);
+        desired["user_identifiers"] = json!([]);
+        desired["user_credentials"] = json!([]);
+        let options = DiffOptions {
+            prune: true,
+            protect: vec![glob::Pattern::new("bo@*").unwrap()],
+            ..DiffOptions::default()
+        };
+        let result = plan(base(), desired.clone(), &options);
+        assert_eq!((result.summary.delete, result.summary.unmanaged), (1, 1));
+        assert_eq!(result.deletes[0].user_id, "u1");
+        assert_eq!(result.unmanaged[0].user_id, "u2");
+        assert!(result.has_changes());
+        let without = plan(base(), desired, &DiffOptions::default());
+        assert!(!without.has_changes() && without.deletes.is_empty());
     }
 
     #[test]

@@ -25,6 +25,83 @@ pub fn filter_pools(dump: &mut TenantDump, pools: &[String]) {
     dump.group_members.retain(|r| owned(&r.user_id));
 }
 
+/// The whole records of `users` (with their sub-records, memberships, and the pools and groups
+/// they belong to), as a document that `apply --desired` can restore.
+pub fn extract_users(dump: &TenantDump, users: &[(String, String)]) -> TenantDump {
+    let wanted: BTreeSet<(&str, &str)> = users
+        .iter()
+        .map(|(pool, user)| (pool.as_str(), user.as_str()))
+        .collect();
+    let mut result = TenantDump {
+        users: dump
+            .users
+            .iter()
+            .filter(|u| {
+                let key = (
+                    u.user_pool_id.as_deref().unwrap_or_default(),
+                    u.id.as_deref().unwrap_or_default(),
+                );
+                wanted.contains(&key)
+            })
+            .cloned()
+            .collect(),
+        ..TenantDump::default()
+    };
+    let ids: BTreeSet<&str> = result
+        .users
+        .iter()
+        .filter_map(|u| u.id.as_deref())
+        .collect();
+    let pools: BTreeSet<&str> = result
+        .users
+        .iter()
+        .filter_map(|u| u.user_pool_id.as_deref())
+        .collect();
+    let owned = |user: &Option<String>| user.as_deref().is_some_and(|u| ids.contains(u));
+    result.user_identifiers = dump
+        .user_identifiers
+        .iter()
+        .filter(|r| owned(&r.user_id))
+        .cloned()
+        .collect();
+    result.user_verifiable_addresses = dump
+        .user_verifiable_addresses
+        .iter()
+        .filter(|r| owned(&r.user_id))
+        .cloned()
+        .collect();
+    result.user_credentials = dump
+        .user_credentials
+        .iter()
+        .filter(|r| owned(&r.user_id))
+        .cloned()
+        .collect();
+    result.group_members = dump
+        .group_members
+        .iter()
+        .filter(|r| owned(&r.user_id))
+        .cloned()
+        .collect();
+    let groups: BTreeSet<&str> = result
+        .group_members
+        .iter()
+        .filter_map(|m| m.group_id.as_deref())
+        .collect();
+    result.groups = dump
+        .groups
+        .iter()
+        .filter(|g| g.id.as_deref().is_some_and(|id| groups.contains(id)))
+        .cloned()
+        .collect();
+    result.pools = dump
+        .pools
+        .iter()
+        .filter(|p| p.id.as_deref().is_some_and(|id| pools.contains(id)))
+        .cloned()
+        .collect();
+    result
+}
+
 /// Sorts every array by a stable key and drops one-time codes.
 pub fn canonicalize(dump: &mut TenantDump) {
     fn key(parts: &[&Option<String>]) -> Vec<String> {

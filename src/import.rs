@@ -178,7 +178,7 @@ pub fn build_batches(
             };
             let current_user = match change.action {
                 Action::Create => None,
-                Action::Update => current_index.users.get(&key),
+                Action::Update | Action::Delete => current_index.users.get(&key),
             };
             materialize_user(desired_user, current_user, tenant_id, now, &mut body);
             users.push(key);

@@ -19,6 +19,8 @@ pub enum Action {
     Create,
     /// In both, differing.
     Update,
+    /// In the tenant only, and pruning was asked for.
+    Delete,
 }
 
 impl Action {
@@ -27,6 +29,7 @@ impl Action {
         match self {
             Action::Create => '+',
             Action::Update => '~',
+            Action::Delete => '-',
         }
     }
 }
@@ -40,8 +43,12 @@ pub struct Summary {
     pub update: usize,
     /// Users in both, equal.
     pub unchanged: usize,
-    /// Users in the tenant but not in the desired file (import cannot delete them).
+    /// Users in the tenant but not in the desired file (import cannot delete them), and not
+    /// deleted by this plan.
     pub unmanaged: usize,
+    /// Users to delete (only with pruning).
+    #[serde(default)]
+    pub delete: usize,
 }
 
 /// One changed leaf of a user, pool or group: its JSON-pointer path and both values.
@@ -144,8 +151,14 @@ pub struct Plan {
     pub groups: RecordChanges,
     /// Users to create or update, ordered by pool, then user id.
     pub changes: Vec<UserChange>,
-    /// Users only in the tenant, ordered by pool, then user id.
+    /// Users only in the tenant and kept, ordered by pool, then user id.
     pub unmanaged: Vec<UserRef>,
+    /// Whether the plan prunes: deletes the users only in the tenant (except protected ones).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune: bool,
+    /// Users to delete, ordered by pool, then user id (only with pruning).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deletes: Vec<UserRef>,
     /// Things worth knowing that do not stop the plan (an ignore path that matched nothing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -155,6 +168,7 @@ impl Plan {
     /// Whether applying the plan would write anything.
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty()
+            || !self.deletes.is_empty()
             || !self.pools.changes.is_empty()
             || !self.groups.changes.is_empty()
     }

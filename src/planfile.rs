@@ -67,6 +67,22 @@ pub struct PlanFile {
     pub group_changes: Vec<PlannedRecord>,
     /// Users to create or update.
     pub users: Vec<PlannedUser>,
+    /// Whether the plan prunes.
+    #[serde(default)]
+    pub prune: bool,
+    /// `--protect` patterns used.
+    #[serde(default)]
+    pub protect: Vec<String>,
+    /// Users to delete, as (pool id, user id).
+    #[serde(default)]
+    pub deletes: Vec<(String, String)>,
+}
+
+fn deletes_of(plan: &Plan) -> Vec<(String, String)> {
+    plan.deletes
+        .iter()
+        .map(|d| (d.pool_id.clone(), d.user_id.clone()))
+        .collect()
 }
 
 /// SHA-256 (hex) of bytes.
@@ -83,6 +99,7 @@ impl PlanFile {
         desired_bytes: &[u8],
         ignore: &[String],
         pools: &[String],
+        protect: &[String],
     ) -> PlanFile {
         let records = |changes: &[crate::plan::RecordChange]| {
             changes
@@ -114,6 +131,9 @@ impl PlanFile {
                     current_sha256: c.current_sha256.clone(),
                 })
                 .collect(),
+            prune: plan.prune,
+            protect: protect.to_vec(),
+            deletes: deletes_of(plan),
         }
     }
 
@@ -165,6 +185,9 @@ impl PlanFile {
                 id: c.id.clone(),
             })
             .collect();
+        if deletes_of(fresh) != self.deletes {
+            reasons.push("the users to delete are not the ones planned".into());
+        }
         if fresh_pools != self.pool_changes {
             reasons.push("the pools to create or update are not the ones planned".into());
         }
@@ -194,7 +217,7 @@ mod tests {
             "users": [{"id": "u1", "user_pool_id": "p", "status": "active", "payload": {"name": "Anne"}}],
             "user_identifiers": [{"id": "i", "user_id": "u1", "type": "email", "identifier": "ann@x.io"}]});
         let original = plan(current.clone(), desired.clone());
-        let saved = PlanFile::new(&original, "acme", "desired.json", b"{}", &[], &[]);
+        let saved = PlanFile::new(&original, "acme", "desired.json", b"{}", &[], &[], &[]);
         let text = serde_json::to_string(&saved).unwrap();
         assert!(
             !text.contains("ann@x.io") && !text.contains("Ann"),

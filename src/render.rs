@@ -6,7 +6,7 @@
 
 use crate::SENSITIVE;
 use crate::apply::ApplyReport;
-use crate::plan::{Action, FieldChange, Plan, RecordChange, UserChange};
+use crate::plan::{Action, FieldChange, Plan, RecordChange, UserChange, UserRef};
 use owo_colors::OwoColorize;
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
@@ -75,6 +75,7 @@ impl Painter {
         match action {
             Action::Create => sign.green().to_string(),
             Action::Update => sign.yellow().to_string(),
+            Action::Delete => sign.red().to_string(),
         }
     }
     fn added(&self, text: &str) -> String {
@@ -139,23 +140,37 @@ pub fn render_text(plan: &Plan, out: &mut dyn Write, options: &TextOptions) -> i
         writeln!(out)?;
     }
 
-    let mut by_pool: BTreeMap<&str, Vec<&UserChange>> = BTreeMap::new();
+    let mut by_pool: BTreeMap<&str, (Vec<&UserChange>, Vec<&UserRef>)> = BTreeMap::new();
     for change in &plan.changes {
         by_pool
             .entry(change.pool_id.as_str())
             .or_default()
+            .0
             .push(change);
     }
-    let grouped = !options.full && plan.changes.len() > options.summary_threshold;
-    for (pool_id, changes) in &by_pool {
+    for delete in &plan.deletes {
+        by_pool
+            .entry(delete.pool_id.as_str())
+            .or_default()
+            .1
+            .push(delete);
+    }
+    let changed_users = plan.changes.len() + plan.deletes.len();
+    let grouped = !options.full && changed_users > options.summary_threshold;
+    for (pool_id, (changes, deletes)) in &by_pool {
         let creates = changes
             .iter()
             .filter(|c| c.action == Action::Create)
             .count();
         let updates = changes.len() - creates;
+        let deleting = if plan.prune {
+            format!(", {} to delete", thousands(deletes.len()))
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{}: {} to create, {} to update",
+            "{}: {} to create, {} to update{deleting}",
             painter.bold(&format!("Pool `{pool_id}`")),
             thousands(creates),
             thousands(updates)
@@ -168,6 +183,47 @@ pub fn render_text(plan: &Plan, out: &mut dyn Write, options: &TextOptions) -> i
                 write_user_change(out, &painter, change)?;
             }
         }
+        let shown = if grouped {
+            options.examples_per_group
+        } else {
+            deletes.len()
+        };
+        if grouped && !deletes.is_empty() {
+            writeln!(
+                out,
+                "  {} {} to delete",
+                painter.sign(Action::Delete),
+                count_noun(deletes.len(), "user", "users")
+            )?;
+            writeln!(out)?;
+        }
+        for delete in deletes.iter().take(shown) {
+            let label = delete
+                .label
+                .as_ref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  {} user `{}`{label} {}",
+                painter.sign(Action::Delete),
+                delete.user_id,
+                verb(Action::Delete)
+            )?;
+        }
+        if deletes.len() > shown {
+            writeln!(
+                out,
+                "  {}",
+                painter.dim(&format!(
+                    "... and {} more",
+                    thousands(deletes.len() - shown)
+                ))
+            )?;
+        }
+        if !deletes.is_empty() {
+            writeln!(out)?;
+        }
     }
     if grouped {
         writeln!(
@@ -176,7 +232,7 @@ pub fn render_text(plan: &Plan, out: &mut dyn Write, options: &TextOptions) -> i
             painter.dim(&format!(
                 "Showing {} of each kind of change; run with `--full` to see all {}.",
                 count_noun(options.examples_per_group, "user", "users"),
-                count_noun(plan.changes.len(), "changed user", "changed users"),
+                count_noun(changed_users, "changed user", "changed users"),
             ))
         )?;
         writeln!(out)?;
@@ -189,9 +245,14 @@ pub fn render_text(plan: &Plan, out: &mut dyn Write, options: &TextOptions) -> i
 
 fn write_footer(out: &mut dyn Write, painter: &Painter, plan: &Plan) -> io::Result<()> {
     let summary = &plan.summary;
+    let deleting = if plan.prune {
+        format!(", {} to delete", thousands(summary.delete))
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{} {} to create, {} to update. {} unchanged, {} unmanaged (not in the desired file).",
+        "{} {} to create, {} to update{deleting}. {} unchanged, {} unmanaged (not in the desired file).",
         painter.bold("Plan:"),
         thousands(summary.create),
         thousands(summary.update),
@@ -200,16 +261,22 @@ fn write_footer(out: &mut dyn Write, painter: &Painter, plan: &Plan) -> io::Resu
     )
 }
 
+/// What happens to a record, as the end of a sentence.
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Create => "will be created",
+        Action::Update => "will be updated in-place",
+        Action::Delete => "will be deleted",
+    }
+}
+
 fn user_heading(painter: &Painter, change: &UserChange) -> String {
     let label = change
         .label
         .as_ref()
         .map(|label| format!(" ({label})"))
         .unwrap_or_default();
-    let verb = match change.action {
-        Action::Create => "will be created",
-        Action::Update => "will be updated in-place",
-    };
+    let verb = verb(change.action);
     format!(
         "  {} user `{}`{label} {verb}",
         painter.sign(change.action),
@@ -240,10 +307,7 @@ fn write_record_change(
         .as_ref()
         .map(|name| format!(" ({name})"))
         .unwrap_or_default();
-    let verb = match change.action {
-        Action::Create => "will be created",
-        Action::Update => "will be updated in-place",
-    };
+    let verb = verb(change.action);
     writeln!(
         out,
         "  {} {kind} `{}`{name} {verb}",
@@ -378,7 +442,7 @@ fn write_grouped(
     let mut groups: BTreeMap<(Action, Vec<String>), Vec<&UserChange>> = BTreeMap::new();
     for change in changes {
         let signature = match change.action {
-            Action::Create => Vec::new(),
+            Action::Create | Action::Delete => Vec::new(),
             Action::Update => {
                 let mut paths: Vec<String> = change
                     .fields
@@ -399,6 +463,7 @@ fn write_grouped(
         let what = match action {
             Action::Create => "to create".to_string(),
             Action::Update => format!("to update: {} changed", paths.join(", ")),
+            Action::Delete => "to delete".to_string(),
         };
         writeln!(
             out,
@@ -434,10 +499,15 @@ pub fn render_apply_report(report: &ApplyReport, out: &mut dyn Write) -> io::Res
             thousands(report.retries as usize)
         )?;
     }
+    let deleted = if report.deleted > 0 {
+        format!(", {} deleted", thousands(report.deleted))
+    } else {
+        String::new()
+    };
     if report.is_complete() {
         return writeln!(
             out,
-            "Apply complete: {} created, {} updated, verified.",
+            "Apply complete: {} created, {} updated{deleted}, verified.",
             thousands(report.created),
             thousands(report.updated)
         );
@@ -453,7 +523,7 @@ pub fn render_apply_report(report: &ApplyReport, out: &mut dyn Write) -> io::Res
     }
     writeln!(
         out,
-        "Apply incomplete: {} created, {} updated; {} did not converge:",
+        "Apply incomplete: {} created, {} updated{deleted}; {} did not converge:",
         thousands(report.created),
         thousands(report.updated),
         count_noun(report.not_converged.len(), "user", "users")

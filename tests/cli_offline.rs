@@ -68,7 +68,7 @@ fn json_output_is_the_versioned_plan() {
     assert_eq!(plan["format_version"], "1");
     assert_eq!(
         plan["summary"],
-        serde_json::json!({"create": 2, "update": 4, "unchanged": 2, "unmanaged": 2})
+        serde_json::json!({"create": 2, "update": 4, "unchanged": 2, "unmanaged": 2, "delete": 0})
     );
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(

@@ -4,14 +4,14 @@ use super::{diff_failure, diff_options, load_file, plan_exit_code, print_plan};
 use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use poolsync::apply::{ApplyError, ApplyOptions, apply_plan, check_mode};
+use poolsync::apply::{ApplyError, ApplyOptions, apply_plan, check_mode, check_prune};
 use poolsync::client::{
     ApiClient, ApiError, BatchEvent, BatchObserver, BatchOptions, BatchStatus, Cancellation,
     ConnectionSettings, ExportProgress, SettingsError, settings::process_env,
 };
 use poolsync::diff::diff;
 use poolsync::exit_codes;
-use poolsync::export::{canonicalize, filter_pools, to_pretty_json};
+use poolsync::export::{canonicalize, extract_users, filter_pools, to_pretty_json};
 use poolsync::fsutil::write_atomic_with;
 use poolsync::model::TenantDump;
 use poolsync::plan::Plan;
@@ -165,6 +165,7 @@ pub fn run_plan(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
             &[],
             &args.output.ignore,
             &args.output.pools,
+            &args.output.protect,
         );
         saved.desired_sha256 = desired_sha;
         let bytes = serde_json::to_vec_pretty(&saved).map_err(Failure::new)?;
@@ -225,6 +226,10 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
             .as_ref()
             .map_or(args.pools.clone(), |s| s.pools.clone()),
         summary_threshold: 50,
+        prune: saved.as_ref().map_or(args.prune, |s| s.prune),
+        protect: saved
+            .as_ref()
+            .map_or(args.protect.clone(), |s| s.protect.clone()),
     };
     let (desired, desired_sha) = read_desired(&desired_path)?;
     let client = connect(&args.target, global)?;
@@ -253,6 +258,7 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         }
     }
     check_mode(&plan, args.mode).map_err(apply_failure)?;
+    check_prune(&plan, &current, &desired, args.max_deletes).map_err(apply_failure)?;
 
     if !args.json {
         print_plan(&plan, &output, global)?;
@@ -274,7 +280,33 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         }
     }
 
-    let total_users = plan.changes.len() as u64;
+    if !plan.deletes.is_empty() {
+        let backup = args
+            .backup
+            .clone()
+            .unwrap_or_else(|| default_backup_path(&tenant));
+        let users: Vec<(String, String)> = plan
+            .deletes
+            .iter()
+            .map(|d| (d.pool_id.clone(), d.user_id.clone()))
+            .collect();
+        let mut saved_users = extract_users(&current, &users);
+        canonicalize(&mut saved_users);
+        write_atomic_with(&backup, |out| to_pretty_json(&saved_users, out)).map_err(|error| {
+            Failure::new(error).hint(format!(
+                "could not write the backup `{}`; nothing was sent",
+                backup.display()
+            ))
+        })?;
+        writeln!(
+            std::io::stderr(),
+            "Saved the {} about to be deleted to `{}` (restore with `poolsync apply --desired {}`)",
+            count_noun(users.len(), "user", "users"),
+            backup.display(),
+            backup.display()
+        )?;
+    }
+    let total_users = (plan.changes.len() + plan.deletes.len()) as u64;
     let bar = if ui::stderr_is_terminal() && !args.json {
         ProgressBar::with_draw_target(Some(total_users), ProgressDrawTarget::stderr())
     } else {
@@ -294,6 +326,7 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         },
         diff: diff_options(&output)?,
         now: now_rfc3339(),
+        max_deletes: args.max_deletes,
     };
     let cancellation = Cancellation::new();
     let report = runtime.block_on(async {
@@ -373,7 +406,22 @@ fn apply_failure(error: ApplyError) -> Failure {
             )
         }
         ApplyError::Batch(_) => Failure::new(error),
+        ApplyError::DeletesNeedLimit { count } => {
+            let hint = format!("nothing was sent; review the plan, then pass `--max-deletes {count}` (or more) to allow it, or `--protect PATTERN` to keep users");
+            Failure::new(error).hint(hint)
+        }
+        ApplyError::TooManyDeletes { .. } => Failure::new(error)
+            .hint("check that the desired file is complete; raise `--max-deletes` only if these deletes are intended"),
+        ApplyError::EmptyPool { .. } => Failure::new(error).hint(
+            "a truncated desired file must not empty a pool; nothing was sent",
+        ),
     }
+}
+
+/// `poolsync-backup-<tenant>-<UTC timestamp>.json` in the working directory.
+fn default_backup_path(tenant: &str) -> std::path::PathBuf {
+    let stamp = now_rfc3339().replace([':', '-'], "");
+    std::path::PathBuf::from(format!("poolsync-backup-{tenant}-{stamp}.json"))
 }
 
 /// The current UTC time as RFC 3339, for derived timestamps of imported records.

@@ -64,9 +64,25 @@ pub fn diff_options(args: &PlanOutputArgs) -> Result<DiffOptions, Failure> {
         .map_err(|message| {
             Failure::new(message).hint("paths are JSON pointers into a user, as shown in the plan")
         })?;
+    let protect = args
+        .protect
+        .iter()
+        .map(|pattern| {
+            glob::Pattern::new(pattern).map_err(|error| {
+                Failure::new(format!(
+                    "`--protect {pattern}` is not a valid pattern: {error}"
+                ))
+                .hint(
+                    "patterns use `*` for any text and `?` for one character, like `*@example.com`",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(DiffOptions {
         ignore,
         pools: args.pools.clone(),
+        prune: args.prune,
+        protect,
     })
 }
 

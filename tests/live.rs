@@ -9,18 +9,18 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-const TENANT: &str = "acme";
+pub const TENANT: &str = "acme";
 const CLIENT: &str = "poolsync-ci";
 const SECRET: &str = "s3cr3t-client-value-never-shown";
 const EXPORT: &str = "examples/acme/export.json";
-const CHANGES: &str = "examples/acme/desired-changes.json";
+pub const CHANGES: &str = "examples/acme/desired-changes.json";
 const UNCHANGED: &str = "examples/acme/desired-unchanged.json";
 
-fn acme() -> TenantDump {
+pub fn acme() -> TenantDump {
     read_dump(&root().join(EXPORT)).unwrap()
 }
 
-fn emulator(
+pub fn emulator(
     seed: TenantDump,
     configure: impl FnOnce(EmulatorConfig) -> EmulatorConfig,
 ) -> EmulatorHandle {
@@ -42,7 +42,7 @@ fn live(server: &EmulatorHandle) -> Command {
     command
 }
 
-fn run(server: &EmulatorHandle, args: &[&str]) -> Output {
+pub fn run(server: &EmulatorHandle, args: &[&str]) -> Output {
     live(server).args(args).output().expect("poolsync runs")
 }
 

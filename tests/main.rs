@@ -7,4 +7,5 @@ mod emulator;
 mod examples;
 mod live;
 mod properties;
+mod prune;
 mod support;

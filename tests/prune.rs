@@ -88,9 +88,9 @@ fn prune_refuses_to_empty_a_pool_the_desired_file_left_empty() {
     desired
         .users
         .retain(|u| u.user_pool_id.as_deref() != Some("partners"));
-    for list in [&mut desired.user_identifiers] {
-        list.retain(|r| !partners.contains(r.user_id.as_ref().unwrap()));
-    }
+    desired
+        .user_identifiers
+        .retain(|r| !partners.contains(r.user_id.as_ref().unwrap()));
     desired
         .user_verifiable_addresses
         .retain(|r| !partners.contains(r.user_id.as_ref().unwrap()));

@@ -8,4 +8,5 @@ mod examples;
 mod live;
 mod properties;
 mod prune;
+mod secrets;
 mod support;

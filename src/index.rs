@@ -45,11 +45,20 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Names a record by its array and position, and its id when it has one.
+/// Names a record by its array and position, and its id when it has one (cut short when it
+/// is absurdly long, so that an error still fits on a screen).
 pub fn record_name(array: &str, position: usize, id: Option<&str>) -> String {
     match id {
-        Some(id) => format!("{array}[{position}] (id `{id}`)"),
+        Some(id) => format!("{array}[{position}] (id `{}`)", shorten(id)),
         None => format!("{array}[{position}]"),
+    }
+}
+
+/// The first 64 characters of a value, with `…` when there was more.
+pub fn shorten(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(64) {
+        Some((end, _)) => format!("{}…", &value[..end]).into(),
+        None => value.into(),
     }
 }
 

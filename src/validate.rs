@@ -37,6 +37,12 @@ impl Checker {
         }
     }
 
+    fn check_id(&mut self, record: &str, field: &str, id: Option<&str>) {
+        if let Some(problem) = id.and_then(id_problem) {
+            self.report(record, field, problem);
+        }
+    }
+
     fn check_enum(&mut self, array: &str, record: &str, field: &str, value: Option<&str>) {
         let (Some(value), Some(allowed)) = (value, enum_values(array, field)) else {
             return;
@@ -65,6 +71,25 @@ impl Checker {
             ),
             _ => {}
         }
+    }
+}
+
+/// The longest id poolsync accepts; the service's ids are UUIDs (36 characters).
+pub const MAX_ID_LENGTH: usize = 1024;
+
+/// An id must be non-empty, at most [`MAX_ID_LENGTH`] long, and free of control characters.
+fn id_problem(id: &str) -> Option<String> {
+    if id.is_empty() {
+        Some("is empty".into())
+    } else if id.len() > MAX_ID_LENGTH {
+        Some(format!(
+            "is {} bytes long; ids are at most {MAX_ID_LENGTH}",
+            id.len()
+        ))
+    } else if id.chars().any(char::is_control) {
+        Some("contains a control character".into())
+    } else {
+        None
     }
 }
 
@@ -99,6 +124,7 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
     for (position, pool) in dump.pools.iter().enumerate() {
         let name = record_name("pools", position, pool.id.as_deref());
         checker.require(&name, "id", pool.id.is_some());
+        checker.check_id(&name, "id", pool.id.as_deref());
         checker.require(&name, "name", pool.name.is_some());
         if let Some(id) = pool.id.as_deref() {
             if !pool_ids.insert(id) {
@@ -111,6 +137,8 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
 
     for (position, user) in dump.users.iter().enumerate() {
         let name = record_name("users", position, user.id.as_deref());
+        checker.check_id(&name, "id", user.id.as_deref());
+        checker.check_id(&name, "user_pool_id", user.user_pool_id.as_deref());
         checker.require(&name, "status", user.status.is_some());
         checker.check_enum("users", &name, "status", user.status.as_deref());
         if let Some(pool) = user.user_pool_id.as_deref() {
@@ -136,6 +164,10 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
     let mut holders: HashMap<(&str, String), (&str, String)> = HashMap::new();
     for (position, identifier) in dump.user_identifiers.iter().enumerate() {
         let name = record_name("user_identifiers", position, identifier.id.as_deref());
+        checker.check_id(&name, "id", identifier.id.as_deref());
+        if identifier.identifier.as_deref().is_some_and(|v| v.len() > MAX_ID_LENGTH) {
+            checker.report(&name, "identifier", format!("is longer than {MAX_ID_LENGTH} bytes"));
+        }
         checker.require(&name, "type", identifier.kind.is_some());
         checker.require(&name, "identifier", identifier.identifier.is_some());
         checker.check_enum(

@@ -86,6 +86,43 @@ pub fn diff_options(args: &PlanOutputArgs) -> Result<DiffOptions, Failure> {
     })
 }
 
+/// At most this many problems are listed under an error, so that it fits on a screen.
+const MAX_LISTED_PROBLEMS: usize = 20;
+
+/// The problems as detail lines, the first [`MAX_LISTED_PROBLEMS`] and a count of the rest.
+fn problem_lines(problems: &[poolsync::index::Problem]) -> Vec<String> {
+    let mut lines: Vec<String> = problems
+        .iter()
+        .take(MAX_LISTED_PROBLEMS)
+        .map(ToString::to_string)
+        .collect();
+    if problems.len() > MAX_LISTED_PROBLEMS {
+        lines.push(format!(
+            "... and {} more",
+            problems.len() - MAX_LISTED_PROBLEMS
+        ));
+    }
+    lines
+}
+
+/// Checks the desired document before anything is planned: every problem `validate` finds,
+/// with the current tenant's pools counted as known.
+pub fn check_desired(desired: &TenantDump, current: &TenantDump, desired_name: &str) -> Result<(), Failure> {
+    let options = poolsync::validate::ValidateOptions {
+        known_pools: current.pools.iter().filter_map(|p| p.id.clone()).collect(),
+    };
+    let problems = poolsync::validate::validate(desired, &options);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(format!(
+        "the desired state `{desired_name}` has {}",
+        poolsync::render::count_noun(problems.len(), "problem", "problems")
+    ))
+    .details(problem_lines(&problems))
+    .hint(format!("`poolsync validate {desired_name}` lists every problem; nothing was sent")))
+}
+
 /// Turns an inconsistent document into an error listing every problem.
 pub fn diff_failure(error: DiffError, current: &str, desired: &str) -> Failure {
     let (name, file) = match error.side {
@@ -93,7 +130,7 @@ pub fn diff_failure(error: DiffError, current: &str, desired: &str) -> Failure {
         _ => ("desired", desired),
     };
     let count = error.problems.len();
-    let details = error.problems.iter().map(ToString::to_string).collect();
+    let details = problem_lines(&error.problems);
     Failure::new(format!(
         "the {name} state `{file}` has {} {}",
         count,

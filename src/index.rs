@@ -54,12 +54,29 @@ pub fn record_name(array: &str, position: usize, id: Option<&str>) -> String {
     }
 }
 
-/// The first 64 characters of a value, with `…` when there was more.
+/// The first 64 characters of a value, with `…` when there was more, and control characters
+/// escaped (`\u{0}`), so that a hostile value can neither flood nor drive the terminal.
 pub fn shorten(value: &str) -> std::borrow::Cow<'_, str> {
-    match value.char_indices().nth(64) {
-        Some((end, _)) => format!("{}…", &value[..end]).into(),
-        None => value.into(),
+    let cut = value.char_indices().nth(64).map(|(end, _)| end);
+    let head = &value[..cut.unwrap_or(value.len())];
+    if cut.is_none() && !head.chars().any(char::is_control) {
+        return value.into();
     }
+    let mut shown: String = head
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    if cut.is_some() {
+        shown.push('…');
+    }
+    shown.into()
 }
 
 /// A whole user, borrowed from its document.

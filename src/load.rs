@@ -19,6 +19,12 @@ pub fn parse_dump(bytes: &[u8], source: &str) -> Result<TenantDump, LoadError> {
             source_name: source.to_string(),
         });
     }
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(LoadError::NotJson {
+            source_name: source.to_string(),
+            what: "UTF-16 text (save it as UTF-8)".into(),
+        });
+    }
     if let Some(b'<') = bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         return Err(LoadError::NotJson {
             source_name: source.to_string(),

@@ -6,6 +6,7 @@
 
 use crate::SENSITIVE;
 use crate::apply::ApplyReport;
+use crate::index::shorten;
 use crate::plan::{Action, FieldChange, Plan, RecordChange, UserChange, UserRef};
 use owo_colors::OwoColorize;
 use serde_json::Value;
@@ -201,13 +202,13 @@ pub fn render_text(plan: &Plan, out: &mut dyn Write, options: &TextOptions) -> i
             let label = delete
                 .label
                 .as_ref()
-                .map(|l| format!(" ({l})"))
+                .map(|l| format!(" ({})", shorten(l)))
                 .unwrap_or_default();
             writeln!(
                 out,
                 "  {} user `{}`{label} {}",
                 painter.sign(Action::Delete),
-                delete.user_id,
+                shorten(&delete.user_id),
                 verb(Action::Delete)
             )?;
         }
@@ -274,13 +275,13 @@ fn user_heading(painter: &Painter, change: &UserChange) -> String {
     let label = change
         .label
         .as_ref()
-        .map(|label| format!(" ({label})"))
+        .map(|label| format!(" ({})", shorten(label)))
         .unwrap_or_default();
     let verb = verb(change.action);
     format!(
         "  {} user `{}`{label} {verb}",
         painter.sign(change.action),
-        change.user_id
+        shorten(&change.user_id)
     )
 }
 
@@ -532,7 +533,7 @@ pub fn render_apply_report(report: &ApplyReport, out: &mut dyn Write) -> io::Res
         let label = user
             .label
             .as_ref()
-            .map(|l| format!(" ({l})"))
+            .map(|l| format!(" ({})", shorten(l)))
             .unwrap_or_default();
         writeln!(
             out,

@@ -165,8 +165,16 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
     for (position, identifier) in dump.user_identifiers.iter().enumerate() {
         let name = record_name("user_identifiers", position, identifier.id.as_deref());
         checker.check_id(&name, "id", identifier.id.as_deref());
-        if identifier.identifier.as_deref().is_some_and(|v| v.len() > MAX_ID_LENGTH) {
-            checker.report(&name, "identifier", format!("is longer than {MAX_ID_LENGTH} bytes"));
+        if identifier
+            .identifier
+            .as_deref()
+            .is_some_and(|v| v.len() > MAX_ID_LENGTH)
+        {
+            checker.report(
+                &name,
+                "identifier",
+                format!("is longer than {MAX_ID_LENGTH} bytes"),
+            );
         }
         checker.require(&name, "type", identifier.kind.is_some());
         checker.require(&name, "identifier", identifier.identifier.is_some());

@@ -5,6 +5,7 @@ mod client;
 mod common;
 mod emulator;
 mod examples;
+mod hostile;
 mod live;
 mod properties;
 mod prune;

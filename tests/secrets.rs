@@ -10,25 +10,41 @@ const SECRET: &str = "s3cr3t-client-value-never-shown";
 const WRONG_SECRET: &str = "wr0ng-secret-never-shown-either";
 
 fn hashes() -> Vec<String> {
-    let export = poolsync::load::read_dump(&crate::support::root().join("examples/acme/export.json")).unwrap();
+    let export =
+        poolsync::load::read_dump(&crate::support::root().join("examples/acme/export.json"))
+            .unwrap();
     let desired = poolsync::load::read_dump(&crate::support::root().join(CHANGES)).unwrap();
     export
         .user_credentials
         .iter()
         .chain(&desired.user_credentials)
-        .map(|c| c.payload.as_ref().unwrap().0["hashed_password"]["value"].as_str().unwrap().to_string())
+        .map(|c| {
+            c.payload.as_ref().unwrap().0["hashed_password"]["value"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
 fn assert_clean(what: &str, text: &str) {
     assert!(!text.contains(SECRET), "{what}: the client secret leaked");
-    assert!(!text.contains(WRONG_SECRET), "{what}: the wrong secret leaked");
+    assert!(
+        !text.contains(WRONG_SECRET),
+        "{what}: the wrong secret leaked"
+    );
     for hash in hashes() {
         assert!(!text.contains(&hash), "{what}: a password hash leaked");
         // Not even the random part of a bcrypt hash, in case a prefix was cut.
-        assert!(!text.contains(&hash[7..]), "{what}: part of a password hash leaked");
+        assert!(
+            !text.contains(&hash[7..]),
+            "{what}: part of a password hash leaked"
+        );
     }
-    assert!(!text.contains("notshownnotshown"), "{what}: a one-time code leaked");
+    assert!(
+        !text.contains("notshownnotshown"),
+        "{what}: a one-time code leaked"
+    );
 }
 
 #[test]
@@ -42,16 +58,42 @@ fn no_command_shows_a_secret_or_a_hash_even_at_trace_level() {
     let export = directory.path().join("export.json");
     let export = export.to_str().unwrap();
     let runs: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["diff", "examples/acme/export.json", CHANGES, "--full"], SECRET),
-        (vec!["diff", "examples/acme/export.json", CHANGES, "--json"], SECRET),
+        (
+            vec!["diff", "examples/acme/export.json", CHANGES, "--full"],
+            SECRET,
+        ),
+        (
+            vec!["diff", "examples/acme/export.json", CHANGES, "--json"],
+            SECRET,
+        ),
         (vec!["validate", CHANGES], SECRET),
         (vec!["export", "-o", export], SECRET),
-        (vec!["plan", "--desired", CHANGES, "--full", "-o", planfile], SECRET),
+        (
+            vec!["plan", "--desired", CHANGES, "--full", "-o", planfile],
+            SECRET,
+        ),
         (vec!["plan", "--desired", CHANGES, "--json"], SECRET),
         (vec!["apply", planfile], SECRET),
-        (vec!["apply", "--desired", CHANGES, "--prune", "--max-deletes", "5", "--backup", backup, "--auto-approve", "--json"], SECRET),
+        (
+            vec![
+                "apply",
+                "--desired",
+                CHANGES,
+                "--prune",
+                "--max-deletes",
+                "5",
+                "--backup",
+                backup,
+                "--auto-approve",
+                "--json",
+            ],
+            SECRET,
+        ),
         (vec!["plan", "--desired", CHANGES], WRONG_SECRET),
-        (vec!["apply", "--desired", CHANGES, "--auto-approve"], WRONG_SECRET),
+        (
+            vec!["apply", "--desired", CHANGES, "--auto-approve"],
+            WRONG_SECRET,
+        ),
     ];
     for (args, secret) in runs {
         let output: Output = poolsync()

@@ -107,7 +107,11 @@ fn problem_lines(problems: &[poolsync::index::Problem]) -> Vec<String> {
 
 /// Checks the desired document before anything is planned: every problem `validate` finds,
 /// with the current tenant's pools counted as known.
-pub fn check_desired(desired: &TenantDump, current: &TenantDump, desired_name: &str) -> Result<(), Failure> {
+pub fn check_desired(
+    desired: &TenantDump,
+    current: &TenantDump,
+    desired_name: &str,
+) -> Result<(), Failure> {
     let options = poolsync::validate::ValidateOptions {
         known_pools: current.pools.iter().filter_map(|p| p.id.clone()).collect(),
     };
@@ -120,7 +124,9 @@ pub fn check_desired(desired: &TenantDump, current: &TenantDump, desired_name: &
         poolsync::render::count_noun(problems.len(), "problem", "problems")
     ))
     .details(problem_lines(&problems))
-    .hint(format!("`poolsync validate {desired_name}` lists every problem; nothing was sent")))
+    .hint(format!(
+        "`poolsync validate {desired_name}` lists every problem; nothing was sent"
+    )))
 }
 
 /// Turns an inconsistent document into an error listing every problem.

@@ -200,5 +200,8 @@ fn the_import_bodies_apply_sends_conform_to_the_spec() {
             checked += 1;
         }
     }
-    assert!(checked >= 3, "the pool batch and the user batches were checked");
+    assert!(
+        checked >= 3,
+        "the pool batch and the user batches were checked"
+    );
 }

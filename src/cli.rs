@@ -202,10 +202,16 @@ pub struct ApplyArgs {
     /// A plan saved by `poolsync plan -o`; applied exactly, without asking
     #[arg(
         value_name = "PLANFILE",
-        conflicts_with = "desired",
-        required_unless_present = "desired"
+        conflicts_with_all = ["desired", "resume"],
+        required_unless_present_any = ["desired", "resume"]
     )]
     pub planfile: Option<PathBuf>,
+    /// Continue an interrupted apply from its journal: re-plans what is left against a fresh export
+    #[arg(long, value_name = "JOURNAL", conflicts_with = "desired")]
+    pub resume: Option<PathBuf>,
+    /// Write the journal here [default: `<file>.<tenant>.journal.jsonl` next to the plan or desired file, or in `POOLSYNC_JOURNAL_DIR`]
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
     /// The desired state: a `TenantDump` file
     #[arg(long, value_name = "FILE")]
     pub desired: Option<PathBuf>,

@@ -20,6 +20,7 @@ pub mod export;
 pub mod fsutil;
 pub mod import;
 pub mod index;
+pub mod journal;
 pub mod load;
 pub mod model;
 pub mod normalize;

@@ -32,7 +32,7 @@ pub fn emulator(
     Emulator::start_in_background(config).expect("the emulator starts")
 }
 
-fn live(server: &EmulatorHandle) -> Command {
+pub fn live(server: &EmulatorHandle) -> Command {
     let mut command = poolsync();
     command
         .env("POOLSYNC_URL", server.url())
@@ -288,7 +288,7 @@ fn an_expired_token_is_renewed_mid_apply() {
     );
 }
 
-fn synthetic(users: usize) -> (TenantDump, TenantDump) {
+pub fn synthetic(users: usize) -> (TenantDump, TenantDump) {
     let desired = poolsync::synth::tenant(&poolsync::synth::TenantOptions {
         tenant_id: TENANT.into(),
         users,
@@ -303,7 +303,7 @@ fn synthetic(users: usize) -> (TenantDump, TenantDump) {
     (empty, desired)
 }
 
-fn write_json(directory: &Path, name: &str, dump: &TenantDump) -> String {
+pub fn write_json(directory: &Path, name: &str, dump: &TenantDump) -> String {
     let path = directory.join(name);
     std::fs::write(&path, serde_json::to_vec(dump).unwrap()).unwrap();
     path.display().to_string()

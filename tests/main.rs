@@ -9,5 +9,6 @@ mod hostile;
 mod live;
 mod properties;
 mod prune;
+mod resume;
 mod secrets;
 mod support;

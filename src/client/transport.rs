@@ -38,7 +38,17 @@ const ERROR_BODY_LIMIT: usize = 16 * 1024;
 const PRESIZE_LIMIT: u64 = 16 * 1024 * 1024 * 1024;
 
 /// What import does with users that already exist (the `mode` query parameter).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ImportMode {
     /// Existing users are left as they are.

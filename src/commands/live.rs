@@ -13,6 +13,7 @@ use poolsync::diff::diff;
 use poolsync::exit_codes;
 use poolsync::export::{canonicalize, extract_users, filter_pools, to_pretty_json};
 use poolsync::fsutil::write_atomic_with;
+use poolsync::journal::{Journal, JournalStart};
 use poolsync::model::TenantDump;
 use poolsync::plan::Plan;
 use poolsync::planfile::{KIND, PlanFile, sha256_hex};
@@ -181,6 +182,17 @@ pub fn run_plan(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     Ok(plan_exit_code(&plan, args.output.detailed_exitcode))
 }
 
+/// Passes batch events to several observers (the progress bar and the journal).
+struct Observers<'a>(Vec<&'a dyn BatchObserver>);
+
+impl BatchObserver for Observers<'_> {
+    fn on_event(&self, event: &BatchEvent<'_>) {
+        for observer in &self.0 {
+            observer.on_event(event);
+        }
+    }
+}
+
 /// Drives a progress bar from batch events: users done, users/s and ETA.
 struct ApplyBar(ProgressBar);
 
@@ -206,11 +218,31 @@ fn confirm(tenant: &str) -> Result<bool, Failure> {
     Ok(answer.trim() == "yes")
 }
 
-pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
+pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     let saved: Option<PlanFile> = match &args.planfile {
         Some(path) => Some(read_planfile(path)?),
         None => None,
     };
+    // A resumed run takes its settings from the journal: the same desired file, checked by
+    // hash, and the same options; what is left to do comes from a fresh export.
+    let resumed = match &args.resume {
+        Some(path) => Some(poolsync::journal::read_start(path).map_err(|error| {
+            Failure::new(error)
+                .hint("pass the journal file an interrupted `poolsync apply` printed")
+        })?),
+        None => None,
+    };
+    if let Some(start) = &resumed {
+        args.desired = Some(start.desired_path.clone().into());
+        args.mode = start.mode;
+        args.ignore = start.ignore.clone();
+        args.pools = start.pools.clone();
+        args.prune = start.prune;
+        args.protect = start.protect.clone();
+        args.max_deletes = start.max_deletes;
+        args.batch_size = start.batch_size;
+        args.journal = args.journal.take().or_else(|| args.resume.clone());
+    }
     let desired_path = match (&saved, &args.desired) {
         (Some(saved), _) => std::path::PathBuf::from(&saved.desired_path),
         (None, Some(path)) => path.clone(),
@@ -235,6 +267,20 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     let (desired, desired_sha) = read_desired(&desired_path)?;
     let client = connect(&args.target, global)?;
     let tenant = client.settings().tenant.clone();
+    if let Some(start) = &resumed {
+        if start.desired_sha256 != desired_sha {
+            return Err(stale(vec![format!(
+                "the desired file `{}` changed since the interrupted run",
+                desired_path.display()
+            )]));
+        }
+        if start.tenant != tenant {
+            return Err(stale(vec![format!(
+                "the journal is of a run against tenant `{}`, not `{tenant}`",
+                start.tenant
+            )]));
+        }
+    }
     if let Some(saved) = &saved {
         if saved.desired_sha256 != desired_sha {
             return Err(stale(vec![format!(
@@ -270,7 +316,7 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         }
         return Ok(exit_codes::SUCCESS);
     }
-    if saved.is_none() && !args.auto_approve {
+    if saved.is_none() && resumed.is_none() && !args.auto_approve {
         if !std::io::stdin().is_terminal() {
             return Err(Failure::new("refusing to apply without confirmation: stdin is not a terminal")
                 .hint("review the plan, then run again with `--auto-approve`, or save it with `poolsync plan -o PLANFILE` and apply that"));
@@ -317,7 +363,48 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         ProgressStyle::with_template("applying {wide_bar} {pos}/{len} users {per_sec} ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let observer = ApplyBar(bar);
+    let journal_path = args.journal.clone().unwrap_or_else(|| {
+        let base = args
+            .planfile
+            .clone()
+            .unwrap_or_else(|| desired_path.clone());
+        let mut name = base.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".{tenant}.journal.jsonl"));
+        match std::env::var_os("POOLSYNC_JOURNAL_DIR") {
+            Some(directory) if !directory.is_empty() => {
+                std::path::PathBuf::from(directory).join(name)
+            }
+            _ => base.with_file_name(name),
+        }
+    });
+    let start = JournalStart {
+        event: "start".into(),
+        format_version: poolsync::journal::FORMAT_VERSION.into(),
+        time: now_rfc3339(),
+        tenant: tenant.clone(),
+        desired_path: desired_path.display().to_string(),
+        desired_sha256: desired_sha.clone(),
+        mode: args.mode,
+        ignore: output.ignore.clone(),
+        pools: output.pools.clone(),
+        prune: output.prune,
+        protect: output.protect.clone(),
+        max_deletes: args.max_deletes,
+        batch_size: args.batch_size,
+        planned: [
+            plan.summary.create,
+            plan.summary.update,
+            plan.summary.delete,
+        ],
+    };
+    let journal = Journal::open(&journal_path, &start, now_rfc3339).map_err(|error| {
+        Failure::new(error).hint(format!(
+            "could not write the journal `{}`; pass `--journal FILE` to put it elsewhere; nothing was sent",
+            journal_path.display()
+        ))
+    })?;
+    let bar = ApplyBar(bar);
+    let observer = Observers(vec![&bar, &journal]);
     let options = ApplyOptions {
         mode: args.mode,
         batch_size: args.batch_size,
@@ -345,8 +432,14 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         ctrl_c.abort();
         report
     });
-    observer.0.finish_and_clear();
+    bar.0.finish_and_clear();
     let report = report.map_err(apply_failure)?;
+    if let Err(error) = journal.record_end(&report) {
+        tracing::warn!(
+            "could not write the journal `{}`: {error}",
+            journal_path.display()
+        );
+    }
     if args.json {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
@@ -357,7 +450,16 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         .map_err(Failure::new)?;
         writeln!(out)?;
     } else {
-        render::render_apply_report(&report, &mut std::io::stdout().lock())?;
+        let mut out = std::io::stdout().lock();
+        render::render_apply_report(&report, &mut out)?;
+        if report.interrupted || !report.is_complete() {
+            writeln!(
+                out,
+                "The journal is `{}`; continue with `poolsync apply --resume {}`.",
+                journal_path.display(),
+                journal_path.display()
+            )?;
+        }
     }
     Ok(if report.is_complete() {
         exit_codes::SUCCESS

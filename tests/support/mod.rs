@@ -29,6 +29,13 @@ pub fn poolsync() -> Command {
         }
     }
     command.env("POOLSYNC_TEST_NO_RETRY_DELAY", "1");
+    // Journals go to a directory of their own, not next to the example files.
+    let journals = tempfile::Builder::new()
+        .prefix("poolsync-journals-")
+        .tempdir()
+        .expect("a temporary directory")
+        .keep();
+    command.env("POOLSYNC_JOURNAL_DIR", journals);
     command
 }
 

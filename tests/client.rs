@@ -5,6 +5,6 @@ mod deletes;
 mod export;
 mod import;
 mod logs;
-mod server;
+pub mod server;
 mod settings;
 mod token;

@@ -573,3 +573,57 @@ fn the_emulate_command_serves_until_interrupted_and_keeps_state() {
     );
     stop(child, log);
 }
+
+/// On a terminal, apply shows the plan and asks; only `yes` goes ahead. (`script` gives the
+/// binary a pseudo-terminal, as a person's shell would.)
+#[test]
+fn on_a_terminal_apply_asks_and_only_yes_applies() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let server = emulator(acme(), |c| c);
+    let binary = env!("CARGO_BIN_EXE_poolsync");
+    let ask = |answer: &str| {
+        let mut child = Command::new("script")
+            .env("POOLSYNC_URL", server.url())
+            .env("POOLSYNC_TENANT", TENANT)
+            .env("POOLSYNC_CLIENT_ID", CLIENT)
+            .env("POOLSYNC_CLIENT_SECRET", SECRET)
+            .env("POOLSYNC_JOURNAL_DIR", std::env::temp_dir())
+            .env("NO_COLOR", "1")
+            .current_dir(root())
+            .args(["-q", "-e", "-c"])
+            .arg(format!("{binary} apply --desired {CHANGES}"))
+            .arg("/dev/null")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{answer}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let refused = ask("no");
+    let text = transcript(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{text}");
+    assert!(text.contains("Only `yes` will be accepted"), "{text}");
+    assert!(
+        text.contains("Apply cancelled: nothing was changed."),
+        "{text}"
+    );
+    assert!(imports(&server).is_empty());
+    let accepted = ask("yes");
+    let text = transcript(&accepted);
+    assert_eq!(accepted.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("Apply complete: 2 created, 4 updated, verified."),
+        "{text}"
+    );
+}

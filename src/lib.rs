@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod import;
 pub mod index;
 pub mod load;
+pub mod migrate;
 pub mod model;
 pub mod normalize;
 pub mod plan;

@@ -6,5 +6,6 @@ mod common;
 mod emulator;
 mod examples;
 mod live;
+mod migrate;
 mod properties;
 mod support;

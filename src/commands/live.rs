@@ -42,7 +42,7 @@ impl From<SettingsError> for Failure {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
@@ -82,7 +82,10 @@ impl ExportProgress for DownloadBar {
     }
 }
 
-async fn export_tenant(client: &ApiClient, pools: &[String]) -> Result<TenantDump, Failure> {
+pub(crate) async fn export_tenant(
+    client: &ApiClient,
+    pools: &[String],
+) -> Result<TenantDump, Failure> {
     let bar = DownloadBar::new();
     let result = client.export(&bar).await;
     bar.0.finish_and_clear();
@@ -193,6 +196,25 @@ impl BatchObserver for ApplyBar {
     }
 }
 
+/// Whether to go ahead: yes with `auto_approve`, else only after `yes` on a terminal. Without a
+/// terminal it refuses with `hint`; a declined prompt says that nothing was changed.
+pub(crate) fn approve(tenant: &str, auto_approve: bool, hint: &str) -> Result<bool, Failure> {
+    if auto_approve {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::new(
+            "refusing to apply without confirmation: stdin is not a terminal",
+        )
+        .hint(hint));
+    }
+    if !confirm(tenant)? {
+        writeln!(std::io::stderr(), "\nApply cancelled: nothing was changed.")?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 fn confirm(tenant: &str) -> Result<bool, Failure> {
     let mut stderr = std::io::stderr();
     write!(
@@ -269,15 +291,14 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         }
         return Ok(exit_codes::SUCCESS);
     }
-    if saved.is_none() && !args.auto_approve {
-        if !std::io::stdin().is_terminal() {
-            return Err(Failure::new("refusing to apply without confirmation: stdin is not a terminal")
-                .hint("review the plan, then run again with `--auto-approve`, or save it with `poolsync plan -o PLANFILE` and apply that"));
-        }
-        if !confirm(&tenant)? {
-            writeln!(std::io::stderr(), "\nApply cancelled: nothing was changed.")?;
-            return Ok(exit_codes::ERROR);
-        }
+    if saved.is_none()
+        && !approve(
+            &tenant,
+            args.auto_approve,
+            "review the plan, then run again with `--auto-approve`, or save it with `poolsync plan -o PLANFILE` and apply that",
+        )?
+    {
+        return Ok(exit_codes::ERROR);
     }
 
     if !plan.deletes.is_empty() {
@@ -306,17 +327,6 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
             backup.display()
         )?;
     }
-    let total_users = (plan.changes.len() + plan.deletes.len()) as u64;
-    let bar = if ui::stderr_is_terminal() && !args.json {
-        ProgressBar::with_draw_target(Some(total_users), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("applying {wide_bar} {pos}/{len} users {per_sec} ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let observer = ApplyBar(bar);
     let options = ApplyOptions {
         mode: args.mode,
         batch_size: args.batch_size,
@@ -328,15 +338,42 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         now: now_rfc3339(),
         max_deletes: args.max_deletes,
     };
+    apply_and_report(
+        &runtime, &client, &plan, &current, &desired, &options, args.json,
+    )
+}
+
+/// Sends `plan` with a progress bar on a terminal, verifies it, prints the report (as JSON with
+/// the plan when `json`), and returns the exit code.
+pub(crate) fn apply_and_report(
+    runtime: &tokio::runtime::Runtime,
+    client: &ApiClient,
+    plan: &Plan,
+    current: &TenantDump,
+    desired: &TenantDump,
+    options: &ApplyOptions,
+    json: bool,
+) -> Result<u8, Failure> {
+    let total_users = (plan.changes.len() + plan.deletes.len()) as u64;
+    let bar = if ui::stderr_is_terminal() && !json {
+        ProgressBar::with_draw_target(Some(total_users), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("applying {wide_bar} {pos}/{len} users {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let observer = ApplyBar(bar);
     let cancellation = Cancellation::new();
     let report = runtime.block_on(async {
         let ctrl_c = cancellation.escalate_on_ctrl_c();
         let report = apply_plan(
-            &client,
-            &plan,
-            &current,
-            &desired,
-            &options,
+            client,
+            plan,
+            current,
+            desired,
+            options,
             &observer,
             &cancellation,
         )
@@ -346,7 +383,7 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     });
     observer.0.finish_and_clear();
     let report = report.map_err(apply_failure)?;
-    if args.json {
+    if json {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         serde_json::to_writer_pretty(
@@ -397,7 +434,7 @@ fn stale(reasons: Vec<String>) -> Failure {
     failure
 }
 
-fn apply_failure(error: ApplyError) -> Failure {
+pub(crate) fn apply_failure(error: ApplyError) -> Failure {
     match &error {
         ApplyError::FailModeWithUpdates { examples, .. } => {
             let details = examples.clone();
@@ -425,7 +462,7 @@ fn default_backup_path(tenant: &str) -> std::path::PathBuf {
 }
 
 /// The current UTC time as RFC 3339, for derived timestamps of imported records.
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()

@@ -299,9 +299,12 @@ pub struct MigrateArgs {
         short = 'o',
         long = "out",
         value_name = "PLANFILE",
-        conflicts_with = "auto_approve"
+        conflicts_with_all = ["auto_approve", "plan"]
     )]
     pub out: Option<PathBuf>,
+    /// Apply exactly this plan, saved by `migrate -o` with the same options; refuse if anything changed
+    #[arg(long, value_name = "PLANFILE")]
+    pub plan: Option<PathBuf>,
     /// Apply without asking (required when stdin is not a terminal)
     #[arg(long)]
     pub auto_approve: bool,

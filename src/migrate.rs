@@ -505,6 +505,9 @@ pub fn transform(
         };
         migration.desired.pools.push(record);
     }
+    // Users may name a pool the source does not list: their target pool is still in scope, so
+    // that the plan reports it if the target lacks it too, rather than skipping the users.
+    written_pools.extend(placements.iter().map(|p| p.target.pool_id.clone()));
     migration.target_pools = written_pools.into_iter().collect();
 
     let new_ids: BTreeMap<(&str, &str), &Placement<'_>> = placements
@@ -820,6 +823,31 @@ mod tests {
             error.to_string(),
             "`--pool nope` names pool `nope`, which is not in the source"
         );
+
+        // A user of a pool the source does not list stays in scope, for the plan to report.
+        let mut orphan = source();
+        orphan.users[1].user_pool_id = Some("z".into());
+        orphan.user_identifiers[1].user_pool_id = Some("z".into());
+        let migration = transform(
+            &orphan,
+            &TenantDump::default(),
+            &super::MigrateOptions {
+                target_tenant: "dst".into(),
+                ..MigrateOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(migration.target_pools, ["a", "b", "z"]);
+        let error = diff(
+            &TenantDump::default(),
+            &migration.desired,
+            &DiffOptions {
+                pools: migration.target_pools.clone(),
+                ..DiffOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(error.problems.len(), 1, "{error:?}");
     }
 
     #[test]

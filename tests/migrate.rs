@@ -464,6 +464,21 @@ fn matching_by_identifier_reuses_target_ids_and_writes_the_id_map() {
         serde_json::from_str(&std::fs::read_to_string(&json_map).unwrap()).unwrap();
     assert_eq!(mappings.len(), 6);
 
+    // The saved plan refuses to stand for a migration with other options.
+    let other = tenants.migrate(&[
+        "--match-by",
+        "identifier",
+        "--pool",
+        "customers",
+        "--credentials",
+        "drop",
+        "--plan",
+        planfile.to_str().unwrap(),
+    ]);
+    assert_exit(&other, 4);
+    assert!(tenants.imports().is_empty());
+
+    // Applying the saved plan needs no confirmation.
     let csv_map = tenants.path("ids.csv");
     let output = tenants.migrate(&[
         "--match-by",
@@ -472,7 +487,8 @@ fn matching_by_identifier_reuses_target_ids_and_writes_the_id_map() {
         "customers",
         "--id-map-out",
         csv_map.to_str().unwrap(),
-        "--auto-approve",
+        "--plan",
+        planfile.to_str().unwrap(),
     ]);
     assert_exit(&output, 0);
     assert!(
@@ -625,4 +641,30 @@ fn a_saved_export_migrates_offline_from_file() {
     let again = tenants.migrate(&["--from-file", export.to_str().unwrap(), "--auto-approve"]);
     assert_exit(&again, 0);
     assert!(stdout(&again).contains("No changes"), "{}", stdout(&again));
+}
+
+#[test]
+fn profiles_naming_the_same_tenant_are_refused() {
+    let tenants = Tenants::new(acme(), TenantDump::default());
+    let output = poolsync()
+        .env("MIGRATE_TEST_SRC_SECRET", SOURCE_SECRET)
+        .arg("--config")
+        .arg(tenants.config())
+        .args(["migrate", "--from", "src", "--to", "src", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_exit(&output, 1);
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("profiles `src` and `src` name the same tenant `acme`"),
+        "{}",
+        transcript(&output)
+    );
+    assert!(
+        tenants
+            .source
+            .request_log()
+            .iter()
+            .all(|r| r.method != "PUT")
+    );
 }

@@ -404,7 +404,7 @@ pub(crate) fn apply_and_report(
     })
 }
 
-fn read_planfile(path: &Path) -> Result<PlanFile, Failure> {
+pub(crate) fn read_planfile(path: &Path) -> Result<PlanFile, Failure> {
     let bytes = std::fs::read(path).map_err(|source| {
         Failure::new(poolsync::error::LoadError::Read {
             path: path.to_path_buf(),
@@ -424,7 +424,7 @@ fn read_planfile(path: &Path) -> Result<PlanFile, Failure> {
     Ok(saved)
 }
 
-fn stale(reasons: Vec<String>) -> Failure {
+pub(crate) fn stale(reasons: Vec<String>) -> Failure {
     let mut failure = Failure::new(
         "the saved plan is stale: the tenant or the desired file changed since it was made",
     )

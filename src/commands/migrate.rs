@@ -1,14 +1,16 @@
 //! `poolsync migrate`: export the source (or read a saved export), transform it for the target,
 //! plan against the target, and apply and verify like `apply`.
 
-use super::diff_failure;
-use super::live::{apply_and_report, apply_failure, approve, export_tenant, now_rfc3339, runtime};
+use super::live::{
+    apply_and_report, apply_failure, approve, export_tenant, now_rfc3339, read_planfile, runtime,
+    stale,
+};
 use crate::cli::{GlobalArgs, MigrateArgs, MigrateMode};
 use crate::ui::{self, Failure};
 use poolsync::apply::{ApplyOptions, check_mode};
 use poolsync::client::settings::process_env;
 use poolsync::client::{ApiClient, BatchOptions, ConnectionSettings, ImportMode};
-use poolsync::diff::{DiffOptions, diff};
+use poolsync::diff::{DiffError, DiffOptions, diff};
 use poolsync::exit_codes;
 use poolsync::index::UserKey;
 use poolsync::migrate::{
@@ -16,7 +18,7 @@ use poolsync::migrate::{
     transform,
 };
 use poolsync::plan::Plan;
-use poolsync::planfile::PlanFile;
+use poolsync::planfile::{PlanFile, sha256_hex};
 use poolsync::render::{self, TextOptions, count_noun};
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
@@ -53,6 +55,25 @@ fn migrate_failure(error: MigrateError) -> Failure {
             Failure::new(error).hint("pools are named by id, as `poolsync export` shows them")
         }
     }
+}
+
+/// The plan could not be made: the target's export, or the users taken from the source, do
+/// not hold together. Every problem is listed.
+fn inconsistent(error: DiffError, target_tenant: &str, source_name: &str) -> Failure {
+    let count = count_noun(error.problems.len(), "problem", "problems");
+    let (message, hint) = match error.side {
+        "current" => (
+            format!("the export of tenant `{target_tenant}` has {count}"),
+            "nothing was sent; `poolsync export` and `poolsync validate` show the tenant's problems".to_string(),
+        ),
+        _ => (
+            format!("the users taken from {source_name} have {count}"),
+            "nothing was sent; `poolsync validate` on an export of the source shows its problems".to_string(),
+        ),
+    };
+    Failure::new(message)
+        .details(error.problems.iter().map(ToString::to_string).collect())
+        .hint(hint)
 }
 
 pub fn run_migrate(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure> {
@@ -96,10 +117,9 @@ pub fn run_migrate(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure
         pools: migration.target_pools.clone(),
         ..DiffOptions::default()
     };
-    let target_name = format!("tenant `{target_tenant}`");
     let plan_of = |migration: &Migration| {
         diff(&target, &migration.desired, &diff_options)
-            .map_err(|error| diff_failure(error, &target_name, "the migration"))
+            .map_err(|error| inconsistent(error, &target_tenant, &source_name))
     };
     let mut plan = plan_of(&migration)?;
     let mut overwritten = Vec::new();
@@ -135,6 +155,9 @@ pub fn run_migrate(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure
         save_plan(out, &plan, &migration, &target_tenant, &source_name)?;
         return Ok(exit_codes::SUCCESS);
     }
+    if let Some(path) = &args.plan {
+        check_saved_plan(path, &plan, &migration, &target_tenant)?;
+    }
     if !plan.has_changes() {
         return Ok(exit_codes::SUCCESS);
     }
@@ -143,11 +166,13 @@ pub fn run_migrate(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure
         MigrateMode::Update => ImportMode::Update,
     };
     check_mode(&plan, mode).map_err(apply_failure)?;
-    if !approve(
-        &target_tenant,
-        args.auto_approve,
-        "review the plan, then run again with `--auto-approve`",
-    )? {
+    if args.plan.is_none()
+        && !approve(
+            &target_tenant,
+            args.auto_approve,
+            "review the plan, then run again with `--auto-approve`",
+        )?
+    {
         return Ok(exit_codes::ERROR);
     }
     let apply_options = ApplyOptions {
@@ -342,6 +367,57 @@ fn write_id_map(path: &Path, mappings: &[IdMapping]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What a saved migration plan names as its "desired file": where the users come from.
+fn plan_origin(source_name: &str) -> String {
+    format!("migration from {}", source_name.replace('`', ""))
+}
+
+/// SHA-256 of the migration's desired state in canonical order, so that a saved plan notices a
+/// change in the source, the options or the target's pools, but not a reordered export.
+fn desired_fingerprint(migration: &Migration) -> Result<String, Failure> {
+    let mut desired = migration.desired.clone();
+    poolsync::export::canonicalize(&mut desired);
+    let bytes = serde_json::to_vec(&desired).map_err(Failure::new)?;
+    Ok(sha256_hex(&bytes))
+}
+
+/// Refuses (exit code 4) unless the migration planned now is the one saved in `path`.
+fn check_saved_plan(
+    path: &Path,
+    plan: &Plan,
+    migration: &Migration,
+    target_tenant: &str,
+) -> Result<(), Failure> {
+    let saved = read_planfile(path)?;
+    if !saved.desired_path.starts_with(&plan_origin("")) {
+        return Err(Failure::new(format!(
+            "`{}` is a plan of `poolsync plan`, not of `poolsync migrate`",
+            path.display()
+        ))
+        .hint(format!("apply it with `poolsync apply {}`", path.display())));
+    }
+    let mut reasons = Vec::new();
+    if saved.tenant != target_tenant {
+        reasons.push(format!(
+            "the plan was made for tenant `{}`, not `{target_tenant}`",
+            saved.tenant
+        ));
+    } else if saved.desired_sha256 != desired_fingerprint(migration)? {
+        reasons.push(
+            "the source, the migration options or the target's pools and groups changed since the plan was made"
+                .to_string(),
+        );
+    }
+    if reasons.is_empty() {
+        reasons = saved.stale_reasons(plan);
+    }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(stale(reasons))
+    }
+}
+
 /// Saves the plan like `plan -o`: ids and fingerprints only, no secret, no personal data.
 fn save_plan(
     out: &Path,
@@ -350,21 +426,22 @@ fn save_plan(
     target_tenant: &str,
     source_name: &str,
 ) -> Result<(), Failure> {
-    let desired = serde_json::to_vec(&migration.desired).map_err(Failure::new)?;
-    let saved = PlanFile::new(
+    let mut saved = PlanFile::new(
         plan,
         target_tenant,
-        &format!("migration from {}", source_name.replace('`', "")),
-        &desired,
+        &plan_origin(source_name),
+        &[],
         &[],
         &migration.target_pools,
         &[],
     );
+    saved.desired_sha256 = desired_fingerprint(migration)?;
     let bytes = serde_json::to_vec_pretty(&saved).map_err(Failure::new)?;
     poolsync::fsutil::write_atomic(out, &bytes)?;
     writeln!(
         std::io::stderr(),
-        "Saved the plan to `{}`; nothing was applied. Run the same command without `-o` to apply it.",
+        "Saved the plan to `{}`; nothing was applied. Apply exactly this plan with the same command and `--plan {}` instead of `-o`",
+        out.display(),
         out.display()
     )?;
     Ok(())

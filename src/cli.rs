@@ -60,6 +60,14 @@ pub struct TargetArgs {
     /// Pin the configuration path instead of trying `legacy` first and `current` on 404
     #[arg(long, value_name = "STYLE", value_enum)]
     pub api_path: Option<ApiPath>,
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+/// How to talk to any tenant: transport security and timeouts
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Connection")]
+pub struct TransportArgs {
     /// Allow plain `http://` to hosts other than loopback (credentials travel unencrypted)
     #[arg(long)]
     pub allow_insecure_http: bool,
@@ -71,6 +79,19 @@ pub struct TargetArgs {
     pub timeout: Option<Duration>,
 }
 
+impl TransportArgs {
+    /// Connection arguments with only these set (and the global config file).
+    fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
+        ConnectionArgs {
+            config: global.config.clone(),
+            allow_insecure_http: self.allow_insecure_http,
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+            ..ConnectionArgs::default()
+        }
+    }
+}
+
 impl TargetArgs {
     /// The library's connection arguments: these, plus the global config file and profile.
     pub fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
@@ -80,11 +101,8 @@ impl TargetArgs {
             client_id: self.client_id.clone(),
             client_secret_file: self.client_secret_file.clone(),
             profile: global.profile.clone(),
-            config: global.config.clone(),
             api_path: self.api_path,
-            allow_insecure_http: self.allow_insecure_http,
-            connect_timeout: self.connect_timeout,
-            timeout: self.timeout,
+            ..self.transport.connection(global)
         }
     }
 }
@@ -317,27 +335,14 @@ pub struct MigrateArgs {
     /// Requests in flight at once (1 to 8)
     #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
     pub parallelism: u8,
-    /// Allow plain `http://` to hosts other than loopback (credentials travel unencrypted)
-    #[arg(long)]
-    pub allow_insecure_http: bool,
-    /// Give up connecting after this long, such as `10s` or `500ms` [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub connect_timeout: Option<Duration>,
-    /// Give up when the server sends nothing for this long, such as `60s` or `2m` [default: 60s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 impl MigrateArgs {
     /// The connection arguments both profiles resolve with: only the config file and the
     /// transport settings, never a URL, tenant or secret (those come from each profile).
     pub fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
-        ConnectionArgs {
-            config: global.config.clone(),
-            allow_insecure_http: self.allow_insecure_http,
-            connect_timeout: self.connect_timeout,
-            timeout: self.timeout,
-            ..ConnectionArgs::default()
-        }
+        self.transport.connection(global)
     }
 }

@@ -18,7 +18,9 @@
 //! Pure: no I/O, no clock, no network.
 
 use crate::index::{Problem, TenantIndex, UserAggregate, UserKey};
-use crate::model::{InternalGroup, Pool, TenantDump};
+use crate::model::{
+    InternalGroup, Pool, TenantDump, UserCredential, UserIdentifier, UserVerifiableAddress,
+};
 use crate::normalize::natural_key;
 use crate::plan::{Action, Plan};
 use serde::Serialize;
@@ -252,6 +254,32 @@ fn list(items: &[String]) -> String {
     }
 }
 
+/// The keys that more than one placement claims, each with its claimants.
+fn claimed_twice<'p, 's, K: Ord>(
+    placements: &'p [Placement<'s>],
+    keys: impl Fn(&Placement<'s>) -> Vec<K>,
+) -> Vec<(K, Vec<&'p Placement<'s>>)> {
+    let mut claims: BTreeMap<K, Vec<&Placement<'s>>> = BTreeMap::new();
+    for placement in placements {
+        for key in keys(placement) {
+            claims.entry(key).or_default().push(placement);
+        }
+    }
+    claims
+        .into_iter()
+        .filter(|(_, claimants)| claimants.len() > 1)
+        .collect()
+}
+
+/// The source users of `placements`, for a message.
+fn sources(placements: &[&Placement<'_>]) -> String {
+    let names: Vec<String> = placements
+        .iter()
+        .map(|p| describe_source(&p.source))
+        .collect();
+    list(&names)
+}
+
 /// Where one source user goes.
 struct Placement<'s> {
     source: UserKey,
@@ -389,26 +417,15 @@ pub fn transform(
 
     // Two source users must not claim one identifier, nor one user, of a target pool.
     let mut reported: BTreeSet<(UserKey, UserKey)> = BTreeSet::new();
-    let mut claims: BTreeMap<(&str, String), Vec<&Placement<'_>>> = BTreeMap::new();
-    for placement in &placements {
-        for (_, natural) in identifier_keys(placement.aggregate) {
-            claims
-                .entry((placement.target.pool_id.as_str(), natural))
-                .or_default()
-                .push(placement);
-        }
-    }
-    for ((pool, natural), claimants) in &claims {
-        if claimants.len() < 2 {
-            continue;
-        }
-        let names: Vec<String> = claimants
-            .iter()
-            .map(|p| describe_source(&p.source))
-            .collect();
+    let by_identifier = claimed_twice(&placements, |placement| {
+        identifier_keys(placement.aggregate)
+            .map(|(_, natural)| (placement.target.pool_id.clone(), natural))
+            .collect()
+    });
+    for ((pool, natural), claimants) in &by_identifier {
         problems.push(format!(
             "`{natural}` in target pool `{pool}` is claimed by source users {}",
-            list(&names)
+            sources(claimants)
         ));
         for first in claimants {
             for second in claimants {
@@ -416,32 +433,21 @@ pub fn transform(
             }
         }
     }
-    let mut by_target: BTreeMap<&UserKey, Vec<&Placement<'_>>> = BTreeMap::new();
-    for placement in &placements {
-        by_target
-            .entry(&placement.target)
-            .or_default()
-            .push(placement);
-    }
-    for (target_key, claimants) in &by_target {
+    let by_user = claimed_twice(&placements, |placement| vec![placement.target.clone()]);
+    for (target_key, claimants) in &by_user {
         let unreported = claimants.iter().any(|first| {
             claimants
                 .iter()
                 .any(|second| !reported.contains(&(first.source.clone(), second.source.clone())))
         });
-        if claimants.len() < 2 || !unreported {
-            continue;
+        if unreported {
+            problems.push(format!(
+                "target user `{}` in pool `{}` is claimed by source users {}",
+                target_key.user_id,
+                target_key.pool_id,
+                sources(claimants)
+            ));
         }
-        let names: Vec<String> = claimants
-            .iter()
-            .map(|p| describe_source(&p.source))
-            .collect();
-        problems.push(format!(
-            "target user `{}` in pool `{}` is claimed by source users {}",
-            target_key.user_id,
-            target_key.pool_id,
-            list(&names)
-        ));
     }
     if !problems.is_empty() {
         return Err(MigrateError::Ambiguous { problems });
@@ -537,38 +543,24 @@ pub fn transform(
         desired.users.push(record);
         // A user that takes a target user's id takes its sub-records' ids too: left without an
         // id, each is matched to the target's by natural key (or gets a derived id).
+        let owner = Owner {
+            user_id: &user_id,
+            pool_id: &pool_id,
+            tenant_id: &tenant,
+            remapped,
+        };
         for identifier in &user.identifiers {
-            let mut identifier = (*identifier).clone();
-            identifier.user_id = user_id.clone();
-            identifier.user_pool_id = pool_id.clone();
-            identifier.tenant_id = tenant.clone();
-            if remapped {
-                identifier.id = None;
-            }
-            desired.user_identifiers.push(identifier);
+            desired.user_identifiers.push(owner.adopt(identifier));
         }
         for address in &user.addresses {
-            let mut address = (*address).clone();
-            address.user_id = user_id.clone();
-            address.user_pool_id = pool_id.clone();
-            address.tenant_id = tenant.clone();
-            if remapped {
-                address.id = None;
-            }
-            desired.user_verifiable_addresses.push(address);
+            desired.user_verifiable_addresses.push(owner.adopt(address));
         }
         for credential in &user.credentials {
             let is_password = credential.kind.as_deref() == Some("password");
             if is_password && options.credentials == CredentialPolicy::Drop {
                 continue;
             }
-            let mut credential = (*credential).clone();
-            credential.user_id = user_id.clone();
-            credential.user_pool_id = pool_id.clone();
-            credential.tenant_id = tenant.clone();
-            if remapped {
-                credential.id = None;
-            }
+            let mut credential = owner.adopt(*credential);
             if is_password && options.credentials == CredentialPolicy::ForceReset {
                 credential.state = Some(MUST_BE_RESET.into());
                 credential.expires_at = Some(EXPIRED_AT.into());
@@ -585,6 +577,47 @@ pub fn transform(
     }
     migration.id_map.sort();
     Ok(migration)
+}
+
+/// The user a sub-record moves to, in the target.
+struct Owner<'a> {
+    user_id: &'a Option<String>,
+    pool_id: &'a Option<String>,
+    tenant_id: &'a Option<String>,
+    /// Whether the user takes another id: its sub-records then drop theirs, to be matched to the
+    /// target user's by natural key (or to get a derived id).
+    remapped: bool,
+}
+
+/// A sub-record of a user: identifier, verifiable address or credential.
+trait SubRecord: Clone {
+    fn rehome(&mut self, owner: &Owner<'_>);
+}
+
+macro_rules! sub_record {
+    ($($record:ty),*) => {$(
+        impl SubRecord for $record {
+            fn rehome(&mut self, owner: &Owner<'_>) {
+                self.user_id = owner.user_id.clone();
+                self.user_pool_id = owner.pool_id.clone();
+                self.tenant_id = owner.tenant_id.clone();
+                if owner.remapped {
+                    self.id = None;
+                }
+            }
+        }
+    )*};
+}
+
+sub_record!(UserIdentifier, UserVerifiableAddress, UserCredential);
+
+impl Owner<'_> {
+    /// A copy of `record` that belongs to this user.
+    fn adopt<R: SubRecord>(&self, record: &R) -> R {
+        let mut record = record.clone();
+        record.rehome(self);
+        record
+    }
 }
 
 /// Carries the groups of the migrated pools (and any group a migrated user belongs to) and the

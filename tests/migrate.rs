@@ -399,36 +399,32 @@ fn target_with_the_same_people_under_other_ids() -> (TenantDump, Vec<(String, St
         counter += 1;
         Some(format!("22222222-0000-4000-8000-{counter:012}"))
     };
-    for record in &acme.user_identifiers {
-        if let Some(user) = new_id(&record.user_id) {
-            let mut record = record.clone();
-            record.user_id = Some(user);
-            record.id = fresh();
-            target.user_identifiers.push(record);
-        }
+    // Each sub-record of those people, under the new user id and an id of its own.
+    macro_rules! copy_records {
+        ($($field:ident),*) => {$(
+            for record in &acme.$field {
+                if let Some(user) = new_id(&record.user_id) {
+                    let mut record = record.clone();
+                    record.user_id = Some(user);
+                    record.id = fresh();
+                    target.$field.push(record);
+                }
+            }
+        )*};
     }
-    for record in &acme.user_verifiable_addresses {
-        if let Some(user) = new_id(&record.user_id) {
-            let mut record = record.clone();
-            record.user_id = Some(user);
-            record.id = fresh();
-            target.user_verifiable_addresses.push(record);
-        }
-    }
-    for record in &acme.user_credentials {
-        if let Some(user) = new_id(&record.user_id) {
-            let mut record = record.clone();
-            record.user_id = Some(user);
-            record.id = fresh();
-            target.user_credentials.push(record);
-        }
-    }
+    copy_records!(
+        user_identifiers,
+        user_verifiable_addresses,
+        user_credentials
+    );
     let pairs = people
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     (target, pairs)
 }
+
+const MATCH_CUSTOMERS: &[&str] = &["--match-by", "identifier", "--pool", "customers"];
 
 #[test]
 fn matching_by_identifier_reuses_target_ids_and_writes_the_id_map() {
@@ -438,16 +434,18 @@ fn matching_by_identifier_reuses_target_ids_and_writes_the_id_map() {
     // First the plan alone, saved, with the id map as JSON: nothing is sent.
     let planfile = tenants.path("migration-plan.json");
     let json_map = tenants.path("ids.json");
-    let planned = tenants.migrate(&[
-        "--match-by",
-        "identifier",
-        "--pool",
-        "customers",
-        "--id-map-out",
-        json_map.to_str().unwrap(),
-        "-o",
-        planfile.to_str().unwrap(),
-    ]);
+    let planned = tenants.migrate(
+        &[
+            MATCH_CUSTOMERS,
+            &[
+                "--id-map-out",
+                json_map.to_str().unwrap(),
+                "-o",
+                planfile.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
     assert_exit(&planned, 0);
     snapshot("migrate_match_by_identifier_plan", &planned);
     assert!(tenants.imports().is_empty(), "`-o` only saves the plan");
@@ -465,31 +463,35 @@ fn matching_by_identifier_reuses_target_ids_and_writes_the_id_map() {
     assert_eq!(mappings.len(), 6);
 
     // The saved plan refuses to stand for a migration with other options.
-    let other = tenants.migrate(&[
-        "--match-by",
-        "identifier",
-        "--pool",
-        "customers",
-        "--credentials",
-        "drop",
-        "--plan",
-        planfile.to_str().unwrap(),
-    ]);
+    let other = tenants.migrate(
+        &[
+            MATCH_CUSTOMERS,
+            &[
+                "--credentials",
+                "drop",
+                "--plan",
+                planfile.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
     assert_exit(&other, 4);
     assert!(tenants.imports().is_empty());
 
     // Applying the saved plan needs no confirmation.
     let csv_map = tenants.path("ids.csv");
-    let output = tenants.migrate(&[
-        "--match-by",
-        "identifier",
-        "--pool",
-        "customers",
-        "--id-map-out",
-        csv_map.to_str().unwrap(),
-        "--plan",
-        planfile.to_str().unwrap(),
-    ]);
+    let output = tenants.migrate(
+        &[
+            MATCH_CUSTOMERS,
+            &[
+                "--id-map-out",
+                csv_map.to_str().unwrap(),
+                "--plan",
+                planfile.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
     assert_exit(&output, 0);
     assert!(
         stdout(&output).contains("Apply complete: 3 created, 0 updated, verified."),
@@ -538,13 +540,7 @@ fn matching_by_identifier_reuses_target_ids_and_writes_the_id_map() {
     );
 
     tenants.target.clear_request_log();
-    let again = tenants.migrate(&[
-        "--match-by",
-        "identifier",
-        "--pool",
-        "customers",
-        "--auto-approve",
-    ]);
+    let again = tenants.migrate(&[MATCH_CUSTOMERS, &["--auto-approve"]].concat());
     assert_exit(&again, 0);
     assert!(tenants.imports().is_empty(), "{}", transcript(&again));
 }

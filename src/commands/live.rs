@@ -171,8 +171,7 @@ pub fn run_plan(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
             &args.output.protect,
         );
         saved.desired_sha256 = desired_sha;
-        let bytes = serde_json::to_vec_pretty(&saved).map_err(Failure::new)?;
-        poolsync::fsutil::write_atomic(out, &bytes)?;
+        write_planfile(out, &saved)?;
         writeln!(
             std::io::stderr(),
             "Saved the plan to `{}`; apply exactly this plan with `poolsync apply {}`",
@@ -181,6 +180,14 @@ pub fn run_plan(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         )?;
     }
     Ok(plan_exit_code(&plan, args.output.detailed_exitcode))
+}
+
+/// Writes a saved plan, atomically with mode 0600.
+pub(crate) fn write_planfile(path: &Path, saved: &PlanFile) -> Result<(), Failure> {
+    let bytes = serde_json::to_vec_pretty(saved).map_err(Failure::new)?;
+    poolsync::fsutil::write_atomic(path, &bytes).map_err(|error| {
+        Failure::new(error).hint(format!("could not write the plan `{}`", path.display()))
+    })
 }
 
 /// Drives a progress bar from batch events: users done, users/s and ETA.

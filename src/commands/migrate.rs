@@ -3,7 +3,7 @@
 
 use super::live::{
     apply_and_report, apply_failure, approve, export_tenant, now_rfc3339, read_planfile, runtime,
-    stale,
+    stale, write_planfile,
 };
 use crate::cli::{GlobalArgs, MigrateArgs, MigrateMode};
 use crate::ui::{self, Failure};
@@ -436,8 +436,7 @@ fn save_plan(
         &[],
     );
     saved.desired_sha256 = desired_fingerprint(migration)?;
-    let bytes = serde_json::to_vec_pretty(&saved).map_err(Failure::new)?;
-    poolsync::fsutil::write_atomic(out, &bytes)?;
+    write_planfile(out, &saved)?;
     writeln!(
         std::io::stderr(),
         "Saved the plan to `{}`; nothing was applied. Apply exactly this plan with the same command and `--plan {}` instead of `-o`",

@@ -457,20 +457,31 @@ pub fn transform(
     let mut held_back = Vec::new();
     let mut held_keys = BTreeSet::new();
     for placement in &placements {
-        let taken: Vec<String> = identifier_keys(placement.aggregate)
-            .filter_map(|(_, natural)| {
-                let holder =
-                    target_holders.get(&(placement.target.pool_id.as_str(), natural.clone()))?;
-                (*holder != placement.target.user_id)
-                    .then(|| format!("`{natural}` belongs to target user `{holder}`"))
-            })
-            .collect();
+        let mut taken: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (_, natural) in identifier_keys(placement.aggregate) {
+            let key = (placement.target.pool_id.as_str(), natural.clone());
+            if let Some(holder) = target_holders.get(&key) {
+                if *holder != placement.target.user_id {
+                    taken
+                        .entry(holder)
+                        .or_default()
+                        .push(format!("`{natural}`"));
+                }
+            }
+        }
         if !taken.is_empty() {
+            let reasons: Vec<String> = taken
+                .iter()
+                .map(|(holder, keys)| {
+                    let verb = if keys.len() == 1 { "belongs" } else { "belong" };
+                    format!("{} {verb} to target user `{holder}`", list(keys))
+                })
+                .collect();
             held_back.push(Conflict {
                 pool_id: placement.target.pool_id.clone(),
                 user_id: placement.target.user_id.clone(),
                 label: placement.aggregate.label(),
-                reason: list(&taken),
+                reason: list(&reasons),
             });
             held_keys.insert(placement.source.clone());
         }
@@ -566,6 +577,21 @@ pub fn transform(
                 credential.expires_at = Some(EXPIRED_AT.into());
             }
             desired.user_credentials.push(credential);
+        }
+        // `drop` migrates no password; it does not take away the one a user already has in
+        // the target (which `--mode update` would otherwise remove with the rest of the user).
+        if options.credentials == CredentialPolicy::Drop {
+            let existing = target_index
+                .users
+                .get(&placement.target)
+                .map(|current| current.credentials.as_slice())
+                .unwrap_or_default();
+            desired.user_credentials.extend(
+                existing
+                    .iter()
+                    .filter(|c| c.kind.as_deref() == Some("password"))
+                    .map(|c| (*c).clone()),
+            );
         }
         migration.id_map.push(IdMapping {
             source_pool: placement.source.pool_id.clone(),
@@ -915,6 +941,22 @@ mod tests {
             .map(|c| c.kind.as_deref().unwrap())
             .collect();
         assert_eq!(kinds, ["totp"]);
+    }
+
+    #[test]
+    fn drop_keeps_the_password_a_target_user_already_has() {
+        let mut options = options();
+        options.credentials = CredentialPolicy::Drop;
+        let mut target = source();
+        target.user_credentials[0].payload = None;
+        let migration = transform(&source(), &target, &options).unwrap();
+        let passwords: Vec<_> = migration
+            .desired
+            .user_credentials
+            .iter()
+            .filter(|c| c.kind.as_deref() == Some("password"))
+            .collect();
+        assert_eq!(passwords, [&target.user_credentials[0]]);
     }
 
     #[test]

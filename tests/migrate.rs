@@ -478,6 +478,17 @@ fn matching_by_identifier_reuses_target_ids_and_writes_the_id_map() {
     assert_exit(&other, 4);
     assert!(tenants.imports().is_empty());
 
+    // `apply` does not take it for one of its own plans.
+    let mut apply = poolsync();
+    apply.args(["apply", planfile.to_str().unwrap()]);
+    let apply = apply.output().unwrap();
+    assert_exit(&apply, 1);
+    assert!(
+        String::from_utf8_lossy(&apply.stderr).contains("is a plan of `poolsync migrate`"),
+        "{}",
+        transcript(&apply)
+    );
+
     // Applying the saved plan needs no confirmation.
     let csv_map = tenants.path("ids.csv");
     let output = tenants.migrate(
@@ -663,4 +674,23 @@ fn profiles_naming_the_same_tenant_are_refused() {
             .iter()
             .all(|r| r.method != "PUT")
     );
+}
+
+#[test]
+fn users_whose_identifier_the_target_gives_to_another_user_are_listed_and_left_out() {
+    let (target, people) = target_with_the_same_people_under_other_ids();
+    let tenants = Tenants::new(acme(), target);
+    let output = tenants.migrate(&["--pool", "customers", "--auto-approve"]);
+    assert_exit(&output, 0);
+    snapshot("migrate_identifier_taken", &output);
+    let after = tenants.target_dump();
+    assert_eq!(after.users.len(), 6, "3 created, the 3 people left out");
+    for (source_id, _) in &people {
+        assert!(
+            after
+                .users
+                .iter()
+                .all(|u| u.id.as_deref() != Some(source_id))
+        );
+    }
 }

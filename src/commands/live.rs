@@ -239,6 +239,21 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         Some(path) => Some(read_planfile(path)?),
         None => None,
     };
+    if let (Some(saved), Some(path)) = (&saved, &args.planfile) {
+        if saved
+            .desired_path
+            .starts_with(super::migrate::MIGRATION_ORIGIN)
+        {
+            return Err(Failure::new(format!(
+                "`{}` is a plan of `poolsync migrate`",
+                path.display()
+            ))
+            .hint(format!(
+                "apply it with the `poolsync migrate` command that saved it, with `--plan {}` instead of `-o`",
+                path.display()
+            )));
+        }
+    }
     let desired_path = match (&saved, &args.desired) {
         (Some(saved), _) => std::path::PathBuf::from(&saved.desired_path),
         (None, Some(path)) => path.clone(),

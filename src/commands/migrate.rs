@@ -367,9 +367,11 @@ fn write_id_map(path: &Path, mappings: &[IdMapping]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// What a saved migration plan names as its "desired file": where the users come from.
+/// How a saved migration plan's "desired file" starts; the rest says where the users come from.
+pub(crate) const MIGRATION_ORIGIN: &str = "migration from ";
+
 fn plan_origin(source_name: &str) -> String {
-    format!("migration from {}", source_name.replace('`', ""))
+    format!("{MIGRATION_ORIGIN}{}", source_name.replace('`', ""))
 }
 
 /// SHA-256 of the migration's desired state in canonical order, so that a saved plan notices a
@@ -389,7 +391,7 @@ fn check_saved_plan(
     target_tenant: &str,
 ) -> Result<(), Failure> {
     let saved = read_planfile(path)?;
-    if !saved.desired_path.starts_with(&plan_origin("")) {
+    if !saved.desired_path.starts_with(MIGRATION_ORIGIN) {
         return Err(Failure::new(format!(
             "`{}` is a plan of `poolsync plan`, not of `poolsync migrate`",
             path.display()

@@ -307,7 +307,7 @@ pub struct MigrateArgs {
     #[arg(long, value_enum, default_value_t = CredentialPolicy::Keep, value_name = "POLICY")]
     pub credentials: CredentialPolicy,
     /// Find a source user's target user by `id`, or by a shared e-mail, mobile or uid `identifier`
-    #[arg(long, value_enum, default_value_t = MatchBy::Id)]
+    #[arg(long, value_enum, default_value_t = MatchBy::Id, value_name = "HOW")]
     pub match_by: MatchBy,
     /// Write where every user lands, as CSV (or JSON for a `.json` name; mode 0600)
     #[arg(long, value_name = "FILE")]

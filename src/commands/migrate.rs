@@ -77,6 +77,12 @@ fn inconsistent(error: DiffError, target_tenant: &str, source_name: &str) -> Fai
 }
 
 pub fn run_migrate(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure> {
+    if let Some(profile) = &global.profile {
+        return Err(Failure::new(format!(
+            "`--profile {profile}` does not apply to `migrate`, which talks to two tenants"
+        ))
+        .hint("name the source with `--from PROFILE` (or `--from-file FILE`) and the target with `--to PROFILE`"));
+    }
     let runtime = runtime()?;
     let target_client = connect_profile(&args, global, &args.to)?;
     let target_tenant = target_client.settings().tenant.clone();

@@ -674,6 +674,16 @@ fn profiles_naming_the_same_tenant_are_refused() {
             .iter()
             .all(|r| r.method != "PUT")
     );
+
+    // A single `--profile` cannot name two tenants.
+    let output = tenants.migrate(&["--profile", "dst", "--auto-approve"]);
+    assert_exit(&output, 1);
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("`--profile dst` does not apply to `migrate`"),
+        "{}",
+        transcript(&output)
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use poolsync::client::settings::parse_duration;
 use poolsync::client::{ApiPath, ConnectionArgs, ImportMode};
+use poolsync::migrate::{CredentialPolicy, MatchBy, parse_pool_mapping};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -59,6 +60,14 @@ pub struct TargetArgs {
     /// Pin the configuration path instead of trying `legacy` first and `current` on 404
     #[arg(long, value_name = "STYLE", value_enum)]
     pub api_path: Option<ApiPath>,
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+/// How to talk to any tenant: transport security and timeouts
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Connection")]
+pub struct TransportArgs {
     /// Allow plain `http://` to hosts other than loopback (credentials travel unencrypted)
     #[arg(long)]
     pub allow_insecure_http: bool,
@@ -70,6 +79,19 @@ pub struct TargetArgs {
     pub timeout: Option<Duration>,
 }
 
+impl TransportArgs {
+    /// Connection arguments with only these set (and the global config file).
+    fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
+        ConnectionArgs {
+            config: global.config.clone(),
+            allow_insecure_http: self.allow_insecure_http,
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+            ..ConnectionArgs::default()
+        }
+    }
+}
+
 impl TargetArgs {
     /// The library's connection arguments: these, plus the global config file and profile.
     pub fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
@@ -79,11 +101,8 @@ impl TargetArgs {
             client_id: self.client_id.clone(),
             client_secret_file: self.client_secret_file.clone(),
             profile: global.profile.clone(),
-            config: global.config.clone(),
             api_path: self.api_path,
-            allow_insecure_http: self.allow_insecure_http,
-            connect_timeout: self.connect_timeout,
-            timeout: self.timeout,
+            ..self.transport.connection(global)
         }
     }
 }
@@ -112,6 +131,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Change the tenant to match a desired file (or a saved plan), then verify it
     Apply(ApplyArgs),
+    /// Move users from one tenant (or a saved export) into another, then verify
+    Migrate(MigrateArgs),
     /// Serve a local emulator of the SecureAuth System API, for rehearsals and tests
     Emulate(poolsync::emulator::cli::EmulateArgs),
 }
@@ -251,4 +272,83 @@ pub struct ApplyArgs {
     /// With `--prune`: where to save the users about to be deleted [default: poolsync-backup-<tenant>-<UTC time>.json]
     #[arg(long, value_name = "FILE", requires = "prune")]
     pub backup: Option<PathBuf>,
+}
+
+/// What a migration does with users that already exist in the target and differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MigrateMode {
+    /// Leave them as they are, list them, and migrate the rest
+    Fail,
+    /// Replace them with the source's version
+    Update,
+}
+
+/// Move users from one tenant (or a saved export) into another, then verify
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Profile of the source tenant, from the config file
+    #[arg(
+        long,
+        value_name = "PROFILE",
+        conflicts_with = "from_file",
+        required_unless_present = "from_file"
+    )]
+    pub from: Option<String>,
+    /// Take the source from a saved export instead of a tenant
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    /// Profile of the target tenant, from the config file
+    #[arg(long, value_name = "PROFILE")]
+    pub to: String,
+    /// Move the users of source pool SRC into target pool DST (repeatable; other pools keep their id)
+    #[arg(long = "pool-map", value_name = "SRC=DST", value_parser = parse_pool_mapping)]
+    pub pool_map: Vec<(String, String)>,
+    /// Only migrate this source pool (repeatable)
+    #[arg(long = "pool", value_name = "ID")]
+    pub pools: Vec<String>,
+    /// Users that exist in the target and differ: `fail` lists them and leaves them out, `update` replaces them
+    #[arg(long, value_enum, default_value_t = MigrateMode::Fail)]
+    pub mode: MigrateMode,
+    /// Password credentials: `keep` the hashes, `force-reset` keeps them expired, `drop` leaves them out
+    #[arg(long, value_enum, default_value_t = CredentialPolicy::Keep, value_name = "POLICY")]
+    pub credentials: CredentialPolicy,
+    /// Find a source user's target user by `id`, or by a shared e-mail, mobile or uid `identifier`
+    #[arg(long, value_enum, default_value_t = MatchBy::Id, value_name = "HOW")]
+    pub match_by: MatchBy,
+    /// Write where every user lands, as CSV (or JSON for a `.json` name; mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub id_map_out: Option<PathBuf>,
+    /// Save the plan here and stop, without applying (no secrets, no personal data)
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "PLANFILE",
+        conflicts_with_all = ["auto_approve", "plan"]
+    )]
+    pub out: Option<PathBuf>,
+    /// Apply exactly this plan, saved by `migrate -o` with the same options; refuse if anything changed
+    #[arg(long, value_name = "PLANFILE")]
+    pub plan: Option<PathBuf>,
+    /// Apply without asking (required when stdin is not a terminal)
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Show every changed user, even in large plans
+    #[arg(long)]
+    pub full: bool,
+    /// Users per import request (at most 100, whatever is asked)
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub batch_size: usize,
+    /// Requests in flight at once (1 to 8)
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub parallelism: u8,
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+impl MigrateArgs {
+    /// The connection arguments both profiles resolve with: only the config file and the
+    /// transport settings, never a URL, tenant or secret (those come from each profile).
+    pub fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
+        self.transport.connection(global)
+    }
 }

@@ -22,6 +22,7 @@ pub mod import;
 pub mod index;
 pub mod journal;
 pub mod load;
+pub mod migrate;
 pub mod model;
 pub mod normalize;
 pub mod plan;

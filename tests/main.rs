@@ -7,6 +7,7 @@ mod emulator;
 mod examples;
 mod hostile;
 mod live;
+mod migrate;
 mod properties;
 mod prune;
 mod resume;

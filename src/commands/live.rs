@@ -1,6 +1,6 @@
 //! The commands that talk to a tenant: `export`, `plan` and `apply`.
 
-use super::{check_desired, diff_failure, diff_options, load_file, plan_exit_code, print_plan};
+use super::{diff_failure, diff_options, load_file, plan_exit_code, print_plan};
 use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -43,7 +43,7 @@ impl From<SettingsError> for Failure {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
@@ -83,7 +83,10 @@ impl ExportProgress for DownloadBar {
     }
 }
 
-async fn export_tenant(client: &ApiClient, pools: &[String]) -> Result<TenantDump, Failure> {
+pub(crate) async fn export_tenant(
+    client: &ApiClient,
+    pools: &[String],
+) -> Result<TenantDump, Failure> {
     let bar = DownloadBar::new();
     let result = client.export(&bar).await;
     bar.0.finish_and_clear();
@@ -141,7 +144,6 @@ fn compute_plan(
     desired_path: &Path,
     tenant: &str,
 ) -> Result<Plan, Failure> {
-    check_desired(desired, current, &desired_path.display().to_string())?;
     let options = diff_options(output)?;
     diff(current, desired, &options).map_err(|error| {
         diff_failure(
@@ -170,8 +172,7 @@ pub fn run_plan(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
             &args.output.protect,
         );
         saved.desired_sha256 = desired_sha;
-        let bytes = serde_json::to_vec_pretty(&saved).map_err(Failure::new)?;
-        poolsync::fsutil::write_atomic(out, &bytes)?;
+        write_planfile(out, &saved)?;
         writeln!(
             std::io::stderr(),
             "Saved the plan to `{}`; apply exactly this plan with `poolsync apply {}`",
@@ -180,6 +181,14 @@ pub fn run_plan(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         )?;
     }
     Ok(plan_exit_code(&plan, args.output.detailed_exitcode))
+}
+
+/// Writes a saved plan, atomically with mode 0600.
+pub(crate) fn write_planfile(path: &Path, saved: &PlanFile) -> Result<(), Failure> {
+    let bytes = serde_json::to_vec_pretty(saved).map_err(Failure::new)?;
+    poolsync::fsutil::write_atomic(path, &bytes).map_err(|error| {
+        Failure::new(error).hint(format!("could not write the plan `{}`", path.display()))
+    })
 }
 
 /// Passes batch events to several observers (the progress bar and the journal).
@@ -206,6 +215,25 @@ impl BatchObserver for ApplyBar {
     }
 }
 
+/// Whether to go ahead: yes with `auto_approve`, else only after `yes` on a terminal. Without a
+/// terminal it refuses with `hint`; a declined prompt says that nothing was changed.
+pub(crate) fn approve(tenant: &str, auto_approve: bool, hint: &str) -> Result<bool, Failure> {
+    if auto_approve {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::new(
+            "refusing to apply without confirmation: stdin is not a terminal",
+        )
+        .hint(hint));
+    }
+    if !confirm(tenant)? {
+        writeln!(std::io::stderr(), "\nApply cancelled: nothing was changed.")?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 fn confirm(tenant: &str) -> Result<bool, Failure> {
     let mut stderr = std::io::stderr();
     write!(
@@ -223,6 +251,21 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
         Some(path) => Some(read_planfile(path)?),
         None => None,
     };
+    if let (Some(saved), Some(path)) = (&saved, &args.planfile) {
+        if saved
+            .desired_path
+            .starts_with(super::migrate::MIGRATION_ORIGIN)
+        {
+            return Err(Failure::new(format!(
+                "`{}` is a plan of `poolsync migrate`",
+                path.display()
+            ))
+            .hint(format!(
+                "apply it with the `poolsync migrate` command that saved it, with `--plan {}` instead of `-o`",
+                path.display()
+            )));
+        }
+    }
     // A resumed run takes its settings from the journal: the same desired file, checked by
     // hash, and the same options; what is left to do comes from a fresh export.
     let resumed = match &args.resume {
@@ -316,15 +359,15 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
         }
         return Ok(exit_codes::SUCCESS);
     }
-    if saved.is_none() && resumed.is_none() && !args.auto_approve {
-        if !std::io::stdin().is_terminal() {
-            return Err(Failure::new("refusing to apply without confirmation: stdin is not a terminal")
-                .hint("review the plan, then run again with `--auto-approve`, or save it with `poolsync plan -o PLANFILE` and apply that"));
-        }
-        if !confirm(&tenant)? {
-            writeln!(std::io::stderr(), "\nApply cancelled: nothing was changed.")?;
-            return Ok(exit_codes::ERROR);
-        }
+    if saved.is_none()
+        && resumed.is_none()
+        && !approve(
+            &tenant,
+            args.auto_approve,
+            "review the plan, then run again with `--auto-approve`, or save it with `poolsync plan -o PLANFILE` and apply that",
+        )?
+    {
+        return Ok(exit_codes::ERROR);
     }
 
     if !plan.deletes.is_empty() {
@@ -353,16 +396,17 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
             backup.display()
         )?;
     }
-    let total_users = (plan.changes.len() + plan.deletes.len()) as u64;
-    let bar = if ui::stderr_is_terminal() && !args.json {
-        ProgressBar::with_draw_target(Some(total_users), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
+    let options = ApplyOptions {
+        mode: args.mode,
+        batch_size: args.batch_size,
+        batch: BatchOptions {
+            parallelism: usize::from(args.parallelism),
+            ..BatchOptions::default()
+        },
+        diff: diff_options(&output)?,
+        now: now_rfc3339(),
+        max_deletes: args.max_deletes,
     };
-    bar.set_style(
-        ProgressStyle::with_template("applying {wide_bar} {pos}/{len} users {per_sec} ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
     let journal_path = args.journal.clone().unwrap_or_else(|| {
         let base = args
             .planfile
@@ -403,28 +447,55 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
             journal_path.display()
         ))
     })?;
-    let bar = ApplyBar(bar);
-    let observer = Observers(vec![&bar, &journal]);
-    let options = ApplyOptions {
-        mode: args.mode,
-        batch_size: args.batch_size,
-        batch: BatchOptions {
-            parallelism: usize::from(args.parallelism),
-            ..BatchOptions::default()
-        },
-        diff: diff_options(&output)?,
-        now: now_rfc3339(),
-        max_deletes: args.max_deletes,
+    apply_and_report(
+        &runtime,
+        &client,
+        &plan,
+        &current,
+        &desired,
+        &options,
+        args.json,
+        Some(&journal),
+    )
+}
+
+/// Sends `plan` with a progress bar on a terminal, verifies it, prints the report (as JSON with
+/// the plan when `json`), and returns the exit code.
+pub(crate) fn apply_and_report(
+    runtime: &tokio::runtime::Runtime,
+    client: &ApiClient,
+    plan: &Plan,
+    current: &TenantDump,
+    desired: &TenantDump,
+    options: &ApplyOptions,
+    json: bool,
+    journal: Option<&Journal>,
+) -> Result<u8, Failure> {
+    let total_users = (plan.changes.len() + plan.deletes.len()) as u64;
+    let bar = if ui::stderr_is_terminal() && !json {
+        ProgressBar::with_draw_target(Some(total_users), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
     };
+    bar.set_style(
+        ProgressStyle::with_template("applying {wide_bar} {pos}/{len} users {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let bar = ApplyBar(bar);
+    let mut observers: Vec<&dyn BatchObserver> = vec![&bar];
+    if let Some(journal) = journal {
+        observers.push(journal);
+    }
+    let observer = Observers(observers);
     let cancellation = Cancellation::new();
     let report = runtime.block_on(async {
         let ctrl_c = cancellation.escalate_on_ctrl_c();
         let report = apply_plan(
-            &client,
-            &plan,
-            &current,
-            &desired,
-            &options,
+            client,
+            plan,
+            current,
+            desired,
+            options,
             &observer,
             &cancellation,
         )
@@ -434,13 +505,15 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
     });
     bar.0.finish_and_clear();
     let report = report.map_err(apply_failure)?;
-    if let Err(error) = journal.record_end(&report) {
-        tracing::warn!(
-            "could not write the journal `{}`: {error}",
-            journal_path.display()
-        );
+    if let Some(journal) = journal {
+        if let Err(error) = journal.record_end(&report) {
+            tracing::warn!(
+                "could not write the journal `{}`: {error}",
+                journal.path().display()
+            );
+        }
     }
-    if args.json {
+    if json {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         serde_json::to_writer_pretty(
@@ -452,12 +525,12 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
     } else {
         let mut out = std::io::stdout().lock();
         render::render_apply_report(&report, &mut out)?;
-        if report.interrupted || !report.is_complete() {
+        if let Some(journal) = journal.filter(|_| !report.is_complete()) {
             writeln!(
                 out,
                 "The journal is `{}`; continue with `poolsync apply --resume {}`.",
-                journal_path.display(),
-                journal_path.display()
+                journal.path().display(),
+                journal.path().display()
             )?;
         }
     }
@@ -470,7 +543,7 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
     })
 }
 
-fn read_planfile(path: &Path) -> Result<PlanFile, Failure> {
+pub(crate) fn read_planfile(path: &Path) -> Result<PlanFile, Failure> {
     let bytes = std::fs::read(path).map_err(|source| {
         Failure::new(poolsync::error::LoadError::Read {
             path: path.to_path_buf(),
@@ -490,7 +563,7 @@ fn read_planfile(path: &Path) -> Result<PlanFile, Failure> {
     Ok(saved)
 }
 
-fn stale(reasons: Vec<String>) -> Failure {
+pub(crate) fn stale(reasons: Vec<String>) -> Failure {
     let mut failure = Failure::new(
         "the saved plan is stale: the tenant or the desired file changed since it was made",
     )
@@ -500,7 +573,7 @@ fn stale(reasons: Vec<String>) -> Failure {
     failure
 }
 
-fn apply_failure(error: ApplyError) -> Failure {
+pub(crate) fn apply_failure(error: ApplyError) -> Failure {
     match &error {
         ApplyError::FailModeWithUpdates { examples, .. } => {
             let details = examples.clone();
@@ -528,7 +601,7 @@ fn default_backup_path(tenant: &str) -> std::path::PathBuf {
 }
 
 /// The current UTC time as RFC 3339, for derived timestamps of imported records.
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()

@@ -2,6 +2,7 @@
 
 mod diff;
 mod live;
+mod migrate;
 mod validate;
 
 use crate::cli::{Cli, Command, PlanOutputArgs};
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Export(args) => live::run_export(args, &cli.global),
         Command::Plan(args) => live::run_plan(args, &cli.global),
         Command::Apply(args) => live::run_apply(args, &cli.global),
+        Command::Migrate(args) => migrate::run_migrate(args, &cli.global),
         Command::Emulate(args) => live::run_emulate(args),
     }
 }

@@ -1,0 +1,456 @@
+//! `poolsync migrate`: export the source (or read a saved export), transform it for the target,
+//! plan against the target, and apply and verify like `apply`.
+
+use super::live::{
+    apply_and_report, apply_failure, approve, export_tenant, now_rfc3339, read_planfile, runtime,
+    stale, write_planfile,
+};
+use crate::cli::{GlobalArgs, MigrateArgs, MigrateMode};
+use crate::ui::{self, Failure};
+use poolsync::apply::{ApplyOptions, check_mode};
+use poolsync::client::settings::process_env;
+use poolsync::client::{ApiClient, BatchOptions, ConnectionSettings, ImportMode};
+use poolsync::diff::{DiffError, DiffOptions, diff};
+use poolsync::exit_codes;
+use poolsync::index::UserKey;
+use poolsync::migrate::{
+    Conflict, IdMapping, MigrateError, MigrateOptions, Migration, id_map_csv, overwrites, pool_map,
+    transform,
+};
+use poolsync::plan::Plan;
+use poolsync::planfile::{PlanFile, sha256_hex};
+use poolsync::render::{self, TextOptions, count_noun};
+use std::collections::BTreeSet;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// How many remapped ids the plan lists before pointing at `--id-map-out` (`--full` lists all).
+const ID_MAP_SHOWN: usize = 20;
+
+fn connect_profile(
+    args: &MigrateArgs,
+    global: &GlobalArgs,
+    name: &str,
+) -> Result<ApiClient, Failure> {
+    let settings =
+        ConnectionSettings::resolve_profile(&args.connection(global), name, &process_env)?;
+    Ok(ApiClient::new(settings)?)
+}
+
+fn migrate_failure(error: MigrateError) -> Failure {
+    match error {
+        MigrateError::Source { ref problems } => {
+            let details = problems.iter().map(ToString::to_string).collect();
+            Failure::new(error)
+                .details(details)
+                .hint("nothing was sent; `poolsync validate FILE` checks a saved export on its own")
+        }
+        MigrateError::Ambiguous { ref problems } => {
+            let details = problems.clone();
+            Failure::new(error).details(details).hint(
+                "nothing was sent; resolve the duplicates in the source, or migrate the pools separately",
+            )
+        }
+        MigrateError::UnknownPool { .. } | MigrateError::MappedTwice { .. } => {
+            Failure::new(error).hint("pools are named by id, as `poolsync export` shows them")
+        }
+    }
+}
+
+/// The plan could not be made: the target's export, or the users taken from the source, do
+/// not hold together. Every problem is listed.
+fn inconsistent(error: DiffError, target_tenant: &str, source_name: &str) -> Failure {
+    let count = count_noun(error.problems.len(), "problem", "problems");
+    let (message, hint) = match error.side {
+        "current" => (
+            format!("the export of tenant `{target_tenant}` has {count}"),
+            "nothing was sent; `poolsync export` and `poolsync validate` show the tenant's problems".to_string(),
+        ),
+        _ => (
+            format!("the users taken from {source_name} have {count}"),
+            "nothing was sent; `poolsync validate` on an export of the source shows its problems".to_string(),
+        ),
+    };
+    Failure::new(message)
+        .details(error.problems.iter().map(ToString::to_string).collect())
+        .hint(hint)
+}
+
+pub fn run_migrate(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure> {
+    if let Some(profile) = &global.profile {
+        return Err(Failure::new(format!(
+            "`--profile {profile}` does not apply to `migrate`, which talks to two tenants"
+        ))
+        .hint("name the source with `--from PROFILE` (or `--from-file FILE`) and the target with `--to PROFILE`"));
+    }
+    let runtime = runtime()?;
+    let target_client = connect_profile(&args, global, &args.to)?;
+    let target_tenant = target_client.settings().tenant.clone();
+    let (source, source_name) = match (&args.from, &args.from_file) {
+        (Some(profile), _) => {
+            let source_client = connect_profile(&args, global, profile)?;
+            let from = source_client.settings();
+            let to = target_client.settings();
+            if from.url == to.url && from.tenant == to.tenant {
+                return Err(Failure::new(format!(
+                    "profiles `{profile}` and `{}` name the same tenant `{}`",
+                    args.to, to.tenant
+                ))
+                .hint(
+                    "a migration moves users between two tenants; `poolsync apply` changes one",
+                ));
+            }
+            let dump = runtime.block_on(export_tenant(&source_client, &[]))?;
+            (
+                dump,
+                format!("tenant `{}` (profile `{profile}`)", from.tenant),
+            )
+        }
+        (None, Some(path)) => (super::load_file(path)?, format!("`{}`", path.display())),
+        (None, None) => return Err(Failure::new("give `--from PROFILE` or `--from-file FILE`")),
+    };
+    let target = runtime.block_on(export_tenant(&target_client, &[]))?;
+
+    let options = MigrateOptions {
+        target_tenant: target_tenant.clone(),
+        pools: args.pools.clone(),
+        pool_map: pool_map(&args.pool_map).map_err(migrate_failure)?,
+        credentials: args.credentials,
+        match_by: args.match_by,
+    };
+    let mut migration = transform(&source, &target, &options).map_err(migrate_failure)?;
+    let diff_options = DiffOptions {
+        pools: migration.target_pools.clone(),
+        ..DiffOptions::default()
+    };
+    let plan_of = |migration: &Migration| {
+        diff(&target, &migration.desired, &diff_options)
+            .map_err(|error| inconsistent(error, &target_tenant, &source_name))
+    };
+    let mut plan = plan_of(&migration)?;
+    let mut overwritten = Vec::new();
+    if args.mode == MigrateMode::Fail {
+        overwritten = overwrites(&plan);
+        if !overwritten.is_empty() {
+            let keys: BTreeSet<UserKey> = overwritten
+                .iter()
+                .map(|c| UserKey {
+                    pool_id: c.pool_id.clone(),
+                    user_id: c.user_id.clone(),
+                })
+                .collect();
+            migration.leave_out(&keys);
+            plan = plan_of(&migration)?;
+        }
+    }
+    plan.warnings.extend(migration.warnings.iter().cloned());
+
+    print_migration(
+        &args,
+        global,
+        &migration,
+        &plan,
+        &overwritten,
+        &source_name,
+        &target_tenant,
+    )?;
+    if let Some(path) = &args.id_map_out {
+        write_id_map(path, &migration.id_map)?;
+    }
+    if let Some(out) = &args.out {
+        save_plan(out, &plan, &migration, &target_tenant, &source_name)?;
+        return Ok(exit_codes::SUCCESS);
+    }
+    if let Some(path) = &args.plan {
+        check_saved_plan(path, &plan, &migration, &target_tenant)?;
+    }
+    if !plan.has_changes() {
+        return Ok(exit_codes::SUCCESS);
+    }
+    let mode = match args.mode {
+        MigrateMode::Fail => ImportMode::Fail,
+        MigrateMode::Update => ImportMode::Update,
+    };
+    check_mode(&plan, mode).map_err(apply_failure)?;
+    if args.plan.is_none()
+        && !approve(
+            &target_tenant,
+            args.auto_approve,
+            "review the plan, then run again with `--auto-approve`",
+        )?
+    {
+        return Ok(exit_codes::ERROR);
+    }
+    let apply_options = ApplyOptions {
+        mode,
+        batch_size: args.batch_size,
+        batch: BatchOptions {
+            parallelism: usize::from(args.parallelism),
+            ..BatchOptions::default()
+        },
+        diff: diff_options.clone(),
+        now: now_rfc3339(),
+        max_deletes: None,
+    };
+    apply_and_report(
+        &runtime,
+        &target_client,
+        &plan,
+        &target,
+        &migration.desired,
+        &apply_options,
+        false,
+        None,
+    )
+}
+
+/// The header, the plan, the id mapping and the users left out, on stdout.
+fn print_migration(
+    args: &MigrateArgs,
+    global: &GlobalArgs,
+    migration: &Migration,
+    plan: &Plan,
+    overwritten: &[Conflict],
+    source_name: &str,
+    target_tenant: &str,
+) -> Result<(), Failure> {
+    let color = ui::use_color(global.color, ui::stdout_is_terminal());
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    writeln!(
+        out,
+        "Migrating {} from {source_name} to tenant `{target_tenant}` (credentials: {}, match by: {}, existing users that differ: {})",
+        count_noun(
+            migration.id_map.len() + migration.held_back.len() + overwritten.len(),
+            "user",
+            "users"
+        ),
+        value_name(&args.credentials),
+        value_name(&args.match_by),
+        match args.mode {
+            MigrateMode::Fail => "left out",
+            MigrateMode::Update => "replaced",
+        }
+    )?;
+    for (from, to) in &migration.pool_mapping {
+        writeln!(out, "  pool `{from}` -> `{to}`")?;
+    }
+    writeln!(out)?;
+    let options = TextOptions {
+        color,
+        full: args.full,
+        ..TextOptions::default()
+    };
+    render::render_text(plan, &mut out, &options)?;
+
+    let remapped: Vec<&IdMapping> = migration
+        .id_map
+        .iter()
+        .filter(|m| m.source_user_id != m.target_user_id)
+        .collect();
+    if !remapped.is_empty() {
+        writeln!(
+            out,
+            "\nId mapping: {} the id of an existing user of tenant `{target_tenant}`:",
+            if remapped.len() == 1 {
+                "1 user takes".to_string()
+            } else {
+                format!("{} take", count_noun(remapped.len(), "user", "users"))
+            }
+        )?;
+        let shown = if args.full {
+            remapped.len()
+        } else {
+            remapped.len().min(ID_MAP_SHOWN)
+        };
+        for mapping in &remapped[..shown] {
+            writeln!(
+                out,
+                "  `{}` in pool `{}` -> `{}` in pool `{}` (by {})",
+                mapping.source_user_id,
+                mapping.source_pool,
+                mapping.target_user_id,
+                mapping.target_pool,
+                mapping.matched_by
+            )?;
+        }
+        if shown < remapped.len() {
+            writeln!(
+                out,
+                "  ... and {} more (`--full` lists them, `--id-map-out FILE` saves them)",
+                render::thousands(remapped.len() - shown)
+            )?;
+        }
+    }
+
+    write_conflicts(
+        &mut out,
+        &migration.held_back,
+        (
+            &format!("tenant `{target_tenant}` gives an identifier of this user to another user"),
+            &format!("tenant `{target_tenant}` gives an identifier of each to another user"),
+        ),
+        "`--match-by identifier` matches users by e-mail, mobile or uid",
+    )?;
+    write_conflicts(
+        &mut out,
+        overwritten,
+        (
+            &format!(
+                "it exists in tenant `{target_tenant}` and differs, and `--mode fail` never overwrites"
+            ),
+            &format!(
+                "they exist in tenant `{target_tenant}` and differ, and `--mode fail` never overwrites"
+            ),
+        ),
+        "`--mode update` replaces them",
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+fn value_name(value: &impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
+/// Lists users left out, under a heading that says why (`reason` is `(singular, plural)`).
+fn write_conflicts(
+    out: &mut dyn Write,
+    conflicts: &[Conflict],
+    reason: (&str, &str),
+    remedy: &str,
+) -> std::io::Result<()> {
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    let why = if conflicts.len() == 1 {
+        reason.0
+    } else {
+        reason.1
+    };
+    writeln!(
+        out,
+        "\nLeft out ({}): {why}; {remedy}",
+        count_noun(conflicts.len(), "user", "users"),
+    )?;
+    for conflict in conflicts {
+        let label = conflict
+            .label
+            .as_deref()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  ! user `{}`{label} in pool `{}`: {}",
+            conflict.user_id, conflict.pool_id, conflict.reason
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the id map as JSON for a `.json` path, else CSV; mode 0600, atomically.
+fn write_id_map(path: &Path, mappings: &[IdMapping]) -> Result<(), Failure> {
+    let is_json = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
+    let bytes = if is_json {
+        let mut bytes = serde_json::to_vec_pretty(mappings).map_err(Failure::new)?;
+        bytes.push(b'\n');
+        bytes
+    } else {
+        id_map_csv(mappings).into_bytes()
+    };
+    poolsync::fsutil::write_atomic(path, &bytes).map_err(|error| {
+        Failure::new(error).hint(format!("could not write the id map `{}`", path.display()))
+    })?;
+    writeln!(
+        std::io::stderr(),
+        "Wrote the id map of {} to `{}`",
+        count_noun(mappings.len(), "user", "users"),
+        path.display()
+    )?;
+    Ok(())
+}
+
+/// How a saved migration plan's "desired file" starts; the rest says where the users come from.
+pub(crate) const MIGRATION_ORIGIN: &str = "migration from ";
+
+fn plan_origin(source_name: &str) -> String {
+    format!("{MIGRATION_ORIGIN}{}", source_name.replace('`', ""))
+}
+
+/// SHA-256 of the migration's desired state in canonical order, so that a saved plan notices a
+/// change in the source, the options or the target's pools, but not a reordered export.
+fn desired_fingerprint(migration: &Migration) -> Result<String, Failure> {
+    let mut desired = migration.desired.clone();
+    poolsync::export::canonicalize(&mut desired);
+    let bytes = serde_json::to_vec(&desired).map_err(Failure::new)?;
+    Ok(sha256_hex(&bytes))
+}
+
+/// Refuses (exit code 4) unless the migration planned now is the one saved in `path`.
+fn check_saved_plan(
+    path: &Path,
+    plan: &Plan,
+    migration: &Migration,
+    target_tenant: &str,
+) -> Result<(), Failure> {
+    let saved = read_planfile(path)?;
+    if !saved.desired_path.starts_with(MIGRATION_ORIGIN) {
+        return Err(Failure::new(format!(
+            "`{}` is a plan of `poolsync plan`, not of `poolsync migrate`",
+            path.display()
+        ))
+        .hint(format!("apply it with `poolsync apply {}`", path.display())));
+    }
+    let mut reasons = Vec::new();
+    if saved.tenant != target_tenant {
+        reasons.push(format!(
+            "the plan was made for tenant `{}`, not `{target_tenant}`",
+            saved.tenant
+        ));
+    } else if saved.desired_sha256 != desired_fingerprint(migration)? {
+        reasons.push(
+            "the source, the migration options or the target's pools and groups changed since the plan was made"
+                .to_string(),
+        );
+    }
+    if reasons.is_empty() {
+        reasons = saved.stale_reasons(plan);
+    }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(stale(reasons))
+    }
+}
+
+/// Saves the plan like `plan -o`: ids and fingerprints only, no secret, no personal data.
+fn save_plan(
+    out: &Path,
+    plan: &Plan,
+    migration: &Migration,
+    target_tenant: &str,
+    source_name: &str,
+) -> Result<(), Failure> {
+    let mut saved = PlanFile::new(
+        plan,
+        target_tenant,
+        &plan_origin(source_name),
+        &[],
+        &[],
+        &migration.target_pools,
+        &[],
+    );
+    saved.desired_sha256 = desired_fingerprint(migration)?;
+    write_planfile(out, &saved)?;
+    writeln!(
+        std::io::stderr(),
+        "Saved the plan to `{}`; nothing was applied. Apply exactly this plan with the same command and `--plan {}` instead of `-o`",
+        out.display(),
+        out.display()
+    )?;
+    Ok(())
+}

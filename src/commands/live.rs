@@ -1,6 +1,6 @@
 //! The commands that talk to a tenant: `export`, `plan` and `apply`.
 
-use super::{diff_failure, diff_options, load_file, plan_exit_code, print_plan};
+use super::{check_desired, diff_failure, diff_options, load_file, plan_exit_code, print_plan};
 use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -144,6 +144,7 @@ fn compute_plan(
     desired_path: &Path,
     tenant: &str,
 ) -> Result<Plan, Failure> {
+    check_desired(desired, current, &desired_path.display().to_string())?;
     let options = diff_options(output)?;
     diff(current, desired, &options).map_err(|error| {
         diff_failure(

@@ -4,7 +4,7 @@ use super::{diff_failure, diff_options, load_file, plan_exit_code, print_plan};
 use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use poolsync::apply::{ApplyError, ApplyOptions, apply_plan, check_mode, check_prune};
+use poolsync::apply::{ApplyError, ApplyOptions, ApplyReport, apply_plan, check_mode, check_prune};
 use poolsync::client::{
     ApiClient, ApiError, BatchEvent, BatchObserver, BatchOptions, BatchStatus, Cancellation,
     ConnectionSettings, ExportProgress, SettingsError, settings::process_env,
@@ -16,7 +16,8 @@ use poolsync::fsutil::write_atomic_with;
 use poolsync::model::TenantDump;
 use poolsync::plan::Plan;
 use poolsync::planfile::{KIND, PlanFile, sha256_hex};
-use poolsync::render::{self, count_noun, render_json};
+use poolsync::redact::Redactor;
+use poolsync::render::{self, count_noun};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -216,7 +217,9 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         (None, None) => return Err(Failure::new("give a saved plan or `--desired FILE`")),
     };
     let output = PlanOutputArgs {
+        format: None,
         json: args.json,
+        redact_pii: args.redact_pii,
         full: args.full,
         detailed_exitcode: false,
         ignore: saved
@@ -265,7 +268,7 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     }
     if !plan.has_changes() {
         if args.json {
-            render_json(&plan, &mut std::io::stdout().lock())?;
+            print_apply_json(&plan, None, args.redact_pii)?;
         }
         return Ok(exit_codes::SUCCESS);
     }
@@ -347,14 +350,10 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     observer.0.finish_and_clear();
     let report = report.map_err(apply_failure)?;
     if args.json {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        serde_json::to_writer_pretty(
-            &mut out,
-            &serde_json::json!({"plan": plan, "apply": report}),
-        )
-        .map_err(Failure::new)?;
-        writeln!(out)?;
+        print_apply_json(&plan, Some(&report), args.redact_pii)?;
+    } else if args.redact_pii {
+        let report = Redactor::new().apply_report(&report);
+        render::render_apply_report(&report, &mut std::io::stdout().lock())?;
     } else {
         render::render_apply_report(&report, &mut std::io::stdout().lock())?;
     }
@@ -365,6 +364,33 @@ pub fn run_apply(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     } else {
         exit_codes::ERROR
     })
+}
+
+/// `{"plan": …, "apply": …}` (see `examples/schemas/apply-report.schema.json`); `apply` is
+/// `null` when there was nothing to do.
+fn print_apply_json(
+    plan: &Plan,
+    report: Option<&ApplyReport>,
+    redact_pii: bool,
+) -> Result<(), Failure> {
+    let (plan, report) = if redact_pii {
+        let mut redactor = Redactor::new();
+        (
+            redactor.plan(plan),
+            report.map(|r| redactor.apply_report(r)),
+        )
+    } else {
+        (plan.clone(), report.cloned())
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    serde_json::to_writer_pretty(
+        &mut out,
+        &serde_json::json!({"plan": plan, "apply": report}),
+    )
+    .map_err(Failure::new)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 fn read_planfile(path: &Path) -> Result<PlanFile, Failure> {

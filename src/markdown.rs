@@ -312,27 +312,33 @@ fn write_tables(out: &mut String, plan: &Plan, pools: &BTreeMap<&str, PoolUsers>
     out.push('\n');
 }
 
-/// Adds `<details>` sections entry by entry while they fit the budget; returns how many
-/// entries were left out.
+/// Room kept for closing one section (`… and N in this section`, `</details>`).
+const SECTION_CLOSING: usize = 80;
+
+/// Adds `<details>` sections entry by entry while they fit the budget, and counts the entries
+/// left out. Each section may use its share of the room left, so that every pool of a large
+/// plan shows a few users rather than the first pool all of them.
 struct Sections<'a> {
     out: &'a mut String,
     budget: usize,
-    full: bool,
     left_out: usize,
 }
 
 impl Sections<'_> {
-    fn section(&mut self, summary: &str, entries: impl ExactSizeIterator<Item = String>) {
-        let total = entries.len();
-        if self.full {
-            self.left_out += total;
-            return;
-        }
+    /// One section of `total` entries; `sections_left` counts this one and those after it.
+    fn section(
+        &mut self,
+        summary: &str,
+        total: usize,
+        entries: impl Iterator<Item = String>,
+        sections_left: usize,
+    ) {
+        let room = self.budget.saturating_sub(self.out.len() + CLOSING_RESERVE);
+        let limit = self.out.len() + room / sections_left.max(1);
         let mut section = format!("<details>\n<summary>{summary}</summary>\n\n");
         let mut shown = 0;
         for entry in entries {
-            if self.out.len() + section.len() + entry.len() + CLOSING_RESERVE > self.budget {
-                self.full = true;
+            if self.out.len() + section.len() + entry.len() + SECTION_CLOSING > limit {
                 break;
             }
             section.push_str(&entry);
@@ -406,28 +412,33 @@ pub fn render_markdown(
     let mut sections = Sections {
         out: &mut text,
         budget: options.budget,
-        full: false,
         left_out: 0,
     };
-    let records: Vec<String> = [("pool", &plan.pools), ("group", &plan.groups)]
+    let records: Vec<(&str, &RecordChange)> = [("pool", &plan.pools), ("group", &plan.groups)]
         .into_iter()
         .flat_map(|(kind, records)| records.changes.iter().map(move |c| (kind, c)))
-        .map(|(kind, change)| record_entry(kind, change, options))
         .collect();
+    let changed_pools: Vec<(&&str, &PoolUsers)> = pools
+        .iter()
+        .filter(|(_, users)| !users.changes.is_empty() || !users.deletes.is_empty())
+        .collect();
+    let mut sections_left = changed_pools.len() + usize::from(!records.is_empty());
     if !records.is_empty() {
         sections.section(
             &format!(
                 "Pools and groups: {}",
                 count_noun(records.len(), "change", "changes")
             ),
-            records.into_iter(),
+            records.len(),
+            records
+                .iter()
+                .map(|(kind, change)| record_entry(kind, change, options)),
+            sections_left,
         );
+        sections_left -= 1;
     }
     let records_left_out = sections.left_out;
-    for (pool_id, users) in &pools {
-        if users.changes.is_empty() && users.deletes.is_empty() {
-            continue;
-        }
+    for (pool_id, users) in changed_pools {
         let summary = format!(
             "Pool <code>{}</code>: {}",
             html(pool_id),
@@ -442,9 +453,14 @@ pub fn render_markdown(
             .changes
             .iter()
             .map(|change| user_entry(change, options))
-            .chain(users.deletes.iter().map(|user| delete_entry(user, options)))
-            .collect::<Vec<_>>();
-        sections.section(&summary, entries.into_iter());
+            .chain(users.deletes.iter().map(|user| delete_entry(user, options)));
+        sections.section(
+            &summary,
+            users.changes.len() + users.deletes.len(),
+            entries,
+            sections_left,
+        );
+        sections_left -= 1;
     }
     let users_left_out = sections.left_out - records_left_out;
     if users_left_out + records_left_out > 0 {

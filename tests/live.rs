@@ -16,11 +16,11 @@ const EXPORT: &str = "examples/acme/export.json";
 const CHANGES: &str = "examples/acme/desired-changes.json";
 const UNCHANGED: &str = "examples/acme/desired-unchanged.json";
 
-fn acme() -> TenantDump {
+pub(crate) fn acme() -> TenantDump {
     read_dump(&root().join(EXPORT)).unwrap()
 }
 
-fn emulator(
+pub(crate) fn emulator(
     seed: TenantDump,
     configure: impl FnOnce(EmulatorConfig) -> EmulatorConfig,
 ) -> EmulatorHandle {
@@ -32,7 +32,7 @@ fn emulator(
     Emulator::start_in_background(config).expect("the emulator starts")
 }
 
-fn live(server: &EmulatorHandle) -> Command {
+pub(crate) fn live(server: &EmulatorHandle) -> Command {
     let mut command = poolsync();
     command
         .env("POOLSYNC_URL", server.url())

@@ -5,6 +5,7 @@ mod client;
 mod common;
 mod emulator;
 mod examples;
+mod gitops;
 mod live;
 mod properties;
 mod support;

@@ -16,7 +16,7 @@
 
 use crate::SENSITIVE;
 use crate::plan::{Action, FieldChange, Plan, RecordChange, UserChange, UserRef};
-use crate::render::{count_noun, thousands};
+use crate::render::{count_noun, thousands, verb};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -157,15 +157,6 @@ fn field_lines(out: &mut String, fields: &[FieldChange], options: &MarkdownOptio
             "  … and {}",
             count_noun(rest, "more field", "more fields")
         );
-    }
-}
-
-/// What happens to a record, as the end of a sentence.
-fn verb(action: Action) -> &'static str {
-    match action {
-        Action::Create => "will be created",
-        Action::Update => "will be updated in-place",
-        Action::Delete => "will be deleted",
     }
 }
 

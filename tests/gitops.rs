@@ -26,6 +26,21 @@ fn markdown_plan_of_the_example_has_tables_and_a_section_per_pool() {
     assert!(!text.contains("$2a$"), "a password hash leaked");
     assert!(text.contains("+ /credentials/password/payload = (sensitive value)"));
     assert!(!text.contains("more users"), "a small plan is shown whole");
+
+    let pruning = stdout(&run(&[
+        "diff", EXPORT, CHANGES, "--format", "markdown", "--prune",
+    ]));
+    assert!(
+        pruning.contains("| users | 2 | 4 | 2 | 2 | 0 |"),
+        "{pruning}"
+    );
+    assert!(
+        pruning.contains(
+            "<summary>Pool <code>customers</code>: 1 to create, 3 to update, 1 to delete</summary>"
+        ),
+        "{pruning}"
+    );
+    assert_eq!(pruning.matches(") will be deleted").count(), 2, "{pruning}");
 }
 
 #[test]

@@ -137,12 +137,29 @@ pub enum Command {
     Emulate(poolsync::emulator::cli::EmulateArgs),
 }
 
+/// How a plan is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people, in the style of `terraform plan`
+    Text,
+    /// The versioned JSON plan, for machines
+    Json,
+    /// For a pull-request comment: tables, collapsible sections, kept under GitHub's size limit
+    Markdown,
+}
+
 /// How a plan is computed and shown (shared by `diff` and `plan`)
 #[derive(Debug, Args, Clone)]
 pub struct PlanOutputArgs {
-    /// Print the versioned JSON plan instead of text
-    #[arg(long)]
+    /// How to print the plan [default: text]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<OutputFormat>,
+    /// Print the versioned JSON plan instead of text (same as `--format json`)
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Mask e-mail addresses and phone numbers in the output with stable short hashes, for public CI logs
+    #[arg(long)]
+    pub redact_pii: bool,
     /// Show every changed user, even in large plans
     #[arg(long)]
     pub full: bool,
@@ -164,6 +181,17 @@ pub struct PlanOutputArgs {
     /// Never delete users whose id or an identifier matches this glob, like `*@example.com` (repeatable)
     #[arg(long, value_name = "PATTERN", requires = "prune")]
     pub protect: Vec<String>,
+}
+
+impl PlanOutputArgs {
+    /// The format asked for, `--json` included.
+    pub fn format(&self) -> OutputFormat {
+        if self.json {
+            OutputFormat::Json
+        } else {
+            self.format.unwrap_or(OutputFormat::Text)
+        }
+    }
 }
 
 /// Show the plan between two tenant files, without any network
@@ -251,6 +279,9 @@ pub struct ApplyArgs {
     /// Print the plan and the apply report as JSON
     #[arg(long)]
     pub json: bool,
+    /// Mask e-mail addresses and phone numbers in the output with stable short hashes, for public CI logs
+    #[arg(long)]
+    pub redact_pii: bool,
     /// Show every changed user, even in large plans
     #[arg(long)]
     pub full: bool,

@@ -263,7 +263,7 @@ fn write_footer(out: &mut dyn Write, painter: &Painter, plan: &Plan) -> io::Resu
 }
 
 /// What happens to a record, as the end of a sentence.
-fn verb(action: Action) -> &'static str {
+pub fn verb(action: Action) -> &'static str {
     match action {
         Action::Create => "will be created",
         Action::Update => "will be updated in-place",

@@ -5,6 +5,7 @@ mod client;
 mod common;
 mod emulator;
 mod examples;
+mod gitops;
 mod hostile;
 mod live;
 mod migrate;

@@ -4,7 +4,7 @@ use super::{check_desired, diff_failure, diff_options, load_file, plan_exit_code
 use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use poolsync::apply::{ApplyError, ApplyOptions, apply_plan, check_mode, check_prune};
+use poolsync::apply::{ApplyError, ApplyOptions, ApplyReport, apply_plan, check_mode, check_prune};
 use poolsync::client::{
     ApiClient, ApiError, BatchEvent, BatchObserver, BatchOptions, BatchStatus, Cancellation,
     ConnectionSettings, ExportProgress, SettingsError, settings::process_env,
@@ -17,7 +17,8 @@ use poolsync::journal::{Journal, JournalStart};
 use poolsync::model::TenantDump;
 use poolsync::plan::Plan;
 use poolsync::planfile::{KIND, PlanFile, sha256_hex};
-use poolsync::render::{self, count_noun, render_json};
+use poolsync::redact::Redactor;
+use poolsync::render::{self, count_noun};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -192,6 +193,17 @@ pub(crate) fn write_planfile(path: &Path, saved: &PlanFile) -> Result<(), Failur
     })
 }
 
+/// How an apply's outcome is shown and recorded.
+#[derive(Clone, Copy)]
+pub(crate) struct ReportOptions<'a> {
+    /// Print the plan and the report as JSON.
+    pub json: bool,
+    /// Mask e-mail addresses and phone numbers.
+    pub redact_pii: bool,
+    /// The journal to record requests in, if any.
+    pub journal: Option<&'a Journal>,
+}
+
 /// Passes batch events to several observers (the progress bar and the journal).
 struct Observers<'a>(Vec<&'a dyn BatchObserver>);
 
@@ -293,7 +305,9 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
         (None, None) => return Err(Failure::new("give a saved plan or `--desired FILE`")),
     };
     let output = PlanOutputArgs {
+        format: None,
         json: args.json,
+        redact_pii: args.redact_pii,
         full: args.full,
         detailed_exitcode: false,
         ignore: saved
@@ -356,7 +370,7 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
     }
     if !plan.has_changes() {
         if args.json {
-            render_json(&plan, &mut std::io::stdout().lock())?;
+            print_apply_json(&plan, None, args.redact_pii)?;
         }
         return Ok(exit_codes::SUCCESS);
     }
@@ -455,8 +469,11 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
         &current,
         &desired,
         &options,
-        args.json,
-        Some(&journal),
+        &ReportOptions {
+            json: args.json,
+            redact_pii: args.redact_pii,
+            journal: Some(&journal),
+        },
     )
 }
 
@@ -469,9 +486,13 @@ pub(crate) fn apply_and_report(
     current: &TenantDump,
     desired: &TenantDump,
     options: &ApplyOptions,
-    json: bool,
-    journal: Option<&Journal>,
+    shown: &ReportOptions<'_>,
 ) -> Result<u8, Failure> {
+    let ReportOptions {
+        json,
+        redact_pii,
+        journal,
+    } = *shown;
     let total_users = (plan.changes.len() + plan.deletes.len()) as u64;
     let bar = if ui::stderr_is_terminal() && !json {
         ProgressBar::with_draw_target(Some(total_users), ProgressDrawTarget::stderr())
@@ -515,17 +536,15 @@ pub(crate) fn apply_and_report(
         }
     }
     if json {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        serde_json::to_writer_pretty(
-            &mut out,
-            &serde_json::json!({"plan": plan, "apply": report}),
-        )
-        .map_err(Failure::new)?;
-        writeln!(out)?;
+        print_apply_json(plan, Some(&report), redact_pii)?;
     } else {
+        let shown = if redact_pii {
+            Redactor::new().apply_report(&report)
+        } else {
+            report.clone()
+        };
         let mut out = std::io::stdout().lock();
-        render::render_apply_report(&report, &mut out)?;
+        render::render_apply_report(&shown, &mut out)?;
         if let Some(journal) = journal.filter(|_| !report.is_complete()) {
             writeln!(
                 out,
@@ -542,6 +561,33 @@ pub(crate) fn apply_and_report(
     } else {
         exit_codes::ERROR
     })
+}
+
+/// `{"plan": …, "apply": …}` (see `examples/schemas/apply-report.schema.json`); `apply` is
+/// `null` when there was nothing to do.
+fn print_apply_json(
+    plan: &Plan,
+    report: Option<&ApplyReport>,
+    redact_pii: bool,
+) -> Result<(), Failure> {
+    let (plan, report) = if redact_pii {
+        let mut redactor = Redactor::new();
+        (
+            redactor.plan(plan),
+            report.map(|r| redactor.apply_report(r)),
+        )
+    } else {
+        (plan.clone(), report.cloned())
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    serde_json::to_writer_pretty(
+        &mut out,
+        &serde_json::json!({"plan": plan, "apply": report}),
+    )
+    .map_err(Failure::new)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 pub(crate) fn read_planfile(path: &Path) -> Result<PlanFile, Failure> {

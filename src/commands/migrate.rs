@@ -2,8 +2,8 @@
 //! plan against the target, and apply and verify like `apply`.
 
 use super::live::{
-    apply_and_report, apply_failure, approve, export_tenant, now_rfc3339, read_planfile, runtime,
-    stale, write_planfile,
+    ReportOptions, apply_and_report, apply_failure, approve, export_tenant, now_rfc3339,
+    read_planfile, runtime, stale, write_planfile,
 };
 use crate::cli::{GlobalArgs, MigrateArgs, MigrateMode};
 use crate::ui::{self, Failure};
@@ -199,8 +199,11 @@ pub fn run_migrate(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure
         &target,
         &migration.desired,
         &apply_options,
-        false,
-        None,
+        &ReportOptions {
+            json: false,
+            redact_pii: false,
+            journal: None,
+        },
     )
 }
 

@@ -5,20 +5,28 @@ mod live;
 mod migrate;
 mod validate;
 
-use crate::cli::{Cli, Command, PlanOutputArgs};
+use crate::cli::{Cli, Command, OutputFormat, PlanOutputArgs};
 use crate::ui::{self, Failure};
 use poolsync::diff::{DiffError, DiffOptions};
 use poolsync::exit_codes;
+use poolsync::markdown::{MarkdownOptions, render_markdown};
 use poolsync::model::TenantDump;
 use poolsync::normalize::IgnorePath;
 use poolsync::plan::Plan;
+use poolsync::redact::{Redactor, redact_plan};
 use poolsync::render::{self, TextOptions};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// Runs the command and returns the exit code.
 pub fn run(cli: Cli) -> Result<u8, Failure> {
-    match cli.command {
+    let redact_pii = match &cli.command {
+        Command::Diff(args) => args.output.redact_pii,
+        Command::Plan(args) => args.output.redact_pii,
+        Command::Apply(args) => args.redact_pii,
+        _ => false,
+    };
+    let result = match cli.command {
         Command::Diff(args) => diff::run_diff(args, &cli.global),
         Command::Validate(args) => validate::run_validate(args, &cli.global),
         Command::Export(args) => live::run_export(args, &cli.global),
@@ -26,6 +34,59 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Apply(args) => live::run_apply(args, &cli.global),
         Command::Migrate(args) => migrate::run_migrate(args, &cli.global),
         Command::Emulate(args) => live::run_emulate(args),
+    };
+    if redact_pii {
+        result.map_err(redact_failure)
+    } else {
+        result
+    }
+}
+
+/// An error whose text was masked by `--redact-pii`, causes kept as text.
+#[derive(Debug)]
+struct RedactedError {
+    message: String,
+    source: Option<Box<RedactedError>>,
+}
+
+impl std::fmt::Display for RedactedError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RedactedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The failure with e-mail addresses and phone numbers masked in everything it prints (an
+/// error can quote a desired file's identifiers).
+fn redact_failure(failure: Failure) -> Failure {
+    if failure.is_broken_pipe() {
+        return failure;
+    }
+    let mut redactor = Redactor::new();
+    let mut causes = Vec::new();
+    let mut source = failure.error.source();
+    while let Some(cause) = source {
+        causes.push(redactor.text(&cause.to_string()));
+        source = cause.source();
+    }
+    let chain = causes.into_iter().rev().fold(None, |source, message| {
+        Some(Box::new(RedactedError { message, source }))
+    });
+    Failure {
+        error: Box::new(RedactedError {
+            message: redactor.text(&failure.error.to_string()),
+            source: chain,
+        }),
+        details: failure.details.iter().map(|d| redactor.text(d)).collect(),
+        hint: failure.hint.as_deref().map(|hint| redactor.text(hint)),
+        code: failure.code,
     }
 }
 
@@ -150,27 +211,40 @@ pub fn diff_failure(error: DiffError, current: &str, desired: &str) -> Failure {
     ))
 }
 
-/// Writes the plan to stdout as text or JSON.
+/// Writes the plan to stdout as text, JSON or Markdown, masked with `--redact-pii`.
 pub fn print_plan(
     plan: &Plan,
     args: &PlanOutputArgs,
     global: &crate::cli::GlobalArgs,
 ) -> Result<(), Failure> {
+    let redacted;
+    let plan = if args.redact_pii {
+        redacted = redact_plan(plan);
+        &redacted
+    } else {
+        plan
+    };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    if args.json {
-        for warning in &plan.warnings {
-            tracing::warn!("{warning}");
+    match args.format() {
+        OutputFormat::Json => {
+            for warning in &plan.warnings {
+                tracing::warn!("{warning}");
+            }
+            render::render_json(plan, &mut out)?;
         }
-        render::render_json(plan, &mut out)?;
-    } else {
-        let options = TextOptions {
-            color: ui::use_color(global.color, ui::stdout_is_terminal()),
-            full: args.full,
-            summary_threshold: args.summary_threshold,
-            ..TextOptions::default()
-        };
-        render::render_text(plan, &mut out, &options)?;
+        OutputFormat::Markdown => {
+            render_markdown(plan, &mut out, &MarkdownOptions::default())?;
+        }
+        OutputFormat::Text => {
+            let options = TextOptions {
+                color: ui::use_color(global.color, ui::stdout_is_terminal()),
+                full: args.full,
+                summary_threshold: args.summary_threshold,
+                ..TextOptions::default()
+            };
+            render::render_text(plan, &mut out, &options)?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -14,6 +14,7 @@ use crate::plan::{
     UserRef,
 };
 use json_patch::{Patch, PatchOperation};
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,62 +68,39 @@ pub fn diff(
         .filter_map(|pool| pool.id.as_deref())
         .collect();
 
+    // Each user is compared on its own, so the work is spread over every core; results are
+    // collected in key order, so the plan is the same whatever the scheduling.
+    let users: Vec<(&UserKey, &UserAggregate<'_>)> = desired_index
+        .users
+        .iter()
+        .filter(|(key, _)| in_scope(&key.pool_id))
+        .collect();
+    let outcomes: Vec<UserOutcome> = users
+        .par_iter()
+        .map(|(key, desired_user)| {
+            compare_user(key, desired_user, &current_index, &known_pools, options)
+        })
+        .collect();
     let mut ignore_matched = vec![false; options.ignore.len()];
     let mut summary = Summary::default();
     let mut changes = Vec::new();
-    for (key, desired_user) in &desired_index.users {
-        if !in_scope(&key.pool_id) {
-            continue;
+    for outcome in outcomes {
+        desired_problems.extend(outcome.desired_problems);
+        current_problems.extend(outcome.current_problems);
+        for position in outcome.ignore_matched {
+            ignore_matched[position] = true;
         }
-        if !known_pools.contains(key.pool_id.as_str()) {
-            desired_problems.push(Problem {
-                record: format!("user `{}`", key.user_id),
-                field: Some("user_pool_id".into()),
-                message: format!(
-                    "pool `{}` is neither in the tenant nor in the desired file's `pools`",
-                    key.pool_id
-                ),
-            });
-            continue;
-        }
-        let current_user = current_index.users.get(key);
-        let mut desired_value = normalize_user(desired_user, current_user);
-        desired_problems.append(&mut desired_value.problems);
-        let mut desired_value = desired_value.value;
-        for (position, path) in options.ignore.iter().enumerate() {
-            ignore_matched[position] |= path.remove_from(&mut desired_value);
-        }
-        match current_user {
-            None => {
-                summary.create += 1;
-                changes.push(user_change(
-                    Action::Create,
-                    key,
-                    desired_user,
-                    None,
-                    &desired_value,
-                ));
-            }
-            Some(current_user) => {
-                let mut current_value = normalize_user(current_user, None);
-                current_problems.append(&mut current_value.problems);
-                let mut current_value = current_value.value;
-                for (position, path) in options.ignore.iter().enumerate() {
-                    ignore_matched[position] |= path.remove_from(&mut current_value);
-                }
-                if current_value == desired_value {
-                    summary.unchanged += 1;
+        match outcome.change {
+            Compared::Unchanged => summary.unchanged += 1,
+            Compared::Changed(change) => {
+                if change.action == Action::Create {
+                    summary.create += 1;
                 } else {
                     summary.update += 1;
-                    changes.push(user_change(
-                        Action::Update,
-                        key,
-                        desired_user,
-                        Some(&current_value),
-                        &desired_value,
-                    ));
                 }
+                changes.push(*change);
             }
+            Compared::Skipped => {}
         }
     }
     if !current_problems.is_empty() {
@@ -216,6 +194,88 @@ pub fn is_protected(user: &UserAggregate<'_>, patterns: &[glob::Pattern]) -> boo
             .iter()
             .filter_map(|identifier| identifier.identifier.as_deref())
             .any(matches)
+}
+
+/// What comparing one desired user found.
+enum Compared {
+    Unchanged,
+    Changed(Box<UserChange>),
+    Skipped,
+}
+
+struct UserOutcome {
+    change: Compared,
+    desired_problems: Vec<Problem>,
+    current_problems: Vec<Problem>,
+    /// Positions of the ignore paths that matched something in this user.
+    ignore_matched: Vec<usize>,
+}
+
+/// Normalizes one desired user and its current state (if any) and compares them.
+fn compare_user(
+    key: &UserKey,
+    desired_user: &UserAggregate<'_>,
+    current_index: &TenantIndex<'_>,
+    known_pools: &BTreeSet<&str>,
+    options: &DiffOptions,
+) -> UserOutcome {
+    let mut outcome = UserOutcome {
+        change: Compared::Skipped,
+        desired_problems: Vec::new(),
+        current_problems: Vec::new(),
+        ignore_matched: Vec::new(),
+    };
+    if !known_pools.contains(key.pool_id.as_str()) {
+        outcome.desired_problems.push(Problem {
+            record: format!("user `{}`", key.user_id),
+            field: Some("user_pool_id".into()),
+            message: format!(
+                "pool `{}` is neither in the tenant nor in the desired file's `pools`",
+                key.pool_id
+            ),
+        });
+        return outcome;
+    }
+    let mut strip_ignored = |value: &mut Value| {
+        for (position, path) in options.ignore.iter().enumerate() {
+            if path.remove_from(value) && !outcome.ignore_matched.contains(&position) {
+                outcome.ignore_matched.push(position);
+            }
+        }
+    };
+    let current_user = current_index.users.get(key);
+    let desired = normalize_user(desired_user, current_user);
+    let mut desired_value = desired.value;
+    strip_ignored(&mut desired_value);
+    let change = match current_user {
+        None => Compared::Changed(Box::new(user_change(
+            Action::Create,
+            key,
+            desired_user,
+            None,
+            &desired_value,
+        ))),
+        Some(current_user) => {
+            let current = normalize_user(current_user, None);
+            let mut current_value = current.value;
+            strip_ignored(&mut current_value);
+            outcome.current_problems = current.problems;
+            if current_value == desired_value {
+                Compared::Unchanged
+            } else {
+                Compared::Changed(Box::new(user_change(
+                    Action::Update,
+                    key,
+                    desired_user,
+                    Some(&current_value),
+                    &desired_value,
+                )))
+            }
+        }
+    };
+    outcome.desired_problems = desired.problems;
+    outcome.change = change;
+    outcome
 }
 
 /// SHA-256 (hex) of a normalized value; keys are sorted, so equal values hash equal.

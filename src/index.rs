@@ -177,10 +177,11 @@ impl<'a> TenantIndex<'a> {
                           user_id: Option<&'a str>,
                           pool_id: Option<&'a str>|
          -> Option<UserKey> {
-            let name = record_name(array, position, id);
+            // The record's name is only needed for a problem: format it then, not per record.
+            let name = || record_name(array, position, id);
             let Some(user_id) = user_id else {
                 located_problems.push(Problem {
-                    record: name,
+                    record: name(),
                     field: Some("user_id".into()),
                     message: "missing: a sub-record must name its user".into(),
                 });
@@ -196,7 +197,7 @@ impl<'a> TenantIndex<'a> {
                 None if pools.len() == 1 => Some(pools[0]),
                 None if pools.len() > 1 => {
                     located_problems.push(Problem {
-                        record: name,
+                        record: name(),
                         field: Some("user_pool_id".into()),
                         message: format!(
                             "user `{user_id}` exists in several pools; name the pool with `user_pool_id`"
@@ -216,7 +217,7 @@ impl<'a> TenantIndex<'a> {
                         .map(|p| format!(" in pool `{p}`"))
                         .unwrap_or_default();
                     located_problems.push(Problem {
-                        record: name,
+                        record: name(),
                         field: Some("user_id".into()),
                         message: format!(
                             "points at user `{user_id}`{place}, which is not in `users`"

@@ -8,6 +8,11 @@ use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 
+/// mimalloc: a tree of a million users is millions of small allocations, where it is markedly
+/// faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let stderr_color = ui::use_color(cli.global.color, ui::stderr_is_terminal());

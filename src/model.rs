@@ -4,22 +4,21 @@
 //! and writing a document loses nothing. Enumerations stay strings here: a value the vendor adds
 //! later must survive a round trip, and [`crate::validate`] is where unknown values are reported.
 //! This module does no I/O; reading files lives in [`crate::load`].
+//!
+//! Deserialization is written out (by the `record!` macro below) rather than derived with
+//! `#[serde(flatten)]`: a flattened field makes serde buffer every record into an intermediate
+//! tree before reading it, which doubled the parse time of a million-user export. The macro reads
+//! known fields straight into their types, borrows keys from the input where it can, and keeps
+//! the rest in `extra`. A field given twice is an error, as with derived impls.
 
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 /// A JSON object, as used for free-form fields (`payload`, `metadata`, unknown fields).
 pub type Object = Map<String, Value>;
-
-/// Reads `null` (or an absent field, with `#[serde(default)]`) as an empty vector.
-fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
-}
 
 /// A value that must never be shown: credential payloads (password hashes) and one-time codes.
 ///
@@ -36,7 +35,7 @@ impl fmt::Debug for SecretValue {
 }
 
 /// The whole tenant document served by export and accepted by import.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TenantDump {
     /// Identity pools.
     #[serde(
@@ -107,19 +106,19 @@ pub struct TenantDump {
 }
 
 /// An identity pool.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Pool {
     /// Pool id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Owning tenant (server-managed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     /// Display name (required by the spec).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Free-text description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Every other pool setting (authentication mechanisms, password policy...), kept verbatim.
     #[serde(flatten)]
@@ -127,16 +126,16 @@ pub struct Pool {
 }
 
 /// A JSON schema for user payloads or metadata.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Schema {
     /// Schema id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Owning tenant (server-managed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     /// Schema name (required by the spec).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Every other field, kept verbatim.
     #[serde(flatten)]
@@ -144,37 +143,37 @@ pub struct Schema {
 }
 
 /// A user record, without its sub-records.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct User {
     /// User id (a UUID in practice).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Owning tenant (server-managed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     /// Pool the user belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_pool_id: Option<String>,
     /// `active`, `inactive`, `deleted` or `new`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// Profile data, validated by the pool's payload schema.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<Object>,
     /// Administrative metadata.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Object>,
     /// Business metadata.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub business_metadata: Option<Object>,
     /// Server-managed creation time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// Server-managed modification time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
     /// Server-managed time of the last status change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status_updated_at: Option<String>,
     /// Every other field (schema ids, user type, fields added by the vendor later).
     #[serde(flatten)]
@@ -182,34 +181,34 @@ pub struct User {
 }
 
 /// A login identifier of a user.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct UserIdentifier {
     /// Sub-record id; derived when left out of a desired file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Owning tenant (server-managed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     /// Pool of the user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_pool_id: Option<String>,
     /// Owning user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// `email`, `mobile`, `uid`, `external` or `federated`.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// The identifier as entered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
     /// Lower-cased identifier (derived).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub identifier_lc: Option<String>,
     /// Server-managed creation time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// Server-managed modification time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
     /// Every other field (metadata...).
     #[serde(flatten)]
@@ -217,43 +216,43 @@ pub struct UserIdentifier {
 }
 
 /// A verifiable address (e-mail or phone) of a user.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct UserVerifiableAddress {
     /// Sub-record id; derived when left out of a desired file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Owning tenant (server-managed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     /// Pool of the user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_pool_id: Option<String>,
     /// Owning user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// `email` or `mobile`.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// The address as entered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// Lower-cased address (derived).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub address_lc: Option<String>,
     /// `active` or `inactive`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// Whether the address was verified.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
     /// Server-managed verification time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub verified_at: Option<String>,
     /// Server-managed creation time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// Server-managed modification time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
     /// Every other field (metadata, preferred contact method...).
     #[serde(flatten)]
@@ -261,37 +260,37 @@ pub struct UserVerifiableAddress {
 }
 
 /// A credential of a user. Its payload is a secret.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct UserCredential {
     /// Sub-record id; derived when left out of a desired file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Owning tenant (server-managed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     /// Pool of the user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_pool_id: Option<String>,
     /// Owning user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// `password`, `webauthn` or `totp`.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// The secret itself (e.g. a password hash and its parameters): never shown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<SecretValue>,
     /// `valid`, `must_be_reset` or `must_be_changed`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     /// Expiry time of the credential.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     /// Server-managed creation time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// Server-managed modification time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
     /// Every other field.
     #[serde(flatten)]
@@ -299,19 +298,19 @@ pub struct UserCredential {
 }
 
 /// A transient one-time code. Never diffed, never imported.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Code {
     /// Code id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Owning user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// Pool of the user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_pool_id: Option<String>,
     /// The code value: a secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<SecretValue>,
     /// Every other field.
     #[serde(flatten)]
@@ -319,19 +318,19 @@ pub struct Code {
 }
 
 /// A group within a pool.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct InternalGroup {
     /// Group id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Owning tenant (server-managed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     /// Pool of the group (required by the spec).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_pool_id: Option<String>,
     /// Group name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Every other field (description, path...).
     #[serde(flatten)]
@@ -339,24 +338,233 @@ pub struct InternalGroup {
 }
 
 /// Membership of a user in a group.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct GroupMember {
     /// The group.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
     /// Owning tenant (server-managed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     /// The member.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// Pool of the user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_pool_id: Option<String>,
     /// Every other field.
     #[serde(flatten)]
     pub extra: Object,
 }
+
+/// A map key, borrowed from the input when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(value)))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(value.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, value: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(value)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Implements `Deserialize` for a record: `known` fields read into their types (`Option`s:
+/// `null` is `None`), `lists` (only in `TenantDump`) read as vectors with `null` as empty, and
+/// every other field kept in `extra`.
+macro_rules! record {
+    ($name:ident, $what:literal,
+     known { $($field:ident : $key:literal),* $(,)? }
+     $(, lists { $($list:ident : $list_key:literal),* $(,)? })?) => {
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct RecordVisitor;
+                impl<'de> Visitor<'de> for RecordVisitor {
+                    type Value = $name;
+                    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        formatter.write_str($what)
+                    }
+                    #[allow(non_snake_case, reason = "one flag per field, named after it")]
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        let mut record = $name::default();
+                        $( let mut $field = false; )*
+                        $($( let mut $list = false; )*)?
+                        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                            match key.as_ref() {
+                                $( $key => {
+                                    if std::mem::replace(&mut $field, true) {
+                                        return Err(de::Error::duplicate_field($key));
+                                    }
+                                    record.$field = map.next_value()?;
+                                } )*
+                                $($( $list_key => {
+                                    if std::mem::replace(&mut $list, true) {
+                                        return Err(de::Error::duplicate_field($list_key));
+                                    }
+                                    record.$list = map.next_value::<Option<Vec<_>>>()?.unwrap_or_default();
+                                } )*)?
+                                _ => {
+                                    let value: Value = map.next_value()?;
+                                    let key = key.into_owned();
+                                    if record.extra.contains_key(&key) {
+                                        return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                                    }
+                                    record.extra.insert(key, value);
+                                }
+                            }
+                        }
+                        Ok(record)
+                    }
+                }
+                deserializer.deserialize_map(RecordVisitor)
+            }
+        }
+    };
+}
+
+record!(
+    TenantDump,
+    "a JSON object (a `TenantDump`)",
+    known {},
+    lists {
+        pools: "pools",
+        schemas: "schemas",
+        users: "users",
+        user_identifiers: "user_identifiers",
+        user_verifiable_addresses: "user_verifiable_addresses",
+        user_credentials: "user_credentials",
+        codes: "codes",
+        groups: "groups",
+        group_members: "group_members",
+    }
+);
+record!(
+    Pool,
+    "a pool object",
+    known {
+        id: "id",
+        tenant_id: "tenant_id",
+        name: "name",
+        description: "description",
+    }
+);
+record!(
+    Schema,
+    "a schema object",
+    known {
+        id: "id",
+        tenant_id: "tenant_id",
+        name: "name"
+    }
+);
+record!(
+    User,
+    "a user object",
+    known {
+        id: "id",
+        tenant_id: "tenant_id",
+        user_pool_id: "user_pool_id",
+        status: "status",
+        payload: "payload",
+        metadata: "metadata",
+        business_metadata: "business_metadata",
+        created_at: "created_at",
+        updated_at: "updated_at",
+        status_updated_at: "status_updated_at",
+    }
+);
+record!(
+    UserIdentifier,
+    "an identifier object",
+    known {
+        id: "id",
+        tenant_id: "tenant_id",
+        user_pool_id: "user_pool_id",
+        user_id: "user_id",
+        kind: "type",
+        identifier: "identifier",
+        identifier_lc: "identifier_lc",
+        created_at: "created_at",
+        updated_at: "updated_at",
+    }
+);
+record!(
+    UserVerifiableAddress,
+    "a verifiable address object",
+    known {
+        id: "id",
+        tenant_id: "tenant_id",
+        user_pool_id: "user_pool_id",
+        user_id: "user_id",
+        kind: "type",
+        address: "address",
+        address_lc: "address_lc",
+        status: "status",
+        verified: "verified",
+        verified_at: "verified_at",
+        created_at: "created_at",
+        updated_at: "updated_at",
+    }
+);
+record!(
+    UserCredential,
+    "a credential object",
+    known {
+        id: "id",
+        tenant_id: "tenant_id",
+        user_pool_id: "user_pool_id",
+        user_id: "user_id",
+        kind: "type",
+        payload: "payload",
+        state: "state",
+        expires_at: "expires_at",
+        created_at: "created_at",
+        updated_at: "updated_at",
+    }
+);
+record!(
+    Code,
+    "a code object",
+    known {
+        id: "id",
+        user_id: "user_id",
+        user_pool_id: "user_pool_id",
+        code: "code",
+    }
+);
+record!(
+    InternalGroup,
+    "a group object",
+    known {
+        id: "id",
+        tenant_id: "tenant_id",
+        user_pool_id: "user_pool_id",
+        name: "name",
+    }
+);
+record!(
+    GroupMember,
+    "a group member object",
+    known {
+        group_id: "group_id",
+        tenant_id: "tenant_id",
+        user_id: "user_id",
+        user_pool_id: "user_pool_id",
+    }
+);
 
 /// Allowed values of the enumerations the spec defines, as `(record, field, values)`.
 pub const ENUMS: &[(&str, &str, &[&str])] = &[

@@ -14,7 +14,19 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // clap exits 2 on a usage error, which `--detailed-exitcode` reserves for "changes":
+    // usage errors exit 1 like every other error; help and version exit 0.
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() {
+                poolsync::exit_codes::ERROR
+            } else {
+                poolsync::exit_codes::SUCCESS
+            });
+        }
+    };
     let stderr_color = ui::use_color(cli.global.color, ui::stderr_is_terminal());
     let chatty = matches!(cli.command, cli::Command::Emulate(_));
     ui::init_logging(cli.global.verbose, chatty, stderr_color);

@@ -259,3 +259,28 @@ fn validate_accepts_examples_and_known_pools() {
         Some(0)
     );
 }
+
+#[test]
+fn the_client_secret_is_never_a_flag_and_usage_errors_exit_1() {
+    for command in ["plan", "apply", "export"] {
+        let help = run(&[command, "--help"]);
+        let text = String::from_utf8(help.stdout).unwrap();
+        assert!(text.contains("--client-secret-file"), "{command}: {text}");
+        assert!(!text.contains("--client-secret <"), "{command}: {text}");
+    }
+    let output = run(&["plan", "--desired", CHANGES, "--client-secret", "s3cr3t"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a usage error is not exit code 2 (changes)"
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("unexpected argument '--client-secret'"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+    let timeout = run(&["plan", "--desired", CHANGES, "--timeout", "soon"]);
+    assert_eq!(timeout.status.code(), Some(1));
+    assert_eq!(run(&["--version"]).status.code(), Some(0));
+}

@@ -74,48 +74,30 @@ impl ApiPath {
     }
 }
 
-/// How to reach the tenant: shared by `export`, `plan` and `apply`.
-#[derive(clap::Args, Debug, Clone, Default)]
-#[command(next_help_heading = "Connection")]
+/// What the command line says about how to reach the tenant (the binary's `TargetArgs` and
+/// global options fill it); [`ConnectionSettings::resolve`] layers it over the environment and
+/// the config file.
+#[derive(Debug, Clone, Default)]
 pub struct ConnectionArgs {
-    /// Base URL of the service, such as `https://example.com` [env: POOLSYNC_URL]
-    #[arg(long, value_name = "URL")]
+    /// `--url`: base URL of the service.
     pub url: Option<String>,
-
-    /// Tenant id [env: POOLSYNC_TENANT]
-    #[arg(long, value_name = "ID")]
+    /// `--tenant`: tenant id.
     pub tenant: Option<String>,
-
-    /// OAuth2 client id of a client in the tenant's System workspace [env: POOLSYNC_CLIENT_ID]
-    #[arg(long, value_name = "ID")]
+    /// `--client-id`: OAuth2 client id.
     pub client_id: Option<String>,
-
-    /// Read the client secret from this file (otherwise from `POOLSYNC_CLIENT_SECRET`)
-    #[arg(long, value_name = "PATH")]
+    /// `--client-secret-file`: file holding the client secret.
     pub client_secret_file: Option<PathBuf>,
-
-    /// Use this profile of the config file [env: POOLSYNC_PROFILE]
-    #[arg(long, value_name = "NAME")]
+    /// `--profile`: profile of the config file.
     pub profile: Option<String>,
-
-    /// Config file with `[profiles.NAME]` tables [env: POOLSYNC_CONFIG] [default: ./poolsync.toml]
-    #[arg(long, value_name = "FILE")]
+    /// `--config`: the config file.
     pub config: Option<PathBuf>,
-
-    /// Pin the configuration path instead of trying `legacy` first and `current` on 404
-    #[arg(long, value_name = "STYLE", value_enum)]
+    /// `--api-path`: a pinned configuration path.
     pub api_path: Option<ApiPath>,
-
-    /// Allow plain `http://` to hosts other than loopback (credentials travel unencrypted)
-    #[arg(long)]
+    /// `--allow-insecure-http`: plain HTTP beyond loopback.
     pub allow_insecure_http: bool,
-
-    /// Give up connecting after this long, such as `10s` or `500ms` [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// `--connect-timeout`.
     pub connect_timeout: Option<Duration>,
-
-    /// Give up when the server sends nothing for this long, such as `60s` or `2m` [default: 60s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// `--timeout`: the longest silence tolerated while waiting for bytes.
     pub timeout: Option<Duration>,
 }
 

@@ -293,39 +293,3 @@ fn debug_output_of_settings_never_shows_the_secret() {
     assert!(shown.contains("client_secret: (redacted)"), "{shown}");
     assert!(!shown.contains("very-secret-value"), "{shown}");
 }
-
-#[test]
-fn the_secret_is_not_a_flag() {
-    use clap::{CommandFactory, Parser};
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        connection: ConnectionArgs,
-    }
-    let command = Cli::command();
-    let flags: Vec<&str> = command
-        .get_arguments()
-        .filter_map(|argument| argument.get_long())
-        .collect();
-    assert!(flags.contains(&"client-secret-file"));
-    assert!(!flags.contains(&"client-secret"));
-    let parsed = Cli::try_parse_from([
-        "poolsync",
-        "--url",
-        "https://e.com",
-        "--api-path",
-        "legacy",
-        "--timeout",
-        "1.5s",
-        "--connect-timeout",
-        "250ms",
-    ])
-    .unwrap();
-    assert_eq!(parsed.connection.api_path, Some(ApiPath::Legacy));
-    assert_eq!(parsed.connection.timeout, Some(Duration::from_millis(1500)));
-    assert_eq!(
-        parsed.connection.connect_timeout,
-        Some(Duration::from_millis(250))
-    );
-    assert!(Cli::try_parse_from(["poolsync", "--timeout", "0"]).is_err());
-}

@@ -74,7 +74,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         batch_size: 100,
         batch: BatchOptions::default(),
         diff: DiffOptions::default(),
-        now: "2026-01-01T00:00:00Z".into(),
+        now: poolsync::clock::now_rfc3339(),
         max_deletes: None,
     };
     let report = runtime.block_on(apply_plan(

@@ -12,6 +12,7 @@
 
 pub mod apply;
 pub mod client;
+pub mod clock;
 pub mod diff;
 pub mod emulator;
 pub mod error;

@@ -49,7 +49,11 @@ fn json_flag_and_format_json_print_the_same_plan() {
     let format = run(&["diff", EXPORT, CHANGES, "--format", "json"]);
     assert_eq!(flag.stdout, format.stdout);
     let both = run(&["diff", EXPORT, CHANGES, "--json", "--format", "text"]);
-    assert_eq!(both.status.code(), Some(1), "the two conflict: a usage error");
+    assert_eq!(
+        both.status.code(),
+        Some(1),
+        "the two conflict: a usage error"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use poolsync::client::{
     ApiClient, ApiError, BatchEvent, BatchObserver, BatchOptions, BatchStatus, Cancellation,
     ConnectionSettings, ExportProgress, SettingsError, settings::process_env,
 };
+use poolsync::clock::now_rfc3339;
 use poolsync::diff::diff;
 use poolsync::exit_codes;
 use poolsync::export::{canonicalize, extract_users, filter_pools, to_pretty_json};
@@ -645,18 +646,6 @@ pub(crate) fn apply_failure(error: ApplyError) -> Failure {
 fn default_backup_path(tenant: &str) -> std::path::PathBuf {
     let stamp = now_rfc3339().replace([':', '-'], "");
     std::path::PathBuf::from(format!("poolsync-backup-{tenant}-{stamp}.json"))
-}
-
-/// The current UTC time as RFC 3339, for derived timestamps of imported records.
-pub(crate) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
 
 pub fn run_emulate(args: poolsync::emulator::cli::EmulateArgs) -> Result<u8, Failure> {

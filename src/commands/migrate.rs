@@ -2,14 +2,15 @@
 //! plan against the target, and apply and verify like `apply`.
 
 use super::live::{
-    ReportOptions, apply_and_report, apply_failure, approve, export_tenant, now_rfc3339,
-    read_planfile, runtime, stale, write_planfile,
+    ReportOptions, apply_and_report, apply_failure, approve, export_tenant, read_planfile, runtime,
+    stale, write_planfile,
 };
 use crate::cli::{GlobalArgs, MigrateArgs, MigrateMode};
 use crate::ui::{self, Failure};
 use poolsync::apply::{ApplyOptions, check_mode};
 use poolsync::client::settings::process_env;
 use poolsync::client::{ApiClient, BatchOptions, ConnectionSettings, ImportMode};
+use poolsync::clock::now_rfc3339;
 use poolsync::diff::{DiffError, DiffOptions, diff};
 use poolsync::exit_codes;
 use poolsync::index::UserKey;

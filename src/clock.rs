@@ -1,0 +1,14 @@
+//! The one place that reads the wall clock: timestamps written into imported records, journals
+//! and backup names. The pure core takes time as an argument instead.
+
+/// The current UTC time in RFC 3339, to the second (`2026-11-29T01:02:03Z`).
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}

@@ -26,12 +26,15 @@ use std::error::Error;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Counts 429 answers and pacing changes as they happen.
+/// Counts retries and pacing changes as they happen, and times the import phase (from the
+/// first request sent to the last one finished), apart from planning and verification.
 #[derive(Default)]
 struct Counters {
     retries: AtomicUsize,
     parallelism_changes: AtomicUsize,
     lowest_parallelism: AtomicUsize,
+    first_sent: std::sync::Mutex<Option<Instant>>,
+    last_finished: std::sync::Mutex<Option<Instant>>,
 }
 
 impl BatchObserver for Counters {
@@ -39,6 +42,13 @@ impl BatchObserver for Counters {
         match event {
             BatchEvent::Retrying { .. } => {
                 self.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            BatchEvent::Started { .. } => {
+                let mut first = self.first_sent.lock().unwrap();
+                first.get_or_insert_with(Instant::now);
+            }
+            BatchEvent::Finished { .. } => {
+                *self.last_finished.lock().unwrap() = Some(Instant::now());
             }
             BatchEvent::ParallelismChanged { limit } => {
                 self.parallelism_changes.fetch_add(1, Ordering::Relaxed);

@@ -54,7 +54,6 @@ impl BatchObserver for Counters {
                 self.parallelism_changes.fetch_add(1, Ordering::Relaxed);
                 self.lowest_parallelism.fetch_min(*limit, Ordering::Relaxed);
             }
-            _ => {}
         }
     }
 }

@@ -181,6 +181,105 @@ pub struct NormalizedUser {
     pub problems: Vec<Problem>,
 }
 
+/// The natural keys a user's sub-records take in its normalized form, in record order.
+struct SubRecordKeys {
+    identifiers: Vec<String>,
+    addresses: Vec<String>,
+    credentials: Vec<String>,
+}
+
+fn sub_record_keys(user: &UserAggregate<'_>) -> SubRecordKeys {
+    // Credentials have no value to key on: one per type is the norm, so the type is the key.
+    // Several of one type (webauthn keys) are told apart by id.
+    let count_of = |kind: Option<&str>| {
+        user.credentials
+            .iter()
+            .filter(|other| other.kind.as_deref() == kind)
+            .count()
+    };
+    SubRecordKeys {
+        identifiers: user
+            .identifiers
+            .iter()
+            .map(|r| natural_key(r.kind.as_deref(), r.identifier.as_deref()))
+            .collect(),
+        addresses: user
+            .addresses
+            .iter()
+            .map(|r| natural_key(r.kind.as_deref(), r.address.as_deref()))
+            .collect(),
+        credentials: user
+            .credentials
+            .iter()
+            .map(|r| {
+                let kind = r.kind.as_deref().unwrap_or_default();
+                match (count_of(r.kind.as_deref()) > 1, r.id.as_deref()) {
+                    (true, Some(id)) => format!("{kind}:{id}"),
+                    _ => kind.to_string(),
+                }
+            })
+            .collect(),
+    }
+}
+
+fn key_problems(user: &UserAggregate<'_>, keys: &SubRecordKeys) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let record = || format!("user `{}`", user.user.id.as_deref().unwrap_or_default());
+    let mut report = |field: &str, message: String| {
+        problems.push(Problem {
+            record: record(),
+            field: Some(field.into()),
+            message,
+        })
+    };
+    let mut seen = std::collections::HashSet::new();
+    for key in &keys.identifiers {
+        if !seen.insert(key) {
+            report(
+                "user_identifiers",
+                format!("identifier `{key}` appears twice"),
+            );
+        }
+    }
+    seen.clear();
+    for key in &keys.addresses {
+        if !seen.insert(key) {
+            report(
+                "user_verifiable_addresses",
+                format!("verifiable address `{key}` appears twice"),
+            );
+        }
+    }
+    seen.clear();
+    for key in &keys.credentials {
+        if !seen.insert(key) {
+            report(
+                "user_credentials",
+                format!(
+                    "several `{key}` credentials without ids: give each an `id` to tell them apart"
+                ),
+            );
+        }
+    }
+    for name in [IDENTIFIERS, ADDRESSES, CREDENTIALS, GROUPS] {
+        if user.user.extra.contains_key(name) {
+            report(
+                name,
+                format!(
+                    "the user record has a field `{name}`, which poolsync uses for sub-records"
+                ),
+            );
+        }
+    }
+    problems
+}
+
+/// What would keep a user from normalizing cleanly (sub-records repeated within the user, a
+/// field poolsync reserves), found without building the normalized form.
+pub fn user_problems(user: &UserAggregate<'_>) -> Vec<Problem> {
+    key_problems(user, &sub_record_keys(user))
+}
+
 /// Normalizes a whole user. `matched` is the same user's current state, if any: sub-records
 /// without an id take the id of the current sub-record with the same natural key, so that an
 /// export stripped of ids still matches the tenant.
@@ -189,111 +288,46 @@ pub fn normalize_user(
     matched: Option<&UserAggregate<'_>>,
 ) -> NormalizedUser {
     let user_id = user.user.id.as_deref().unwrap_or_default();
-    let mut problems = Vec::new();
+    let keys = sub_record_keys(user);
+    let problems = key_problems(user, &keys);
     let mut object = strip(to_object(user.user), USER_SERVER_FIELDS);
-    let record = format!("user `{user_id}`");
-
-    let mut identifiers = Map::new();
-    for identifier in &user.identifiers {
-        let kind = identifier.kind.as_deref();
-        let key = natural_key(kind, identifier.identifier.as_deref());
-        let id = identifier_id(identifier, user_id, matched);
-        let mut entry = strip(to_object(*identifier), SUB_RECORD_SERVER_FIELDS);
+    fn entry(record: &impl Serialize, id: String) -> Value {
+        let mut entry = strip(to_object(record), SUB_RECORD_SERVER_FIELDS);
         entry.remove("type");
         entry.insert("id".into(), Value::String(id));
-        if identifiers
-            .insert(key.clone(), Value::Object(entry))
-            .is_some()
-        {
-            problems.push(Problem {
-                record: record.clone(),
-                field: Some("user_identifiers".into()),
-                message: format!("identifier `{key}` appears twice"),
-            });
-        }
+        Value::Object(entry)
     }
-
-    let mut addresses = Map::new();
-    for address in &user.addresses {
-        let key = natural_key(address.kind.as_deref(), address.address.as_deref());
-        let id = address_id(address, user_id, matched);
-        let mut entry = strip(to_object(*address), SUB_RECORD_SERVER_FIELDS);
-        entry.remove("type");
-        entry.insert("id".into(), Value::String(id));
-        if addresses
-            .insert(key.clone(), Value::Object(entry))
-            .is_some()
-        {
-            problems.push(Problem {
-                record: record.clone(),
-                field: Some("user_verifiable_addresses".into()),
-                message: format!("verifiable address `{key}` appears twice"),
-            });
-        }
-    }
-
-    // Credentials have no value to key on: one per type is the norm, so the type is the key.
-    // Several of one type (webauthn keys) are told apart by id.
-    let mut credentials = Map::new();
-    let count_of = |kind: Option<&str>| {
-        user.credentials
-            .iter()
-            .filter(|other| other.kind.as_deref() == kind)
-            .count()
-    };
-    for credential in &user.credentials {
-        let kind = credential.kind.as_deref().unwrap_or_default();
-        let several = count_of(credential.kind.as_deref()) > 1;
-        let key = match (several, credential.id.as_deref()) {
-            (true, Some(id)) => format!("{kind}:{id}"),
-            _ => kind.to_string(),
-        };
-        let id = credential_id(credential, user_id, matched);
-        let mut entry = strip(to_object(*credential), SUB_RECORD_SERVER_FIELDS);
-        entry.remove("type");
-        entry.insert("id".into(), Value::String(id));
-        if credentials
-            .insert(key.clone(), Value::Object(entry))
-            .is_some()
-        {
-            problems.push(Problem {
-                record: record.clone(),
-                field: Some("user_credentials".into()),
-                message: format!(
-                    "several `{kind}` credentials without ids: give each an `id` to tell them apart"
-                ),
-            });
-        }
-    }
+    let identifiers: Map<String, Value> = user
+        .identifiers
+        .iter()
+        .zip(keys.identifiers)
+        .map(|(r, key)| (key, entry(*r, identifier_id(r, user_id, matched))))
+        .collect();
+    let addresses: Map<String, Value> = user
+        .addresses
+        .iter()
+        .zip(keys.addresses)
+        .map(|(r, key)| (key, entry(*r, address_id(r, user_id, matched))))
+        .collect();
+    let credentials: Map<String, Value> = user
+        .credentials
+        .iter()
+        .zip(keys.credentials)
+        .map(|(r, key)| (key, entry(*r, credential_id(r, user_id, matched))))
+        .collect();
 
     let mut groups: Vec<&str> = user.groups.clone();
     groups.sort_unstable();
     groups.dedup();
+    let groups = groups
+        .into_iter()
+        .map(|g| Value::String(g.into()))
+        .collect();
 
-    for (name, value) in [
-        (IDENTIFIERS, Value::Object(identifiers)),
-        (ADDRESSES, Value::Object(addresses)),
-        (CREDENTIALS, Value::Object(credentials)),
-        (
-            GROUPS,
-            Value::Array(
-                groups
-                    .into_iter()
-                    .map(|g| Value::String(g.into()))
-                    .collect(),
-            ),
-        ),
-    ] {
-        if object.insert(name.into(), value).is_some() {
-            problems.push(Problem {
-                record: record.clone(),
-                field: Some(name.into()),
-                message: format!(
-                    "the user record has a field `{name}`, which poolsync uses for sub-records"
-                ),
-            });
-        }
-    }
+    object.insert(IDENTIFIERS.into(), Value::Object(identifiers));
+    object.insert(ADDRESSES.into(), Value::Object(addresses));
+    object.insert(CREDENTIALS.into(), Value::Object(credentials));
+    object.insert(GROUPS.into(), Value::Array(groups));
     let mut value = Value::Object(object);
     prune_empty(&mut value);
     NormalizedUser { value, problems }

@@ -2,7 +2,6 @@
 
 mod cli_offline;
 mod client;
-mod common;
 mod emulator;
 mod examples;
 mod gitops;

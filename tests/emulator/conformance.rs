@@ -2,7 +2,7 @@
 //! and the import rules enforce exactly the spec's required fields and enumerations.
 
 use super::*;
-use crate::common::spec::vendor_spec;
+use crate::support::spec::vendor_spec;
 
 /// Import sections and the spec definitions of their records.
 const DEFINITIONS: &[(&str, &str)] = &[
@@ -68,7 +68,7 @@ async fn exports_conform_after_every_kind_of_change() {
     api.export(&token).await;
     let body = full_body();
     assert!(
-        crate::common::spec::check_tenant_dump(&body).is_empty(),
+        crate::support::spec::check_tenant_dump(&body).is_empty(),
         "the test body itself breaks the spec"
     );
     assert_eq!(
@@ -179,7 +179,7 @@ async fn import_enforces_every_enumeration_of_the_spec() {
 #[test]
 fn the_import_bodies_apply_sends_conform_to_the_spec() {
     let Some(spec) = vendor_spec() else { return };
-    let root = crate::common::crate_path("examples/acme");
+    let root = crate::support::root().join("examples/acme");
     let current = poolsync::load::read_dump(&root.join("export.json")).unwrap();
     let mut checked = 0;
     for desired in ["desired-changes.json", "desired-new-pool.json"] {

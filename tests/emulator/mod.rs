@@ -17,7 +17,7 @@ pub const SECRET: &str = "s3cret-of-ops";
 
 /// The example tenant `acme`.
 pub fn seed() -> TenantDump {
-    poolsync::load::read_dump(&crate::common::crate_path("examples/tenant.json")).unwrap()
+    poolsync::load::read_dump(&crate::support::root().join("examples/tenant.json")).unwrap()
 }
 
 /// The example tenant as JSON.
@@ -145,7 +145,7 @@ impl Api {
         let answer = Answer::read(response).await;
         if answer.status == StatusCode::OK {
             // Every export any test sees must conform to the vendor spec.
-            let problems = crate::common::spec::check_tenant_dump(&answer.body);
+            let problems = crate::support::spec::check_tenant_dump(&answer.body);
             assert!(
                 problems.is_empty(),
                 "export breaks the vendor spec: {problems:#?}"

@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: snapshot settings and running the binary.
 
+pub mod spec;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

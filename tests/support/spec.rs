@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 pub fn spec_dir() -> PathBuf {
     match std::env::var_os("POOLSYNC_SPEC_DIR") {
         Some(folder) => PathBuf::from(folder),
-        None => super::crate_path("../shared/spec"),
+        None => super::root().join("../shared/spec"),
     }
 }
 

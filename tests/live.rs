@@ -481,6 +481,10 @@ fn export_writes_a_canonical_private_file_without_codes() {
     let partners: TenantDump = serde_json::from_slice(&partners.stdout).unwrap();
     assert_eq!(partners.users.len(), 2);
     assert_eq!(partners.pools.len(), 1);
+    let unknown = run(&server, &["export", "--pool", "nowhere"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(unknown.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("has no pool `nowhere`"));
 }
 
 /// `poolsync emulate` as people run it: the binary on a free port, then plan and apply against

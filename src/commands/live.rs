@@ -102,6 +102,24 @@ pub fn run_export(args: ExportArgs, global: &GlobalArgs) -> Result<u8, Failure> 
     let mut dump = runtime()?.block_on(export_tenant(&client, &args.pools))?;
     canonicalize(&mut dump);
     let tenant = &client.settings().tenant;
+    let missing: Vec<String> = args
+        .pools
+        .iter()
+        .filter(|pool| {
+            !dump
+                .pools
+                .iter()
+                .any(|p| p.id.as_deref() == Some(pool.as_str()))
+        })
+        .map(|pool| format!("`{pool}`"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Failure::new(format!(
+            "tenant `{tenant}` has no pool {}; nothing was written",
+            missing.join(", ")
+        ))
+        .hint("`poolsync export` without `--pool` shows every pool"));
+    }
     match &args.output {
         Some(path) => {
             write_atomic_with(path, |out| to_pretty_json(&dump, out)).map_err(|error| {

@@ -18,10 +18,7 @@
 //! another (the emulator prints the settings to use).
 
 use poolsync::apply::{ApplyOptions, apply_plan};
-use poolsync::client::{
-    ApiClient, BatchOptions, Cancellation, ConnectionArgs, ConnectionSettings, ImportMode,
-    NoProgress,
-};
+use poolsync::client::{ApiClient, Cancellation, ConnectionArgs, ConnectionSettings, NoProgress};
 use poolsync::diff::{DiffOptions, diff};
 use poolsync::emulator::{Emulator, EmulatorConfig};
 use poolsync::load::read_dump;
@@ -69,14 +66,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     render_text(&plan, &mut stdout, &text)?;
 
     println!("\n$ poolsync apply --desired {DESIRED} --auto-approve");
-    let options = ApplyOptions {
-        mode: ImportMode::Update,
-        batch_size: 100,
-        batch: BatchOptions::default(),
-        diff: DiffOptions::default(),
-        now: poolsync::clock::now_rfc3339(),
-        max_deletes: None,
-    };
+    let options = ApplyOptions::default();
     let report = runtime.block_on(apply_plan(
         &client,
         &plan,

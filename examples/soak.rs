@@ -15,8 +15,8 @@
 
 use poolsync::apply::{ApplyOptions, apply_plan};
 use poolsync::client::{
-    ApiClient, BatchEvent, BatchObserver, BatchOptions, Cancellation, ConnectionArgs,
-    ConnectionSettings, ImportMode, NoProgress,
+    ApiClient, BatchEvent, BatchObserver, Cancellation, ConnectionArgs, ConnectionSettings,
+    NoProgress,
 };
 use poolsync::diff::{DiffOptions, diff};
 use poolsync::emulator::{Emulator, EmulatorConfig, FaultConfig, RateLimit};
@@ -137,14 +137,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         lowest_parallelism: AtomicUsize::new(8),
         ..Counters::default()
     };
-    let options = ApplyOptions {
-        mode: ImportMode::Update,
-        batch_size: 100,
-        batch: BatchOptions::default(),
-        diff: DiffOptions::default(),
-        now: poolsync::clock::now_rfc3339(),
-        max_deletes: None,
-    };
+    let options = ApplyOptions::default();
     let report = runtime.block_on(apply_plan(
         &client,
         &plan,

@@ -39,6 +39,21 @@ pub struct ApplyOptions {
     pub max_deletes: Option<usize>,
 }
 
+impl Default for ApplyOptions {
+    /// Mode `update`, 100 users per request, the client's default parallelism and retries, no
+    /// ignore paths, the current time, no deletes allowed.
+    fn default() -> Self {
+        ApplyOptions {
+            mode: ImportMode::Update,
+            batch_size: crate::import::MAX_BATCH_USERS,
+            batch: BatchOptions::default(),
+            diff: DiffOptions::default(),
+            now: crate::clock::now_rfc3339(),
+            max_deletes: None,
+        }
+    }
+}
+
 /// Apply refused or could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {

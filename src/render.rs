@@ -8,7 +8,7 @@ use crate::SENSITIVE;
 use crate::apply::ApplyReport;
 use crate::index::shorten;
 use crate::plan::{Action, FieldChange, Plan, RecordChange, UserChange, UserRef};
-use owo_colors::OwoColorize;
+use owo_colors::{OwoColorize, Style};
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 use std::collections::BTreeMap;
@@ -79,40 +79,27 @@ impl Painter {
             Action::Delete => sign.red().to_string(),
         }
     }
-    fn added(&self, text: &str) -> String {
+    fn paint(&self, text: &str, style: Style) -> String {
         if self.color {
-            text.green().to_string()
+            text.style(style).to_string()
         } else {
             text.to_string()
         }
+    }
+    fn added(&self, text: &str) -> String {
+        self.paint(text, Style::new().green())
     }
     fn removed(&self, text: &str) -> String {
-        if self.color {
-            text.red().to_string()
-        } else {
-            text.to_string()
-        }
+        self.paint(text, Style::new().red())
     }
     fn changed(&self, text: &str) -> String {
-        if self.color {
-            text.yellow().to_string()
-        } else {
-            text.to_string()
-        }
+        self.paint(text, Style::new().yellow())
     }
     fn bold(&self, text: &str) -> String {
-        if self.color {
-            text.bold().to_string()
-        } else {
-            text.to_string()
-        }
+        self.paint(text, Style::new().bold())
     }
     fn dim(&self, text: &str) -> String {
-        if self.color {
-            text.dimmed().to_string()
-        } else {
-            text.to_string()
-        }
+        self.paint(text, Style::new().dimmed())
     }
 }
 

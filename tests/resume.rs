@@ -163,3 +163,45 @@ fn resume_refuses_a_changed_desired_file() {
         .unwrap();
     assert_eq!(resumed.status.code(), Some(4), "{}", transcript(&resumed));
 }
+
+#[test]
+fn a_second_ctrl_c_abandons_requests_in_flight_and_the_verdict_still_comes_from_the_tenant() {
+    let (empty, desired) = synthetic(300);
+    let directory = tempfile::tempdir().unwrap();
+    let desired_path = write_json(directory.path(), "desired.json", &desired);
+    let journal = directory.path().join("apply.journal.jsonl");
+    let server = emulator(empty, |c| {
+        c.faults(FaultConfig {
+            latency: Duration::from_millis(400),
+            ..FaultConfig::default()
+        })
+    });
+    let mut child = slow_apply(&server, &desired_path, journal.to_str().unwrap());
+    wait_for_batches(&journal, 1, &mut child);
+    for _ in 0..2 {
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", transcript(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Apply interrupted"), "{stdout}");
+    // The report counts what the tenant held at the verifying export: at least the finished
+    // batch, at most what the tenant holds once an abandoned request may have landed too.
+    let created: usize = stdout
+        .split("Apply incomplete: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|count| count.replace(',', "").parse().ok())
+        .expect("the report counts the users created");
+    let (users, _) = counts(&server);
+    assert!(
+        (10..=users).contains(&created),
+        "{created} reported, {users} in the tenant: {stdout}"
+    );
+    assert!(users < 300, "the run stopped early");
+}

@@ -7,7 +7,9 @@
 //! For each size it generates a tenant and a desired file (5 % updated, 2 % created, 1 % dropped,
 //! arrays shuffled; cached in `target/bench/`), then measures, each in a child process of its
 //! own so that peak RSS is that operation's alone:
-//! - `parse`: reading both files into the typed model, in parallel (the floor of any diff);
+//! - `sonic-rs parse`: both files parsed into `sonic_rs::Value`, in parallel: the fastest
+//!   well-kept Rust JSON parser merely reading the input, the floor the ratios are taken to;
+//! - `parse`: reading both files into poolsync's typed model, in parallel;
 //! - `diff`: what `poolsync diff --json` does: read both, diff, render the JSON plan;
 //! - `json_patch::diff`: the document-level baseline (both files as `serde_json::Value`, then
 //!   `json_patch::diff`), up to `--baseline-max` users (100,000 by default), as it needs
@@ -55,14 +57,14 @@ fn main() {
     std::fs::create_dir_all(&directory).expect("create the bench directory");
     println!(
         "{:<18} {:>10} {:>10} {:>10} {:>12} {:>10}",
-        "operation", "users", "seconds", "MB/s", "peak RSS MB", "vs parse"
+        "operation", "users", "seconds", "MB/s", "peak RSS MB", "vs sonic"
     );
     for users in sizes {
         let (current, desired) = generate(&directory, users);
         let bytes =
             std::fs::metadata(&current).unwrap().len() + std::fs::metadata(&desired).unwrap().len();
         let mut floor = None;
-        for operation in ["parse", "diff", "json_patch::diff"] {
+        for operation in ["sonic-rs parse", "parse", "diff", "json_patch::diff"] {
             if operation == "json_patch::diff" && users > baseline_max {
                 continue;
             }
@@ -157,6 +159,17 @@ fn child(operation: &str, current: &Path, desired: &Path) {
             let plan = diff(&a, &b, &DiffOptions::default()).unwrap();
             poolsync::render::render_json(&plan, &mut std::io::sink()).unwrap();
             assert!(plan.has_changes());
+        }
+        "sonic-rs parse" => {
+            let read = |path: &Path| -> sonic_rs::Value {
+                sonic_rs::from_slice(&std::fs::read(path).unwrap()).unwrap()
+            };
+            let (a, b) = std::thread::scope(|scope| {
+                let a = scope.spawn(|| read(current));
+                (a.join().unwrap(), read(desired))
+            });
+            use sonic_rs::JsonValueTrait;
+            assert!(a.is_object() && b.is_object());
         }
         "json_patch::diff" => {
             let read = |path: &Path| -> serde_json::Value {

@@ -36,7 +36,6 @@ use crate::model::TenantDump;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -44,7 +43,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// The most users one import request may hold (the service answers 413 above it).
-pub const MAX_USERS_PER_BATCH: usize = 100;
+pub const MAX_USERS_PER_BATCH: usize = crate::import::MAX_BATCH_USERS;
 /// The most requests in flight at once (the vendor's figure).
 pub const MAX_PARALLELISM: usize = 8;
 
@@ -97,160 +96,6 @@ impl Batch {
     pub fn user_ids(&self) -> &[String] {
         &self.user_ids
     }
-}
-
-/// Splits a document into batches of at most `batch_size` users (clamped to 1..=100).
-///
-/// Each user travels with its identifiers, addresses, credentials and group memberships, and
-/// each batch carries the pools its users are in and the groups its memberships name, so batches
-/// can be sent in parallel in any order. Schemas, and records tied to no user of the document,
-/// ride with the first batch. `codes` are one-time codes and are never imported, so they are
-/// dropped. In `fail` mode a pool that already exists makes its request fail with 409, so leave
-/// existing pools out of `dump` before splitting it.
-pub fn split_dump(dump: TenantDump, batch_size: usize) -> Vec<Batch> {
-    let batch_size = batch_size.clamp(1, MAX_USERS_PER_BATCH);
-    let TenantDump {
-        pools,
-        schemas,
-        users,
-        user_identifiers,
-        user_verifiable_addresses,
-        user_credentials,
-        codes: _,
-        groups,
-        group_members,
-        extra,
-    } = dump;
-    let known_users: BTreeSet<String> = users.iter().filter_map(|user| user.id.clone()).collect();
-    let mut rest = TenantDump {
-        schemas,
-        extra,
-        ..TenantDump::default()
-    };
-    // Sub-records grouped by owning user; those of unknown users go to `rest`.
-    fn by_user<T>(
-        records: Vec<T>,
-        user_of: impl Fn(&T) -> Option<&String>,
-        known: &BTreeSet<String>,
-        orphans: &mut Vec<T>,
-    ) -> BTreeMap<String, Vec<T>> {
-        let mut grouped: BTreeMap<String, Vec<T>> = BTreeMap::new();
-        for record in records {
-            match user_of(&record)
-                .filter(|user| known.contains(*user))
-                .cloned()
-            {
-                Some(user) => grouped.entry(user).or_default().push(record),
-                None => orphans.push(record),
-            }
-        }
-        grouped
-    }
-    let mut identifiers = by_user(
-        user_identifiers,
-        |record| record.user_id.as_ref(),
-        &known_users,
-        &mut rest.user_identifiers,
-    );
-    let mut addresses = by_user(
-        user_verifiable_addresses,
-        |record| record.user_id.as_ref(),
-        &known_users,
-        &mut rest.user_verifiable_addresses,
-    );
-    let mut credentials = by_user(
-        user_credentials,
-        |record| record.user_id.as_ref(),
-        &known_users,
-        &mut rest.user_credentials,
-    );
-    let mut memberships = by_user(
-        group_members,
-        |record| record.user_id.as_ref(),
-        &known_users,
-        &mut rest.group_members,
-    );
-    let mut used_pools = BTreeSet::new();
-    let mut used_groups = BTreeSet::new();
-    let mut dumps = Vec::new();
-    let mut users = users.into_iter().peekable();
-    while users.peek().is_some() {
-        let mut part = TenantDump::default();
-        for user in users.by_ref().take(batch_size) {
-            if let Some(id) = &user.id {
-                part.user_identifiers
-                    .extend(identifiers.remove(id).unwrap_or_default());
-                part.user_verifiable_addresses
-                    .extend(addresses.remove(id).unwrap_or_default());
-                part.user_credentials
-                    .extend(credentials.remove(id).unwrap_or_default());
-                part.group_members
-                    .extend(memberships.remove(id).unwrap_or_default());
-            }
-            part.users.push(user);
-        }
-        let pool_ids: BTreeSet<&String> = part
-            .users
-            .iter()
-            .filter_map(|user| user.user_pool_id.as_ref())
-            .collect();
-        part.pools = pools
-            .iter()
-            .filter(|pool| pool.id.as_ref().is_some_and(|id| pool_ids.contains(id)))
-            .cloned()
-            .collect();
-        let group_ids: BTreeSet<&String> = part
-            .group_members
-            .iter()
-            .filter_map(|member| member.group_id.as_ref())
-            .collect();
-        part.groups = groups
-            .iter()
-            .filter(|group| group.id.as_ref().is_some_and(|id| group_ids.contains(id)))
-            .cloned()
-            .collect();
-        used_pools.extend(pool_ids.into_iter().cloned());
-        used_groups.extend(group_ids.into_iter().cloned());
-        dumps.push(part);
-    }
-    rest.pools = pools
-        .into_iter()
-        .filter(|pool| !pool.id.as_ref().is_some_and(|id| used_pools.contains(id)))
-        .collect();
-    rest.groups = groups
-        .into_iter()
-        .filter(|group| !group.id.as_ref().is_some_and(|id| used_groups.contains(id)))
-        .collect();
-    let rest_is_empty = rest == TenantDump::default();
-    match dumps.first_mut() {
-        Some(first) if !rest_is_empty => merge_into(first, rest),
-        None if !rest_is_empty => dumps.push(rest),
-        _ => {}
-    }
-    dumps
-        .into_iter()
-        .map(|dump| {
-            let user_ids = dump
-                .users
-                .iter()
-                .filter_map(|user| user.id.clone())
-                .collect();
-            Batch { dump, user_ids }
-        })
-        .collect()
-}
-
-fn merge_into(target: &mut TenantDump, source: TenantDump) {
-    target.pools.extend(source.pools);
-    target.schemas.extend(source.schemas);
-    target.user_identifiers.extend(source.user_identifiers);
-    target
-        .user_verifiable_addresses
-        .extend(source.user_verifiable_addresses);
-    target.user_credentials.extend(source.user_credentials);
-    target.groups.extend(source.groups);
-    target.group_members.extend(source.group_members);
-    target.extra.extend(source.extra);
 }
 
 /// One user to delete.
@@ -822,7 +667,7 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{GroupMember, InternalGroup, Pool, User, UserCredential, UserIdentifier};
+    use crate::model::User;
 
     fn user(id: &str, pool: &str) -> User {
         User {
@@ -830,77 +675,6 @@ mod tests {
             user_pool_id: Some(pool.to_string()),
             ..User::default()
         }
-    }
-
-    #[test]
-    fn split_keeps_each_user_with_its_records_and_pools() {
-        let mut dump = TenantDump {
-            pools: vec![
-                Pool {
-                    id: Some("p1".into()),
-                    ..Pool::default()
-                },
-                Pool {
-                    id: Some("p2".into()),
-                    ..Pool::default()
-                },
-                Pool {
-                    id: Some("unused".into()),
-                    ..Pool::default()
-                },
-            ],
-            groups: vec![InternalGroup {
-                id: Some("g1".into()),
-                ..InternalGroup::default()
-            }],
-            ..TenantDump::default()
-        };
-        for number in 0..250 {
-            let id = format!("u{number:03}");
-            dump.users
-                .push(user(&id, if number < 200 { "p1" } else { "p2" }));
-            dump.user_identifiers.push(UserIdentifier {
-                user_id: Some(id.clone()),
-                ..UserIdentifier::default()
-            });
-            dump.user_credentials.push(UserCredential {
-                user_id: Some(id.clone()),
-                ..UserCredential::default()
-            });
-        }
-        dump.group_members.push(GroupMember {
-            group_id: Some("g1".into()),
-            user_id: Some("u249".into()),
-            ..GroupMember::default()
-        });
-        let batches = split_dump(dump, 1000);
-        let sizes: Vec<usize> = batches.iter().map(|batch| batch.dump.users.len()).collect();
-        assert_eq!(sizes, [100, 100, 50]);
-        for batch in &batches {
-            let ids: BTreeSet<_> = batch.user_ids.iter().collect();
-            assert!(
-                batch
-                    .dump
-                    .user_identifiers
-                    .iter()
-                    .all(|r| ids.contains(r.user_id.as_ref().unwrap()))
-            );
-            assert_eq!(batch.dump.user_identifiers.len(), batch.dump.users.len());
-            assert_eq!(batch.dump.user_credentials.len(), batch.dump.users.len());
-        }
-        let pool_ids = |batch: &Batch| -> Vec<String> {
-            batch
-                .dump
-                .pools
-                .iter()
-                .map(|pool| pool.id.clone().unwrap())
-                .collect()
-        };
-        assert_eq!(pool_ids(&batches[0]), ["p1", "unused"]);
-        assert_eq!(pool_ids(&batches[1]), ["p1"]);
-        assert_eq!(pool_ids(&batches[2]), ["p2"]);
-        assert_eq!(batches[2].dump.groups.len(), 1);
-        assert!(batches[0].dump.groups.is_empty());
     }
 
     #[test]

@@ -13,20 +13,21 @@
 //! ```no_run
 //! use poolsync::client::{
 //!     ApiClient, BatchOptions, Cancellation, ConnectionArgs, ConnectionSettings, NoProgress,
-//!     run_batches, settings::process_env, split_dump,
+//!     run_batches, settings::process_env,
 //! };
 //!
-//! # async fn example(args: ConnectionArgs, desired: poolsync::model::TenantDump)
+//! # async fn example(args: ConnectionArgs, batches: Vec<poolsync::client::Batch>)
 //! # -> Result<(), Box<dyn std::error::Error>> {
 //! let settings = ConnectionSettings::resolve(&args, &process_env)?;
 //! let client = ApiClient::new(settings)?;
 //! let current = client.export(&NoProgress).await?;
-//! // ... diff `current` against `desired` and keep the users that change ...
+//! // ... diff `current` against the desired file; `import::build_batches` turns the plan into
+//! // `batches` of whole users, at most 100 each ...
 //! let cancellation = Cancellation::new();
 //! let _ctrl_c = cancellation.escalate_on_ctrl_c();
 //! let outcomes = run_batches(
 //!     &client,
-//!     split_dump(desired, 100),
+//!     batches,
 //!     &BatchOptions::default(),
 //!     &(),
 //!     &cancellation,
@@ -47,7 +48,7 @@ pub mod transport;
 
 pub use batch::{
     Batch, BatchError, BatchEvent, BatchObserver, BatchOptions, BatchOutcome, BatchStatus,
-    Cancellation, DeleteJob, run_batches, run_deletes, split_dump,
+    Cancellation, DeleteJob, run_batches, run_deletes,
 };
 pub use error::{ApiError, Delivery, Operation, ServerMessage, TransportKind};
 pub use retry::RetryPolicy;

@@ -31,6 +31,7 @@ pub mod plan;
 pub mod planfile;
 pub mod redact;
 pub mod render;
+pub mod scan;
 pub mod secret;
 pub mod synth;
 pub mod validate;

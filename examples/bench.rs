@@ -64,7 +64,16 @@ fn main() {
         let bytes =
             std::fs::metadata(&current).unwrap().len() + std::fs::metadata(&desired).unwrap().len();
         let mut floor = None;
-        for operation in ["sonic-rs parse", "parse", "diff", "json_patch::diff"] {
+        for operation in std::env::var("BENCH_OPS")
+            .map(|v| v.split(',').map(String::from).collect::<Vec<_>>())
+            .unwrap_or_else(|_| {
+                ["sonic-rs parse", "parse", "diff", "json_patch::diff"]
+                    .map(String::from)
+                    .to_vec()
+            })
+            .iter()
+            .map(String::as_str)
+        {
             if operation == "json_patch::diff" && users > baseline_max {
                 continue;
             }
@@ -159,6 +168,23 @@ fn child(operation: &str, current: &Path, desired: &Path) {
             let plan = diff(&a, &b, &DiffOptions::default()).unwrap();
             poolsync::render::render_json(&plan, &mut std::io::sink()).unwrap();
             assert!(plan.has_changes());
+        }
+        "sieve" => {
+            let options = DiffOptions::default();
+            let sifted = poolsync::sieve::plan(
+                poolsync::sieve::Source::File(current),
+                poolsync::sieve::Source::File(desired),
+                poolsync::sieve::SieveOptions {
+                    diff: &options,
+                    check_desired: true,
+                },
+            )
+            .unwrap();
+            poolsync::render::render_json(&sifted.plan, &mut std::io::sink()).unwrap();
+            assert!(sifted.plan.has_changes() && sifted.stats.fell_back.is_none());
+            if std::env::var_os("BENCH_STATS").is_some() {
+                eprintln!("{:?}", sifted.stats);
+            }
         }
         "sonic-rs parse" => {
             let read = |path: &Path| -> sonic_rs::Value {

@@ -48,6 +48,30 @@ pub fn diff(
     desired: &TenantDump,
     options: &DiffOptions,
 ) -> Result<Plan, DiffError> {
+    diff_matching(current, desired, options).map(|(plan, _)| plan)
+}
+
+/// The warnings for the ignore paths that matched nothing (`matched[i]` for `ignore[i]`).
+pub fn ignore_warnings(ignore: &[IgnorePath], matched: &[bool]) -> Vec<String> {
+    ignore
+        .iter()
+        .zip(matched)
+        .filter(|(_, matched)| !**matched)
+        .map(|(path, _)| {
+            format!(
+                "ignore path `{}` matched nothing in any user",
+                path.as_str()
+            )
+        })
+        .collect()
+}
+
+/// [`diff`], and which of the ignore paths matched something.
+pub fn diff_matching(
+    current: &TenantDump,
+    desired: &TenantDump,
+    options: &DiffOptions,
+) -> Result<(Plan, Vec<bool>), DiffError> {
     let current_index = TenantIndex::build(current);
     if !current_index.problems.is_empty() {
         return Err(DiffError {
@@ -159,20 +183,9 @@ pub fn diff(
         |_| true,
     );
 
-    let warnings = options
-        .ignore
-        .iter()
-        .zip(&ignore_matched)
-        .filter(|(_, matched)| !**matched)
-        .map(|(path, _)| {
-            format!(
-                "ignore path `{}` matched nothing in any user",
-                path.as_str()
-            )
-        })
-        .collect();
+    let warnings = ignore_warnings(&options.ignore, &ignore_matched);
 
-    Ok(Plan {
+    let plan = Plan {
         format_version: FORMAT_VERSION.into(),
         summary,
         pools,
@@ -182,7 +195,8 @@ pub fn diff(
         prune: options.prune,
         deletes,
         warnings,
-    })
+    };
+    Ok((plan, ignore_matched))
 }
 
 /// Whether a user's id or one of its identifiers matches a `--protect` pattern.

@@ -33,6 +33,7 @@ pub mod redact;
 pub mod render;
 pub mod scan;
 pub mod secret;
+pub mod sieve;
 pub mod synth;
 pub mod validate;
 

@@ -11,7 +11,7 @@
 //! absent. Pure functions of data: no I/O, no clock.
 
 use crate::index::{Problem, UserAggregate};
-use crate::model::{Object, UserCredential, UserIdentifier, UserVerifiableAddress};
+use crate::model::{Object, User, UserCredential, UserIdentifier, UserVerifiableAddress};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -172,6 +172,142 @@ pub fn credential_id(
         .unwrap_or_else(|| derived_id("credential", user_id, kind, ""))
 }
 
+/// A user record's own part of its normalized form, before empties are pruned: every field but
+/// the server-managed ones.
+pub fn user_fields(user: &User) -> Object {
+    strip(to_object(user), USER_SERVER_FIELDS)
+}
+
+/// A sub-record's entry in its user's normalized form, before empties are pruned and without
+/// its `id`: every field but the server-managed ones and `type` (which is in the entry's key).
+pub fn sub_record_fields(record: &impl Serialize) -> Object {
+    let mut entry = strip(to_object(record), SUB_RECORD_SERVER_FIELDS);
+    entry.remove("type");
+    entry.remove("id");
+    entry
+}
+
+/// Removes `null`, `{}` and `[]` members from an object, recursively (see [`prune_empty`]).
+fn prune_object(object: &mut Object) {
+    object.values_mut().for_each(prune_empty);
+    object.retain(|_, member| !is_empty(member));
+}
+
+/// Prunes an optional object, and leaves `None` where nothing remains.
+fn prune_field(field: &mut Option<Object>) {
+    if let Some(object) = field {
+        prune_object(object);
+        if object.is_empty() {
+            *field = None;
+        }
+    }
+}
+
+/// A record that can be brought to its normalized form in place, without building a `Value`.
+///
+/// After [`InPlace::strip_in_place`], serializing the record gives the same JSON for two
+/// records exactly when their normalized forms ([`user_fields`] or [`sub_record_fields`],
+/// pruned) are equal: the fields normalization drops are cleared and empty members pruned,
+/// and the rest serializes in a fixed order (declared fields, then the others by key).
+pub trait InPlace: Serialize {
+    /// Clears the fields normalization drops and prunes empty members.
+    fn strip_in_place(&mut self);
+
+    /// The normalized fields as an object, before pruning ([`user_fields`] or
+    /// [`sub_record_fields`]).
+    fn normalized_fields(&self) -> Object;
+}
+
+impl InPlace for User {
+    fn normalized_fields(&self) -> Object {
+        user_fields(self)
+    }
+
+    fn strip_in_place(&mut self) {
+        // USER_SERVER_FIELDS, all declared fields.
+        self.id = None;
+        self.user_pool_id = None;
+        self.tenant_id = None;
+        self.created_at = None;
+        self.updated_at = None;
+        self.status_updated_at = None;
+        prune_field(&mut self.payload);
+        prune_field(&mut self.metadata);
+        prune_field(&mut self.business_metadata);
+        prune_object(&mut self.extra);
+    }
+}
+
+/// Removes the sub-record server fields a record does not declare from its other fields.
+fn strip_extra(extra: &mut Object) {
+    if !extra.is_empty() {
+        for field in SUB_RECORD_SERVER_FIELDS.iter().chain(&["id", "type"]) {
+            extra.remove(*field);
+        }
+        prune_object(extra);
+    }
+}
+
+impl InPlace for UserIdentifier {
+    fn normalized_fields(&self) -> Object {
+        sub_record_fields(self)
+    }
+
+    fn strip_in_place(&mut self) {
+        self.id = None;
+        self.tenant_id = None;
+        self.user_pool_id = None;
+        self.user_id = None;
+        self.kind = None;
+        self.identifier_lc = None;
+        self.created_at = None;
+        self.updated_at = None;
+        strip_extra(&mut self.extra);
+    }
+}
+
+impl InPlace for UserVerifiableAddress {
+    fn normalized_fields(&self) -> Object {
+        sub_record_fields(self)
+    }
+
+    fn strip_in_place(&mut self) {
+        self.id = None;
+        self.tenant_id = None;
+        self.user_pool_id = None;
+        self.user_id = None;
+        self.kind = None;
+        self.address_lc = None;
+        self.verified_at = None;
+        self.created_at = None;
+        self.updated_at = None;
+        strip_extra(&mut self.extra);
+    }
+}
+
+impl InPlace for UserCredential {
+    fn normalized_fields(&self) -> Object {
+        sub_record_fields(self)
+    }
+
+    fn strip_in_place(&mut self) {
+        self.id = None;
+        self.tenant_id = None;
+        self.user_pool_id = None;
+        self.user_id = None;
+        self.kind = None;
+        self.created_at = None;
+        self.updated_at = None;
+        if let Some(payload) = &mut self.payload {
+            prune_empty(&mut payload.0);
+            if is_empty(&payload.0) {
+                self.payload = None;
+            }
+        }
+        strip_extra(&mut self.extra);
+    }
+}
+
 /// A normalized user and the problems met while normalizing it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NormalizedUser {
@@ -290,10 +426,9 @@ pub fn normalize_user(
     let user_id = user.user.id.as_deref().unwrap_or_default();
     let keys = sub_record_keys(user);
     let problems = key_problems(user, &keys);
-    let mut object = strip(to_object(user.user), USER_SERVER_FIELDS);
+    let mut object = user_fields(user.user);
     fn entry(record: &impl Serialize, id: String) -> Value {
-        let mut entry = strip(to_object(record), SUB_RECORD_SERVER_FIELDS);
-        entry.remove("type");
+        let mut entry = sub_record_fields(record);
         entry.insert("id".into(), Value::String(id));
         Value::Object(entry)
     }
@@ -374,39 +509,47 @@ impl IgnorePath {
         &self.text
     }
 
+    /// The path's segments, unescaped.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
     /// Removes what this path matches from `value`; returns whether anything was removed.
     pub fn remove_from(&self, value: &mut Value) -> bool {
-        fn remove(value: &mut Value, segments: &[String]) -> bool {
-            let Value::Object(map) = value else {
-                return false;
-            };
-            let (first, rest) = match segments.split_first() {
-                Some(split) => split,
-                None => return false,
-            };
-            if rest.is_empty() {
-                if first == "*" {
-                    let had = !map.is_empty();
-                    map.clear();
-                    return had;
-                }
-                return map.remove(first).is_some();
-            }
-            let mut removed = false;
-            if first == "*" {
-                for child in map.values_mut() {
-                    removed |= remove(child, rest);
-                }
-            } else if let Some(child) = map.get_mut(first) {
-                removed = remove(child, rest);
-            }
-            if removed {
-                map.retain(|_, member| !is_empty(member));
-            }
-            removed
-        }
-        remove(value, &self.segments)
+        remove_path(value, &self.segments)
     }
+}
+
+/// Removes what `segments` (as in [`IgnorePath`], `*` for any key) match inside `value`, then
+/// the members left empty on the way; returns whether anything was removed.
+pub fn remove_path(value: &mut Value, segments: &[String]) -> bool {
+    let Value::Object(map) = value else {
+        return false;
+    };
+    let (first, rest) = match segments.split_first() {
+        Some(split) => split,
+        None => return false,
+    };
+    if rest.is_empty() {
+        if first == "*" {
+            let had = !map.is_empty();
+            map.clear();
+            return had;
+        }
+        return map.remove(first).is_some();
+    }
+    let mut removed = false;
+    if first == "*" {
+        for child in map.values_mut() {
+            removed |= remove_path(child, rest);
+        }
+    } else if let Some(child) = map.get_mut(first) {
+        removed = remove_path(child, rest);
+    }
+    if removed {
+        map.retain(|_, member| !is_empty(member));
+    }
+    removed
 }
 
 #[cfg(test)]
@@ -540,6 +683,49 @@ mod tests {
         assert_eq!(
             IgnorePath::parse("/payload/a~1b").unwrap().segments,
             vec!["payload", "a/b"]
+        );
+    }
+
+    #[test]
+    fn stripping_in_place_gives_the_normalized_entry() {
+        let document = dump(json!({
+            "users": [{"id": "u1", "user_pool_id": "p", "tenant_id": "t", "status": "active",
+                       "created_at": "x", "updated_at": "y", "status_updated_at": "z",
+                       "payload": {"a": null, "b": {"c": {}}, "d": [null], "e": 1},
+                       "metadata": {"x": null}, "business_metadata": {}, "kind": "person",
+                       "empty": []}],
+            "user_identifiers": [{"id": "i", "user_id": "u1", "user_pool_id": "p",
+                "tenant_id": "t", "type": "email", "identifier": "A@x.io",
+                "identifier_lc": "a@x.io", "created_at": "x", "updated_at": "y",
+                "metadata": {"m": null}, "address_lc": "stray", "verified_at": "stray"}],
+            "user_verifiable_addresses": [{"id": "a", "user_id": "u1", "user_pool_id": "p",
+                "tenant_id": "t", "type": "email", "address": "A@x.io", "address_lc": "a@x.io",
+                "status": "active", "verified": true, "verified_at": "x", "created_at": "x",
+                "updated_at": "y", "preferred_contact_method": "email", "identifier_lc": "s"}],
+            "user_credentials": [{"id": "c", "user_id": "u1", "user_pool_id": "p",
+                "tenant_id": "t", "type": "password", "state": "valid", "expires_at": "e",
+                "payload": {"hashed_password": {"value": "h", "params": {}}},
+                "created_at": "x", "updated_at": "y", "other": {}}]
+        }));
+        fn check<T: InPlace + Clone>(record: &T, normalized: Object) {
+            let mut expected = Value::Object(normalized);
+            prune_empty(&mut expected);
+            let mut stripped = record.clone();
+            stripped.strip_in_place();
+            assert_eq!(serde_json::to_value(&stripped).unwrap(), expected);
+        }
+        check(&document.users[0], user_fields(&document.users[0]));
+        check(
+            &document.user_identifiers[0],
+            sub_record_fields(&document.user_identifiers[0]),
+        );
+        check(
+            &document.user_verifiable_addresses[0],
+            sub_record_fields(&document.user_verifiable_addresses[0]),
+        );
+        check(
+            &document.user_credentials[0],
+            sub_record_fields(&document.user_credentials[0]),
         );
     }
 

@@ -48,7 +48,9 @@ impl RecordArray {
     }
 
     fn from_key(key: &str) -> Option<RecordArray> {
-        RecordArray::ALL.into_iter().find(|array| array.key() == key)
+        RecordArray::ALL
+            .into_iter()
+            .find(|array| array.key() == key)
     }
 }
 

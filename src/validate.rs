@@ -6,9 +6,12 @@
 //! values. JSON syntax and field types are checked earlier, by [`crate::load`]. Pure: no I/O.
 
 use crate::index::{Problem, TenantIndex, record_name};
-use crate::model::{TenantDump, enum_values};
+use crate::model::{
+    TenantDump, User, UserCredential, UserIdentifier, UserVerifiableAddress, enum_values,
+};
 use crate::normalize::{natural_key, user_problems};
 use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 
 /// What the validator may assume beyond the document.
 #[derive(Debug, Clone, Default)]
@@ -17,13 +20,39 @@ pub struct ValidateOptions {
     pub known_pools: Vec<String>,
 }
 
-#[derive(Default)]
-struct Checker {
-    problems: Vec<Problem>,
+/// A record's name, formatted (by [`record_name`]) only when a problem is reported.
+#[derive(Clone, Copy, Debug)]
+struct Name<'a> {
+    array: &'static str,
+    position: usize,
+    id: Option<&'a str>,
+}
+
+impl<'a> Name<'a> {
+    fn new(array: &'static str, position: usize, id: Option<&'a str>) -> Self {
+        Name {
+            array,
+            position,
+            id,
+        }
+    }
+}
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&record_name(self.array, self.position, self.id))
+    }
+}
+
+/// Collects the problems of records checked one at a time.
+#[derive(Debug, Default)]
+pub struct Checker {
+    /// What was found, in the order checked.
+    pub problems: Vec<Problem>,
 }
 
 impl Checker {
-    fn report(&mut self, record: &str, field: &str, message: String) {
+    fn report(&mut self, record: Name<'_>, field: &str, message: String) {
         self.problems.push(Problem {
             record: record.to_string(),
             field: Some(field.to_string()),
@@ -31,19 +60,19 @@ impl Checker {
         });
     }
 
-    fn require(&mut self, record: &str, field: &str, present: bool) {
+    fn require(&mut self, record: Name<'_>, field: &str, present: bool) {
         if !present {
             self.report(record, field, "missing: this field is required".into());
         }
     }
 
-    fn check_id(&mut self, record: &str, field: &str, id: Option<&str>) {
+    fn check_id(&mut self, record: Name<'_>, field: &str, id: Option<&str>) {
         if let Some(problem) = id.and_then(id_problem) {
             self.report(record, field, problem);
         }
     }
 
-    fn check_enum(&mut self, array: &str, record: &str, field: &str, value: Option<&str>) {
+    fn check_enum(&mut self, array: &str, record: Name<'_>, field: &str, value: Option<&str>) {
         let (Some(value), Some(allowed)) = (value, enum_values(array, field)) else {
             return;
         };
@@ -57,8 +86,91 @@ impl Checker {
         }
     }
 
+    /// The checks of one `users` record that need no other record.
+    pub fn user(&mut self, position: usize, user: &User) {
+        let name = Name::new("users", position, user.id.as_deref());
+        self.check_id(name, "id", user.id.as_deref());
+        self.check_id(name, "user_pool_id", user.user_pool_id.as_deref());
+        self.require(name, "status", user.status.is_some());
+        self.check_enum("users", name, "status", user.status.as_deref());
+    }
+
+    /// The checks of one `user_identifiers` record that need no other record.
+    pub fn identifier(&mut self, position: usize, identifier: &UserIdentifier) {
+        let name = Name::new("user_identifiers", position, identifier.id.as_deref());
+        self.check_id(name, "id", identifier.id.as_deref());
+        if identifier
+            .identifier
+            .as_deref()
+            .is_some_and(|v| v.len() > MAX_ID_LENGTH)
+        {
+            self.report(
+                name,
+                "identifier",
+                format!("is longer than {MAX_ID_LENGTH} bytes"),
+            );
+        }
+        self.require(name, "type", identifier.kind.is_some());
+        self.require(name, "identifier", identifier.identifier.is_some());
+        self.check_enum("user_identifiers", name, "type", identifier.kind.as_deref());
+        self.check_value(
+            name,
+            "identifier",
+            identifier.kind.as_deref(),
+            identifier.identifier.as_deref(),
+        );
+    }
+
+    /// The checks of one `user_verifiable_addresses` record.
+    pub fn address(&mut self, position: usize, address: &UserVerifiableAddress) {
+        let name = Name::new("user_verifiable_addresses", position, address.id.as_deref());
+        self.require(name, "type", address.kind.is_some());
+        self.require(name, "address", address.address.is_some());
+        self.require(name, "status", address.status.is_some());
+        self.require(name, "verified", address.verified.is_some());
+        for (field, value) in [
+            ("type", address.kind.as_deref()),
+            ("status", address.status.as_deref()),
+            (
+                "preferred_contact_method",
+                address
+                    .extra
+                    .get("preferred_contact_method")
+                    .and_then(|v| v.as_str()),
+            ),
+        ] {
+            self.check_enum("user_verifiable_addresses", name, field, value);
+        }
+        self.check_value(
+            name,
+            "address",
+            address.kind.as_deref(),
+            address.address.as_deref(),
+        );
+    }
+
+    /// The checks of one `user_credentials` record.
+    pub fn credential(&mut self, position: usize, credential: &UserCredential) {
+        let name = Name::new("user_credentials", position, credential.id.as_deref());
+        self.require(name, "type", credential.kind.is_some());
+        self.require(name, "payload", credential.payload.is_some());
+        self.check_enum("user_credentials", name, "type", credential.kind.as_deref());
+        self.check_enum(
+            "user_credentials",
+            name,
+            "state",
+            credential.state.as_deref(),
+        );
+    }
+
     /// E-mail and mobile values must look like an e-mail address and an E.164 number.
-    fn check_value(&mut self, record: &str, field: &str, kind: Option<&str>, value: Option<&str>) {
+    fn check_value(
+        &mut self,
+        record: Name<'_>,
+        field: &str,
+        kind: Option<&str>,
+        value: Option<&str>,
+    ) {
         let Some(value) = value else { return };
         match kind {
             Some("email") if !is_email(value) => {
@@ -122,13 +234,13 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
 
     let mut pool_ids: BTreeSet<&str> = BTreeSet::new();
     for (position, pool) in dump.pools.iter().enumerate() {
-        let name = record_name("pools", position, pool.id.as_deref());
-        checker.require(&name, "id", pool.id.is_some());
-        checker.check_id(&name, "id", pool.id.as_deref());
-        checker.require(&name, "name", pool.name.is_some());
+        let name = Name::new("pools", position, pool.id.as_deref());
+        checker.require(name, "id", pool.id.is_some());
+        checker.check_id(name, "id", pool.id.as_deref());
+        checker.require(name, "name", pool.name.is_some());
         if let Some(id) = pool.id.as_deref() {
             if !pool_ids.insert(id) {
-                checker.report(&name, "id", format!("duplicate pool id `{id}`"));
+                checker.report(name, "id", format!("duplicate pool id `{id}`"));
             }
         }
     }
@@ -136,15 +248,12 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
         |pool: &str| pool_ids.contains(pool) || options.known_pools.iter().any(|p| p == pool);
 
     for (position, user) in dump.users.iter().enumerate() {
-        let name = record_name("users", position, user.id.as_deref());
-        checker.check_id(&name, "id", user.id.as_deref());
-        checker.check_id(&name, "user_pool_id", user.user_pool_id.as_deref());
-        checker.require(&name, "status", user.status.is_some());
-        checker.check_enum("users", &name, "status", user.status.as_deref());
+        checker.user(position, user);
+        let name = Name::new("users", position, user.id.as_deref());
         if let Some(pool) = user.user_pool_id.as_deref() {
             if !pool_known(pool) {
                 checker.report(
-                    &name,
+                    name,
                     "user_pool_id",
                     format!(
                         "pool `{pool}` is not in the file's `pools`; add it there, or pass \
@@ -161,35 +270,10 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
         .iter()
         .filter_map(|user| Some((user.id.as_deref()?, user.user_pool_id.as_deref()?)))
         .collect();
-    let mut holders: HashMap<(&str, String), (&str, String)> = HashMap::new();
+    let mut holders: HashMap<(&str, String), (&str, Name<'_>)> = HashMap::new();
     for (position, identifier) in dump.user_identifiers.iter().enumerate() {
-        let name = record_name("user_identifiers", position, identifier.id.as_deref());
-        checker.check_id(&name, "id", identifier.id.as_deref());
-        if identifier
-            .identifier
-            .as_deref()
-            .is_some_and(|v| v.len() > MAX_ID_LENGTH)
-        {
-            checker.report(
-                &name,
-                "identifier",
-                format!("is longer than {MAX_ID_LENGTH} bytes"),
-            );
-        }
-        checker.require(&name, "type", identifier.kind.is_some());
-        checker.require(&name, "identifier", identifier.identifier.is_some());
-        checker.check_enum(
-            "user_identifiers",
-            &name,
-            "type",
-            identifier.kind.as_deref(),
-        );
-        checker.check_value(
-            &name,
-            "identifier",
-            identifier.kind.as_deref(),
-            identifier.identifier.as_deref(),
-        );
+        checker.identifier(position, identifier);
+        let name = Name::new("user_identifiers", position, identifier.id.as_deref());
         let pool = identifier
             .user_pool_id
             .as_deref()
@@ -202,7 +286,7 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
             let key = natural_key(identifier.kind.as_deref(), identifier.identifier.as_deref());
             match holders.get(&(pool, key.clone())) {
                 Some((other_user, other_name)) if *other_user != user_id => checker.report(
-                    &name,
+                    name,
                     "identifier",
                     format!(
                         "`{key}` is already held by user `{other_user}` ({other_name}) in pool `{pool}`"
@@ -210,61 +294,24 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
                 ),
                 Some(_) => {}
                 None => {
-                    holders.insert((pool, key), (user_id, name.clone()));
+                    holders.insert((pool, key), (user_id, name));
                 }
             }
         }
     }
 
     for (position, address) in dump.user_verifiable_addresses.iter().enumerate() {
-        let name = record_name("user_verifiable_addresses", position, address.id.as_deref());
-        checker.require(&name, "type", address.kind.is_some());
-        checker.require(&name, "address", address.address.is_some());
-        checker.require(&name, "status", address.status.is_some());
-        checker.require(&name, "verified", address.verified.is_some());
-        for (field, value) in [
-            ("type", address.kind.as_deref()),
-            ("status", address.status.as_deref()),
-            (
-                "preferred_contact_method",
-                address
-                    .extra
-                    .get("preferred_contact_method")
-                    .and_then(|v| v.as_str()),
-            ),
-        ] {
-            checker.check_enum("user_verifiable_addresses", &name, field, value);
-        }
-        checker.check_value(
-            &name,
-            "address",
-            address.kind.as_deref(),
-            address.address.as_deref(),
-        );
+        checker.address(position, address);
     }
 
     for (position, credential) in dump.user_credentials.iter().enumerate() {
-        let name = record_name("user_credentials", position, credential.id.as_deref());
-        checker.require(&name, "type", credential.kind.is_some());
-        checker.require(&name, "payload", credential.payload.is_some());
-        checker.check_enum(
-            "user_credentials",
-            &name,
-            "type",
-            credential.kind.as_deref(),
-        );
-        checker.check_enum(
-            "user_credentials",
-            &name,
-            "state",
-            credential.state.as_deref(),
-        );
+        checker.credential(position, credential);
     }
 
     for (position, group) in dump.groups.iter().enumerate() {
-        let name = record_name("groups", position, group.id.as_deref());
-        checker.require(&name, "id", group.id.is_some());
-        checker.require(&name, "user_pool_id", group.user_pool_id.is_some());
+        let name = Name::new("groups", position, group.id.as_deref());
+        checker.require(name, "id", group.id.is_some());
+        checker.require(name, "user_pool_id", group.user_pool_id.is_some());
     }
 
     // Grouping into users finds duplicate and missing user ids and orphan sub-records; each

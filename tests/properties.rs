@@ -154,3 +154,209 @@ proptest! {
         prop_assert_eq!(after.summary.unchanged, b.users.len());
     }
 }
+
+/// Gives every sub-record an id, as the service does (the same record always gets the same id).
+fn with_ids(mut dump: TenantDump) -> TenantDump {
+    for identifier in &mut dump.user_identifiers {
+        let value = identifier
+            .identifier
+            .clone()
+            .unwrap_or_default()
+            .to_lowercase();
+        identifier.id = Some(format!(
+            "ident-{}-{value}",
+            identifier.user_id.as_deref().unwrap_or("")
+        ));
+    }
+    for credential in &mut dump.user_credentials {
+        credential.id = Some(format!(
+            "cred-{}",
+            credential.user_id.as_deref().unwrap_or("")
+        ));
+    }
+    dump
+}
+
+/// A desired document made of `a` and `b`: each user (with its records) from `a`, from `b`, or
+/// left out, by `choice`; identifier ids kept, dropped or changed by `ids`.
+fn mixed(a: &TenantDump, b: &TenantDump, choice: u64, ids: u8) -> TenantDump {
+    let mut keys: Vec<String> = a
+        .users
+        .iter()
+        .chain(&b.users)
+        .filter_map(|u| u.id.clone())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = TenantDump {
+        pools: a.pools.clone(),
+        ..TenantDump::default()
+    };
+    for (position, key) in keys.iter().enumerate() {
+        let pick = (choice >> ((position * 2) % 64)) & 3;
+        let source = match pick {
+            0 | 3 if a.users.iter().any(|u| u.id.as_ref() == Some(key)) => a,
+            1 if b.users.iter().any(|u| u.id.as_ref() == Some(key)) => b,
+            2 => continue,
+            _ => {
+                if a.users.iter().any(|u| u.id.as_ref() == Some(key)) {
+                    a
+                } else {
+                    b
+                }
+            }
+        };
+        let mine = |user_id: &Option<String>| user_id.as_ref() == Some(key);
+        out.users
+            .extend(source.users.iter().filter(|u| mine(&u.id)).cloned());
+        out.user_identifiers.extend(
+            source
+                .user_identifiers
+                .iter()
+                .filter(|r| mine(&r.user_id))
+                .cloned(),
+        );
+        out.user_credentials.extend(
+            source
+                .user_credentials
+                .iter()
+                .filter(|r| mine(&r.user_id))
+                .cloned(),
+        );
+        out.group_members.extend(
+            source
+                .group_members
+                .iter()
+                .filter(|r| mine(&r.user_id))
+                .cloned(),
+        );
+    }
+    for (position, identifier) in out.user_identifiers.iter_mut().enumerate() {
+        match (ids, position % 2) {
+            (1, _) | (2, 0) => identifier.id = None,
+            (3, 0) => identifier.id = Some(format!("other-{position}")),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn sieve_plan(
+    current: &TenantDump,
+    desired: &TenantDump,
+    options: &DiffOptions,
+) -> Result<(serde_json::Value, poolsync::sieve::SieveStats), String> {
+    sieve_plan_checked(current, desired, options, false)
+}
+
+fn sieve_plan_checked(
+    current: &TenantDump,
+    desired: &TenantDump,
+    options: &DiffOptions,
+    check_desired: bool,
+) -> Result<(serde_json::Value, poolsync::sieve::SieveStats), String> {
+    let current_bytes = serde_json::to_vec(current).unwrap();
+    let desired_bytes = serde_json::to_vec_pretty(desired).unwrap();
+    poolsync::sieve::plan(
+        poolsync::sieve::Source::Memory {
+            name: "current",
+            bytes: &current_bytes,
+        },
+        poolsync::sieve::Source::Memory {
+            name: "desired",
+            bytes: &desired_bytes,
+        },
+        poolsync::sieve::SieveOptions {
+            diff: options,
+            check_desired,
+        },
+    )
+    .map(|sifted| (serde_json::to_value(&sifted.plan).unwrap(), sifted.stats))
+    .map_err(|error| match error {
+        poolsync::sieve::PlanError::Diff(error) => format!("{error}: {:?}", error.problems),
+        poolsync::sieve::PlanError::Desired(problems) => format!("invalid: {problems:?}"),
+        other => other.to_string(),
+    })
+}
+
+fn options_for(choice: u8) -> DiffOptions {
+    let ignore = |paths: &[&str]| {
+        paths
+            .iter()
+            .map(|p| poolsync::normalize::IgnorePath::parse(p).unwrap())
+            .collect()
+    };
+    match choice % 6 {
+        0 => DiffOptions::default(),
+        1 => DiffOptions {
+            ignore: ignore(&["/payload/name", "/metadata/x"]),
+            ..DiffOptions::default()
+        },
+        2 => DiffOptions {
+            ignore: ignore(&["/identifiers", "/groups"]),
+            ..DiffOptions::default()
+        },
+        3 => DiffOptions {
+            ignore: ignore(&["/credentials/password/payload", "/identifiers/*/verified"]),
+            ..DiffOptions::default()
+        },
+        4 => DiffOptions {
+            pools: vec!["pool-1".into()],
+            prune: true,
+            ..DiffOptions::default()
+        },
+        _ => DiffOptions {
+            prune: true,
+            protect: vec![glob::Pattern::new("user-0-*").unwrap()],
+            ..DiffOptions::default()
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn sifting_by_fingerprint_plans_what_the_exact_diff_plans(
+        a in arb_dump(),
+        b in arb_dump(),
+        choice in any::<u64>(),
+        ids in 0u8..4,
+        seed in 0u64..1000,
+        option in 0u8..6,
+        current_has_ids in any::<bool>(),
+    ) {
+        let a = if current_has_ids { with_ids(a) } else { a };
+        let b = with_ids(b);
+        let desired = shuffled(&mixed(&a, &b, choice, ids), seed);
+        let options = options_for(option);
+        let exact = diff(&a, &desired, &options)
+            .map(|plan| serde_json::to_value(&plan).unwrap())
+            .map_err(|error| format!("{error}: {:?}", error.problems));
+        let sifted = sieve_plan(&a, &desired, &options);
+        prop_assert_eq!(sifted.as_ref().map(|(plan, _)| plan), exact.as_ref());
+        // With the desired document checked first, as `plan` and `diff` do.
+        let known_pools = poolsync::validate::ValidateOptions {
+            known_pools: a.pools.iter().filter_map(|p| p.id.clone()).collect(),
+        };
+        let problems = poolsync::validate::validate(&desired, &known_pools);
+        let exact_checked = if problems.is_empty() { exact } else { Err(format!("invalid: {problems:?}")) };
+        let checked = sieve_plan_checked(&a, &desired, &options, true);
+        prop_assert_eq!(checked.as_ref().map(|(plan, _)| plan), exact_checked.as_ref());
+    }
+
+    #[test]
+    fn a_document_against_itself_is_sifted_without_the_exact_diff(a in arb_dump(), seed in 0u64..1000) {
+        let a = with_ids(a);
+        let (plan, stats) = sieve_plan(&a, &shuffled(&a, seed), &DiffOptions::default()).unwrap();
+        prop_assert_eq!(&stats.fell_back, &None);
+        prop_assert_eq!(plan["summary"]["unchanged"].as_u64(), Some(a.users.len() as u64));
+        // Only a user in one group twice (which the exact diff counts once) needs a second look.
+        let twice = a.users.iter().filter(|user| {
+            let groups: Vec<_> = a.group_members.iter().filter(|m| m.user_id == user.id).map(|m| &m.group_id).collect();
+            groups.iter().collect::<std::collections::BTreeSet<_>>().len() < groups.len()
+        }).count();
+        prop_assert_eq!(stats.diffed_in_full, 2 * twice);
+        prop_assert_eq!(stats.unchanged_by_fingerprint, a.users.len() - twice);
+    }
+}

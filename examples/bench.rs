@@ -175,8 +175,8 @@ fn child(operation: &str, current: &Path, desired: &Path) {
                 poolsync::sieve::Source::File(current),
                 poolsync::sieve::Source::File(desired),
                 poolsync::sieve::SieveOptions {
-                    diff: &options,
                     check_desired: true,
+                    ..poolsync::sieve::SieveOptions::new(&options)
                 },
             )
             .unwrap();

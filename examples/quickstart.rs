@@ -17,12 +17,13 @@
 //! To do the same by hand, run `poolsync emulate` in one terminal and the commands above in
 //! another (the emulator prints the settings to use).
 
-use poolsync::apply::{ApplyOptions, apply_plan};
+use poolsync::apply::{ApplyOptions, PlanInputs, apply_plan};
 use poolsync::client::{ApiClient, Cancellation, ConnectionArgs, ConnectionSettings, NoProgress};
-use poolsync::diff::{DiffOptions, diff};
+use poolsync::diff::DiffOptions;
 use poolsync::emulator::{Emulator, EmulatorConfig};
 use poolsync::load::read_dump;
 use poolsync::render::{TextOptions, render_apply_report, render_text};
+use poolsync::sieve::{SieveOptions, Sifted, Source};
 use std::collections::HashMap;
 use std::error::Error;
 use std::path::Path;
@@ -32,7 +33,7 @@ const DESIRED: &str = "examples/acme/desired-changes.json";
 fn main() -> Result<(), Box<dyn Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let seed = read_dump(&root.join("examples/acme/export.json"))?;
-    let desired = read_dump(&root.join(DESIRED))?;
+    let desired = root.join(DESIRED);
 
     // A throwaway secret, known only to this process: it is never printed.
     let secret = uuid::Uuid::new_v4().to_string();
@@ -60,18 +61,32 @@ fn main() -> Result<(), Box<dyn Error>> {
     let text = TextOptions::default();
     let mut stdout = std::io::stdout().lock();
 
+    // What `poolsync plan` does: export, then plan the desired file against the export.
+    let diff_options = DiffOptions::default();
+    let plan_now = || -> Result<Sifted, Box<dyn Error>> {
+        let body = runtime.block_on(client.export_bytes(&NoProgress))?;
+        let current = Source::Memory {
+            name: "response body",
+            bytes: &body.bytes,
+        };
+        let sifted = poolsync::sieve::plan(
+            current,
+            Source::File(&desired),
+            SieveOptions::new(&diff_options),
+        )?;
+        Ok(sifted)
+    };
+
     println!("$ poolsync plan --desired {DESIRED}\n");
-    let current = runtime.block_on(client.export(&NoProgress))?;
-    let plan = diff(&current, &desired, &DiffOptions::default())?;
-    render_text(&plan, &mut stdout, &text)?;
+    let sifted = plan_now()?;
+    render_text(&sifted.plan, &mut stdout, &text)?;
 
     println!("\n$ poolsync apply --desired {DESIRED} --auto-approve");
     let options = ApplyOptions::default();
     let report = runtime.block_on(apply_plan(
         &client,
-        &plan,
-        &current,
-        &desired,
+        &sifted.plan,
+        &PlanInputs::new(&sifted, Source::File(&desired)),
         &options,
         &(),
         &Cancellation::new(),
@@ -79,8 +94,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     render_apply_report(&report, &mut stdout)?;
 
     println!("\n$ poolsync plan --desired {DESIRED}\n");
-    let after = runtime.block_on(client.export(&NoProgress))?;
-    let plan = diff(&after, &desired, &DiffOptions::default())?;
+    let plan = plan_now()?.plan;
     render_text(&plan, &mut stdout, &text)?;
     if plan.has_changes() || !report.is_complete() {
         return Err("the tenant did not converge".into());

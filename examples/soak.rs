@@ -13,13 +13,14 @@
 //! (verified by re-export, as apply always does, and by counting records) and prints users/s,
 //! requests, retries and wall time.
 
-use poolsync::apply::{ApplyOptions, apply_plan};
+use poolsync::apply::{ApplyOptions, PlanInputs, apply_plan};
 use poolsync::client::{
     ApiClient, BatchEvent, BatchObserver, Cancellation, ConnectionArgs, ConnectionSettings,
     NoProgress,
 };
-use poolsync::diff::{DiffOptions, diff};
+use poolsync::diff::DiffOptions;
 use poolsync::emulator::{Emulator, EmulatorConfig, FaultConfig, RateLimit};
+use poolsync::sieve::{SieveOptions, Source};
 use poolsync::synth::{TenantOptions, tenant};
 use std::collections::HashMap;
 use std::error::Error;
@@ -130,8 +131,23 @@ fn main() -> Result<(), Box<dyn Error>> {
     let runtime = tokio::runtime::Runtime::new()?;
 
     let started = Instant::now();
-    let current = runtime.block_on(client.export(&NoProgress))?;
-    let plan = diff(&current, &desired, &DiffOptions::default())?;
+    let desired_bytes = serde_json::to_vec(&desired)?;
+    let desired_source = Source::Memory {
+        name: "desired",
+        bytes: &desired_bytes,
+    };
+    let body = runtime.block_on(client.export_bytes(&NoProgress))?;
+    let diff_options = DiffOptions::default();
+    let sifted = poolsync::sieve::plan(
+        Source::Memory {
+            name: "response body",
+            bytes: &body.bytes,
+        },
+        desired_source,
+        SieveOptions::new(&diff_options),
+    )?;
+    drop(body);
+    let plan = &sifted.plan;
     let planned = Instant::now();
     let counters = Counters {
         lowest_parallelism: AtomicUsize::new(8),
@@ -140,9 +156,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let options = ApplyOptions::default();
     let report = runtime.block_on(apply_plan(
         &client,
-        &plan,
-        &current,
-        &desired,
+        plan,
+        &PlanInputs::new(&sifted, desired_source),
         &options,
         &counters,
         &Cancellation::new(),

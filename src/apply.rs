@@ -3,21 +3,21 @@
 //! Pools and groups go first, in a request of their own; users follow in batches of whole users
 //! (at most 100 each), sent in parallel with retries by [`crate::client::run_batches`]. A batch
 //! that failed, or whose fate is unknown (a timeout, a 502 that may come after the change), is
-//! never assumed to have done nothing or everything: the tenant is exported again and diffed
-//! against the desired file, and that verdict is what the report says.
+//! never assumed to have done nothing or everything: the tenant is exported again and planned
+//! against the desired file ([`crate::sieve::plan`]), and that verdict is what the report says.
 
 use crate::client::{
-    ApiClient, ApiError, Batch as RequestBatch, BatchObserver, BatchOptions, BatchOutcome,
-    BatchStatus, Cancellation, DeleteJob, ImportMode, NoProgress, run_batches, run_deletes,
+    ApiClient, Batch as RequestBatch, BatchObserver, BatchOptions, BatchOutcome, BatchStatus,
+    Cancellation, DeleteJob, ExportBody, ImportMode, NoProgress, run_batches, run_deletes,
 };
-use crate::diff::{DiffError, DiffOptions, diff};
-use crate::export::filter_pools;
+use crate::diff::DiffOptions;
 use crate::import::build_batches;
 use crate::index::UserKey;
 use crate::model::TenantDump;
 use crate::plan::{Action, Plan};
+use crate::sieve::{PlanError, Side, SieveOptions, Sifted, Source};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Version of the JSON apply report.
 pub const REPORT_VERSION: &str = "1";
@@ -201,8 +201,7 @@ pub fn check_mode(plan: &Plan, mode: ImportMode) -> Result<(), ApplyError> {
 /// wrong `--pool`) must not empty that pool.
 pub fn check_prune(
     plan: &Plan,
-    current: &TenantDump,
-    desired: &TenantDump,
+    inputs: &PlanInputs<'_>,
     max_deletes: Option<usize>,
 ) -> Result<(), ApplyError> {
     let count = plan.deletes.len();
@@ -216,20 +215,10 @@ pub fn check_prune(
     }
     let deleting_in: std::collections::BTreeSet<&str> =
         plan.deletes.iter().map(|d| d.pool_id.as_str()).collect();
-    let desired_pools: std::collections::BTreeSet<&str> = desired
-        .users
-        .iter()
-        .filter_map(|u| u.user_pool_id.as_deref())
-        .collect();
     let emptied: Vec<String> = deleting_in
         .into_iter()
-        .filter(|pool| !desired_pools.contains(pool))
-        .filter(|pool| {
-            current
-                .users
-                .iter()
-                .any(|u| u.user_pool_id.as_deref() == Some(*pool))
-        })
+        .filter(|pool| !inputs.desired_pools_with_users.contains(*pool))
+        .filter(|pool| inputs.current_pools_with_users.contains(*pool))
         .map(str::to_string)
         .collect();
     if !emptied.is_empty() {
@@ -238,26 +227,46 @@ pub fn check_prune(
     Ok(())
 }
 
-/// Exports the tenant (the client retries what is worth retrying), limited to `pools`.
-pub async fn export_scoped(client: &ApiClient, pools: &[String]) -> Result<TenantDump, ApiError> {
-    let mut dump = client.export(&NoProgress).await?;
-    filter_pools(&mut dump, pools);
-    Ok(dump)
+/// What a plan was made from, as apply needs it.
+#[derive(Clone, Copy)]
+pub struct PlanInputs<'a> {
+    /// The current state: pools and groups whole, and at least the users the plan names.
+    pub current: &'a TenantDump,
+    /// The desired state, in the same way.
+    pub desired: &'a TenantDump,
+    /// Pools with users in the whole current document.
+    pub current_pools_with_users: &'a BTreeSet<String>,
+    /// Pools with users in the whole desired document.
+    pub desired_pools_with_users: &'a BTreeSet<String>,
+    /// The whole desired document, read again to verify the result.
+    pub desired_source: Source<'a>,
 }
 
-/// Sends `plan` and verifies the result. `current` and `desired` are the documents the plan
-/// was computed from.
+impl<'a> PlanInputs<'a> {
+    /// The inputs of a plan made by [`crate::sieve::plan`] from `desired_source`.
+    pub fn new(sifted: &'a Sifted, desired_source: Source<'a>) -> Self {
+        PlanInputs {
+            current: &sifted.current,
+            desired: &sifted.desired,
+            current_pools_with_users: &sifted.current_pools_with_users,
+            desired_pools_with_users: &sifted.desired_pools_with_users,
+            desired_source,
+        }
+    }
+}
+
+/// Sends `plan` and verifies the result against a fresh export.
 pub async fn apply_plan(
     client: &ApiClient,
     plan: &Plan,
-    current: &TenantDump,
-    desired: &TenantDump,
+    inputs: &PlanInputs<'_>,
     options: &ApplyOptions,
     observer: &dyn BatchObserver,
     cancellation: &Cancellation,
 ) -> Result<ApplyReport, ApplyError> {
+    let (current, desired) = (inputs.current, inputs.desired);
     check_mode(plan, options.mode)?;
-    check_prune(plan, current, desired, options.max_deletes)?;
+    check_prune(plan, inputs, options.max_deletes)?;
     let batches = build_batches(
         plan,
         current,
@@ -356,10 +365,8 @@ pub async fn apply_plan(
         .sum();
 
     // The verdict comes from the tenant itself, never from the answers alone.
-    let verification = match export_scoped(client, &options.diff.pools).await {
-        Ok(after) => diff(&after, desired, &options.diff).map_err(|error: DiffError| {
-            format!("the tenant's export after apply is inconsistent: {error}")
-        }),
+    let verification = match client.export_bytes(&NoProgress).await {
+        Ok(after) => verify(&after, inputs.desired_source, &options.diff),
         Err(error) => Err(format!("could not export the tenant to verify: {error}")),
     };
     let batch_error = |key: &UserKey| -> Option<String> {
@@ -464,4 +471,29 @@ pub async fn apply_plan(
         });
     }
     Ok(report)
+}
+
+/// Plans the desired state against the tenant's export after apply: empty when it converged.
+fn verify(after: &ExportBody, desired: Source<'_>, options: &DiffOptions) -> Result<Plan, String> {
+    let current = Source::Memory {
+        name: "response body",
+        bytes: &after.bytes,
+    };
+    let settings = SieveOptions {
+        scope_current: true,
+        ..SieveOptions::new(options)
+    };
+    match crate::sieve::plan(current, desired, settings) {
+        Ok(sifted) => Ok(sifted.plan),
+        Err(PlanError::Load {
+            side: Side::Current,
+            error,
+        }) => Err(format!(
+            "could not export the tenant to verify: {}",
+            after.invalid(error)
+        )),
+        Err(error) => Err(format!(
+            "the tenant's export after apply is inconsistent: {error}"
+        )),
+    }
 }

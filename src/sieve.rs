@@ -22,6 +22,7 @@
 
 use crate::diff::{DiffError, DiffOptions, diff, diff_matching, ignore_warnings};
 use crate::error::LoadError;
+use crate::export::filter_pools;
 use crate::index::Problem;
 use crate::load::{parse_dump, read_dump};
 use crate::model::{
@@ -71,13 +72,36 @@ impl Source<'_> {
 }
 
 /// Settings of a plan.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct SieveOptions<'a> {
     /// How to compare.
     pub diff: &'a DiffOptions,
     /// Check the desired document as `validate` does (with the current tenant's pools known)
     /// and refuse to plan if it has problems.
     pub check_desired: bool,
+    /// The current document is an export limited to `diff.pools` (as `export --pool` writes
+    /// it): the other pools, their groups and users are not part of it at all.
+    pub scope_current: bool,
+    /// Told how reading goes.
+    pub progress: Option<&'a (dyn SieveProgress + Sync)>,
+}
+
+impl<'a> SieveOptions<'a> {
+    /// Plain settings: compare by `diff`, check nothing, report no progress.
+    pub fn new(diff: &'a DiffOptions) -> Self {
+        SieveOptions {
+            diff,
+            check_desired: false,
+            scope_current: false,
+            progress: None,
+        }
+    }
+}
+
+/// Watches a plan being made.
+pub trait SieveProgress {
+    /// `side` has been read up to `bytes` and `users` users (called every few thousand records).
+    fn read(&self, side: Side, bytes: u64, users: usize);
 }
 
 /// Which document.
@@ -166,8 +190,8 @@ pub fn plan(
     };
     let (current_read, desired_read) = std::thread::scope(|scope| {
         let rules = &rules;
-        let handle = scope.spawn(move || Reader::new(rules, false).read(current));
-        let desired_read = Reader::new(rules, options.check_desired).read(desired);
+        let handle = scope.spawn(move || Reader::new(rules, Side::Current, options).read(current));
+        let desired_read = Reader::new(rules, Side::Desired, options).read(desired);
         let current_read = handle
             .join()
             .unwrap_or_else(|_| Err("reading the current document failed".into()));
@@ -180,9 +204,13 @@ pub fn plan(
         }
     };
     if options.check_desired {
-        let known = |pool: &String| {
-            desired_side.pool_ids.contains(pool) || current_side.pool_ids.contains(pool)
+        let in_current = |pool: &String| {
+            current_side.pool_ids.contains(pool)
+                && (!options.scope_current
+                    || options.diff.pools.is_empty()
+                    || options.diff.pools.contains(pool))
         };
+        let known = |pool: &String| desired_side.pool_ids.contains(pool) || in_current(pool);
         if !desired_side.user_pools.values().all(known) {
             return whole(current, desired, options, "a user's pool is unknown".into());
         }
@@ -212,10 +240,13 @@ fn whole(
         });
         (current_dump, desired_dump)
     });
-    let current_dump = current_dump.map_err(|error| PlanError::Load {
+    let mut current_dump = current_dump.map_err(|error| PlanError::Load {
         side: Side::Current,
         error,
     })?;
+    if options.scope_current {
+        filter_pools(&mut current_dump, &options.diff.pools);
+    }
     let desired_dump = desired_dump.map_err(|error| PlanError::Load {
         side: Side::Desired,
         error,
@@ -334,7 +365,10 @@ fn sift(
             ))
         })
     };
-    let current_part = excerpt(current, current_side, &current_chosen)?;
+    let mut current_part = excerpt(current, current_side, &current_chosen)?;
+    if options.scope_current {
+        filter_pools(&mut current_part, &options.diff.pools);
+    }
     let desired_part = excerpt(desired, desired_side, &desired_chosen)?;
     if options.check_desired {
         check(&current_part, &desired_part).map_err(Sifting::Failed)?;
@@ -366,7 +400,16 @@ fn sift(
         plan,
         current: current_part,
         desired: desired_part,
-        current_pools_with_users: current_side.user_pools.values().cloned().collect(),
+        current_pools_with_users: current_side
+            .user_pools
+            .values()
+            .filter(|pool| {
+                !options.scope_current
+                    || options.diff.pools.is_empty()
+                    || options.diff.pools.contains(pool)
+            })
+            .cloned()
+            .collect(),
         desired_pools_with_users: desired_side.user_pools.values().cloned().collect(),
         stats,
     })
@@ -640,6 +683,9 @@ struct SideData {
 
 struct Reader<'r> {
     rules: &'r IgnoreRules,
+    side: Side,
+    progress: Option<&'r (dyn SieveProgress + Sync)>,
+    records: usize,
     check: bool,
     checker: Checker,
     buffer: Vec<u8>,
@@ -647,10 +693,13 @@ struct Reader<'r> {
 }
 
 impl<'r> Reader<'r> {
-    fn new(rules: &'r IgnoreRules, check: bool) -> Self {
+    fn new(rules: &'r IgnoreRules, side: Side, options: SieveOptions<'r>) -> Self {
         Reader {
             rules,
-            check,
+            side,
+            progress: options.progress,
+            records: 0,
+            check: side == Side::Desired && options.check_desired,
             checker: Checker::default(),
             buffer: Vec::with_capacity(4096),
             data: SideData::default(),
@@ -682,6 +731,9 @@ impl<'r> Reader<'r> {
             Err(ScanError::Visit(reason)) => return Err(reason),
             Err(error) => return Err(error.to_string()),
         };
+        if let Some(progress) = self.progress {
+            progress.read(self.side, self.data.bytes, self.data.users.len());
+        }
         self.finish()?;
         self.data.seconds = started.elapsed().as_secs_f64();
         Ok(self.data)
@@ -708,6 +760,12 @@ impl<'r> Reader<'r> {
                 offset,
                 bytes,
             } => {
+                self.records += 1;
+                if self.records % 4096 == 0 {
+                    if let Some(progress) = self.progress {
+                        progress.read(self.side, offset, self.data.users.len());
+                    }
+                }
                 let place = (offset, bytes.len() as u64);
                 match array {
                     RecordArray::Users => self.user(index, place, bytes),

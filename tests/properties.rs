@@ -267,8 +267,8 @@ fn sieve_plan_checked(
             bytes: &desired_bytes,
         },
         poolsync::sieve::SieveOptions {
-            diff: options,
             check_desired,
+            ..poolsync::sieve::SieveOptions::new(options)
         },
     )
     .map(|sifted| (serde_json::to_value(&sifted.plan).unwrap(), sifted.stats))

@@ -99,6 +99,30 @@ pub struct NoProgress;
 
 impl ExportProgress for NoProgress {}
 
+/// An export's body, unparsed, and where it came from.
+#[derive(Debug)]
+pub struct ExportBody {
+    /// The document.
+    pub bytes: Vec<u8>,
+    /// The URL that served it.
+    pub endpoint: Url,
+}
+
+impl ExportBody {
+    /// The error for a body that is not a tenant document, as [`ApiClient::export`] reports it.
+    pub fn invalid(&self, error: impl std::fmt::Display) -> ApiError {
+        ExportBody::invalid_at(&self.endpoint, error)
+    }
+
+    fn invalid_at(endpoint: &Url, error: impl std::fmt::Display) -> ApiError {
+        ApiError::InvalidResponse {
+            operation: Operation::Export,
+            endpoint: endpoint.to_string(),
+            reason: format!("not a tenant document: {error}"),
+        }
+    }
+}
+
 /// A client for one tenant. Cloning is cheap and clones share the token cache, the connection
 /// pool and the remembered path.
 #[derive(Clone, Debug)]
@@ -178,26 +202,31 @@ impl ApiClient {
     /// Exports the tenant and parses it. A rate limit, a 5xx, a timeout or a dropped connection
     /// is retried by the client's [`RetryPolicy`] (a GET changes nothing, so it is always safe).
     pub async fn export(&self, progress: &dyn ExportProgress) -> Result<TenantDump, ApiError> {
-        let (body, endpoint) = self.retrying(|| self.export_body(progress)).await?;
-        let parsed =
-            tokio::task::spawn_blocking(move || crate::load::parse_dump(&body, "response body"))
-                .await;
-        let invalid = |reason: String| ApiError::InvalidResponse {
-            operation: Operation::Export,
-            endpoint: endpoint.to_string(),
-            reason,
-        };
+        let body = self.export_bytes(progress).await?;
+        let endpoint = body.endpoint.clone();
+        let parsed = tokio::task::spawn_blocking(move || {
+            crate::load::parse_dump(&body.bytes, "response body")
+        })
+        .await;
         match parsed {
             Ok(Ok(dump)) => Ok(dump),
-            Ok(Err(error)) => Err(invalid(format!("not a tenant document: {error}"))),
-            Err(join_error) => Err(invalid(format!("the parser failed: {join_error}"))),
+            Ok(Err(error)) => Err(ExportBody::invalid_at(&endpoint, error)),
+            Err(join_error) => Err(ApiError::InvalidResponse {
+                operation: Operation::Export,
+                endpoint: endpoint.to_string(),
+                reason: format!("the parser failed: {join_error}"),
+            }),
         }
     }
 
     /// Exports the tenant as raw bytes, checked to look like a JSON object but not parsed, for
-    /// callers with their own parser.
-    pub async fn export_bytes(&self, progress: &dyn ExportProgress) -> Result<Vec<u8>, ApiError> {
-        Ok(self.retrying(|| self.export_body(progress)).await?.0)
+    /// callers with their own parser (such as [`crate::sieve`]).
+    pub async fn export_bytes(
+        &self,
+        progress: &dyn ExportProgress,
+    ) -> Result<ExportBody, ApiError> {
+        let (bytes, endpoint) = self.retrying(|| self.export_body(progress)).await?;
+        Ok(ExportBody { bytes, endpoint })
     }
 
     /// Runs `call` until it succeeds or the retry policy gives up.

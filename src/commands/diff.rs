@@ -1,20 +1,20 @@
 //! `poolsync diff CURRENT DESIRED`: the plan between two files, no network.
 
-use super::{check_desired, diff_failure, diff_options, load_pair, plan_exit_code, print_plan};
+use super::{diff_options, load_failure, plan_documents, plan_exit_code, print_plan};
 use crate::cli::{DiffArgs, GlobalArgs};
 use crate::ui::Failure;
+use poolsync::sieve::Source;
 
 pub fn run_diff(args: DiffArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     let options = diff_options(&args.output)?;
-    let (current, desired) = load_pair(&args.current, &args.desired)?;
-    check_desired(&desired, &current, &args.desired.display().to_string())?;
-    let plan = poolsync::diff::diff(&current, &desired, &options).map_err(|error| {
-        diff_failure(
-            error,
-            &args.current.display().to_string(),
-            &args.desired.display().to_string(),
-        )
-    })?;
-    print_plan(&plan, &args.output, global)?;
-    Ok(plan_exit_code(&plan, args.output.detailed_exitcode))
+    let sifted = plan_documents(
+        Source::File(&args.current),
+        &args.current.display().to_string(),
+        &args.desired,
+        &options,
+        false,
+        |error| load_failure(error, &args.current),
+    )?;
+    print_plan(&sifted.plan, &args.output, global)?;
+    Ok(plan_exit_code(&sifted.plan, args.output.detailed_exitcode))
 }

@@ -1,25 +1,27 @@
 //! The commands that talk to a tenant: `export`, `plan` and `apply`.
 
-use super::{check_desired, diff_failure, diff_options, load_file, plan_exit_code, print_plan};
+use super::{diff_options, load_failure, plan_documents, plan_exit_code, print_plan};
 use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use poolsync::apply::{ApplyError, ApplyOptions, ApplyReport, apply_plan, check_mode, check_prune};
+use poolsync::apply::{
+    ApplyError, ApplyOptions, ApplyReport, PlanInputs, apply_plan, check_mode, check_prune,
+};
 use poolsync::client::{
     ApiClient, ApiError, BatchEvent, BatchObserver, BatchOptions, BatchStatus, Cancellation,
-    ConnectionSettings, ExportProgress, SettingsError, settings::process_env,
+    ConnectionSettings, ExportBody, ExportProgress, SettingsError, settings::process_env,
 };
 use poolsync::clock::now_rfc3339;
-use poolsync::diff::diff;
 use poolsync::exit_codes;
 use poolsync::export::{canonicalize, extract_users, filter_pools, to_pretty_json};
 use poolsync::fsutil::write_atomic_with;
 use poolsync::journal::{Journal, JournalStart};
 use poolsync::model::TenantDump;
 use poolsync::plan::Plan;
-use poolsync::planfile::{KIND, PlanFile, sha256_hex};
+use poolsync::planfile::{KIND, PlanFile};
 use poolsync::redact::Redactor;
 use poolsync::render::{self, count_noun};
+use poolsync::sieve::{Sifted, Source};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -143,48 +145,70 @@ pub fn run_export(args: ExportArgs, global: &GlobalArgs) -> Result<u8, Failure> 
     Ok(exit_codes::SUCCESS)
 }
 
-/// Reads the desired file, keeping its bytes' hash for saved plans.
-fn read_desired(path: &Path) -> Result<(TenantDump, String), Failure> {
-    let bytes = std::fs::read(path).map_err(|source| {
-        Failure::new(poolsync::error::LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })
-        .hint("check the path and its permissions")
-    })?;
-    let sha = sha256_hex(&bytes);
-    drop(bytes);
-    Ok((load_file(path)?, sha))
-}
-
-fn compute_plan(
-    current: &TenantDump,
-    desired: &TenantDump,
-    output: &PlanOutputArgs,
-    desired_path: &Path,
-    tenant: &str,
-) -> Result<Plan, Failure> {
-    check_desired(desired, current, &desired_path.display().to_string())?;
-    let options = diff_options(output)?;
-    diff(current, desired, &options).map_err(|error| {
-        diff_failure(
-            error,
-            &format!("tenant `{tenant}`"),
-            &desired_path.display().to_string(),
+/// The desired file's SHA-256, for saved plans and journals, read in chunks.
+fn desired_sha(path: &Path) -> Result<String, Failure> {
+    poolsync::planfile::sha256_file(path).map_err(|source| {
+        load_failure(
+            poolsync::error::LoadError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+            path,
         )
     })
 }
 
+/// Downloads the tenant's export, with a byte counter on a terminal.
+async fn download(client: &ApiClient) -> Result<ExportBody, Failure> {
+    let bar = DownloadBar::new();
+    let result = client.export_bytes(&bar).await;
+    bar.0.finish_and_clear();
+    Ok(result?)
+}
+
+/// Exports the tenant and plans the desired file against it (limited to `--pool`s): the
+/// export's body is the only copy of the tenant held, and only changed users are parsed whole.
+fn plan_tenant(
+    runtime: &tokio::runtime::Runtime,
+    client: &ApiClient,
+    desired: &Path,
+    output: &PlanOutputArgs,
+) -> Result<Sifted, Failure> {
+    // An unreadable desired file is reported before anything is downloaded.
+    std::fs::File::open(desired).map_err(|source| {
+        load_failure(
+            poolsync::error::LoadError::Read {
+                path: desired.to_path_buf(),
+                source,
+            },
+            desired,
+        )
+    })?;
+    let options = diff_options(output)?;
+    let body = runtime.block_on(download(client))?;
+    let tenant = format!("tenant `{}`", client.settings().tenant);
+    plan_documents(
+        Source::Memory {
+            name: "response body",
+            bytes: &body.bytes,
+        },
+        &tenant,
+        desired,
+        &options,
+        true,
+        |error| Failure::from(body.invalid(error)),
+    )
+}
+
 pub fn run_plan(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
-    let (desired, desired_sha) = read_desired(&args.desired)?;
     let client = connect(&args.target, global)?;
-    let current = runtime()?.block_on(export_tenant(&client, &args.output.pools))?;
+    let sifted = plan_tenant(&runtime()?, &client, &args.desired, &args.output)?;
+    let plan = &sifted.plan;
     let tenant = client.settings().tenant.clone();
-    let plan = compute_plan(&current, &desired, &args.output, &args.desired, &tenant)?;
-    print_plan(&plan, &args.output, global)?;
+    print_plan(plan, &args.output, global)?;
     if let Some(out) = &args.out {
         let mut saved = PlanFile::new(
-            &plan,
+            plan,
             &tenant,
             &args.desired.display().to_string(),
             &[],
@@ -192,7 +216,7 @@ pub fn run_plan(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
             &args.output.pools,
             &args.output.protect,
         );
-        saved.desired_sha256 = desired_sha;
+        saved.desired_sha256 = desired_sha(&args.desired)?;
         write_planfile(out, &saved)?;
         writeln!(
             std::io::stderr(),
@@ -201,7 +225,7 @@ pub fn run_plan(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
             out.display()
         )?;
     }
-    Ok(plan_exit_code(&plan, args.output.detailed_exitcode))
+    Ok(plan_exit_code(plan, args.output.detailed_exitcode))
 }
 
 /// Writes a saved plan, atomically with mode 0600.
@@ -341,7 +365,7 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
             .as_ref()
             .map_or(args.protect.clone(), |s| s.protect.clone()),
     };
-    let (desired, desired_sha) = read_desired(&desired_path)?;
+    let desired_sha = desired_sha(&desired_path)?;
     let client = connect(&args.target, global)?;
     let tenant = client.settings().tenant.clone();
     if let Some(start) = &resumed {
@@ -373,23 +397,24 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
         }
     }
     let runtime = runtime()?;
-    let current = runtime.block_on(export_tenant(&client, &output.pools))?;
-    let plan = compute_plan(&current, &desired, &output, &desired_path, &tenant)?;
+    let sifted = plan_tenant(&runtime, &client, &desired_path, &output)?;
+    let plan = &sifted.plan;
+    let inputs = PlanInputs::new(&sifted, Source::File(&desired_path));
     if let Some(saved) = &saved {
-        let reasons = saved.stale_reasons(&plan);
+        let reasons = saved.stale_reasons(plan);
         if !reasons.is_empty() {
             return Err(stale(reasons));
         }
     }
-    check_mode(&plan, args.mode).map_err(apply_failure)?;
-    check_prune(&plan, &current, &desired, args.max_deletes).map_err(apply_failure)?;
+    check_mode(plan, args.mode).map_err(apply_failure)?;
+    check_prune(plan, &inputs, args.max_deletes).map_err(apply_failure)?;
 
     if !args.json {
-        print_plan(&plan, &output, global)?;
+        print_plan(plan, &output, global)?;
     }
     if !plan.has_changes() {
         if args.json {
-            print_apply_json(&plan, None, args.redact_pii)?;
+            print_apply_json(plan, None, args.redact_pii)?;
         }
         return Ok(exit_codes::SUCCESS);
     }
@@ -414,7 +439,7 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
             .iter()
             .map(|d| (d.pool_id.clone(), d.user_id.clone()))
             .collect();
-        let mut saved_users = extract_users(&current, &users);
+        let mut saved_users = extract_users(inputs.current, &users);
         canonicalize(&mut saved_users);
         write_atomic_with(&backup, |out| to_pretty_json(&saved_users, out)).map_err(|error| {
             Failure::new(error).hint(format!(
@@ -484,9 +509,8 @@ pub fn run_apply(mut args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure
     apply_and_report(
         &runtime,
         &client,
-        &plan,
-        &current,
-        &desired,
+        plan,
+        &inputs,
         &options,
         &ReportOptions {
             json: args.json,
@@ -502,8 +526,7 @@ pub(crate) fn apply_and_report(
     runtime: &tokio::runtime::Runtime,
     client: &ApiClient,
     plan: &Plan,
-    current: &TenantDump,
-    desired: &TenantDump,
+    inputs: &PlanInputs<'_>,
     options: &ApplyOptions,
     shown: &ReportOptions<'_>,
 ) -> Result<u8, Failure> {
@@ -531,16 +554,7 @@ pub(crate) fn apply_and_report(
     let cancellation = Cancellation::new();
     let report = runtime.block_on(async {
         let ctrl_c = cancellation.escalate_on_ctrl_c();
-        let report = apply_plan(
-            client,
-            plan,
-            current,
-            desired,
-            options,
-            &observer,
-            &cancellation,
-        )
-        .await;
+        let report = apply_plan(client, plan, inputs, options, &observer, &cancellation).await;
         ctrl_c.abort();
         report
     });

@@ -7,7 +7,7 @@ use super::live::{
 };
 use crate::cli::{GlobalArgs, MigrateArgs, MigrateMode};
 use crate::ui::{self, Failure};
-use poolsync::apply::{ApplyOptions, check_mode};
+use poolsync::apply::{ApplyOptions, PlanInputs, check_mode};
 use poolsync::client::settings::process_env;
 use poolsync::client::{ApiClient, BatchOptions, ConnectionSettings, ImportMode};
 use poolsync::clock::now_rfc3339;
@@ -18,9 +18,11 @@ use poolsync::migrate::{
     Conflict, IdMapping, MigrateError, MigrateOptions, Migration, id_map_csv, overwrites, pool_map,
     transform,
 };
+use poolsync::model::TenantDump;
 use poolsync::plan::Plan;
 use poolsync::planfile::{PlanFile, sha256_hex};
 use poolsync::render::{self, TextOptions, count_noun};
+use poolsync::sieve::Source;
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -193,12 +195,32 @@ pub fn run_migrate(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure
         now: now_rfc3339(),
         max_deletes: None,
     };
+    let pools_with_users = |dump: &TenantDump| -> BTreeSet<String> {
+        dump.users
+            .iter()
+            .filter_map(|user| user.user_pool_id.clone())
+            .collect()
+    };
+    let (current_pools, desired_pools) = (
+        pools_with_users(&target),
+        pools_with_users(&migration.desired),
+    );
+    let desired_bytes = serde_json::to_vec(&migration.desired).map_err(Failure::new)?;
+    let inputs = PlanInputs {
+        current: &target,
+        desired: &migration.desired,
+        current_pools_with_users: &current_pools,
+        desired_pools_with_users: &desired_pools,
+        desired_source: Source::Memory {
+            name: "the migrated users",
+            bytes: &desired_bytes,
+        },
+    };
     apply_and_report(
         &runtime,
         &target_client,
         &plan,
-        &target,
-        &migration.desired,
+        &inputs,
         &apply_options,
         &ReportOptions {
             json: false,

@@ -8,6 +8,7 @@ mod validate;
 use crate::cli::{Cli, Command, OutputFormat, PlanOutputArgs};
 use crate::ui::{self, Failure};
 use poolsync::diff::{DiffError, DiffOptions};
+use poolsync::error::LoadError;
 use poolsync::exit_codes;
 use poolsync::markdown::{MarkdownOptions, render_markdown};
 use poolsync::model::TenantDump;
@@ -15,8 +16,10 @@ use poolsync::normalize::IgnorePath;
 use poolsync::plan::Plan;
 use poolsync::redact::{Redactor, redact_plan};
 use poolsync::render::{self, TextOptions};
+use poolsync::sieve::{PlanError, Side, SieveOptions, SieveProgress, Sifted, Source};
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Runs the command and returns the exit code.
 pub fn run(cli: Cli) -> Result<u8, Failure> {
@@ -92,29 +95,89 @@ fn redact_failure(failure: Failure) -> Failure {
 
 /// Reads a tenant file, with a hint on how to find every problem in it.
 pub fn load_file(path: &Path) -> Result<TenantDump, Failure> {
-    poolsync::load::read_dump(path).map_err(|error| {
-        let hint = match error {
-            poolsync::error::LoadError::Read { .. } => "check the path and its permissions".to_string(),
-            _ => format!(
-                "the file must be a JSON `TenantDump` (as `poolsync export` writes); `poolsync validate {}` lists every problem",
-                path.display()
-            ),
-        };
-        Failure::new(error).hint(hint)
+    poolsync::load::read_dump(path).map_err(|error| load_failure(error, path))
+}
+
+/// A file that could not be read or parsed, with a hint.
+pub fn load_failure(error: LoadError, path: &Path) -> Failure {
+    let hint = match error {
+        LoadError::Read { .. } => "check the path and its permissions".to_string(),
+        _ => format!(
+            "the file must be a JSON `TenantDump` (as `poolsync export` writes); `poolsync validate {}` lists every problem",
+            path.display()
+        ),
+    };
+    Failure::new(error).hint(hint)
+}
+
+/// Plans `desired` against `current` (see [`poolsync::sieve::plan`]), with the desired
+/// document checked first, a progress line on a terminal, and errors that name the files.
+/// `current_error` words a current document that cannot be read.
+pub fn plan_documents(
+    current: Source<'_>,
+    current_name: &str,
+    desired: &Path,
+    options: &DiffOptions,
+    scope_current: bool,
+    current_error: impl FnOnce(LoadError) -> Failure,
+) -> Result<Sifted, Failure> {
+    let bar = ReadingBar::new();
+    let result = poolsync::sieve::plan(
+        current,
+        Source::File(desired),
+        SieveOptions {
+            check_desired: true,
+            scope_current,
+            progress: Some(&bar),
+            ..SieveOptions::new(options)
+        },
+    );
+    bar.0.finish_and_clear();
+    let desired_name = desired.display().to_string();
+    result.map_err(|error| match error {
+        PlanError::Load {
+            side: Side::Current,
+            error,
+        } => current_error(error),
+        PlanError::Load { error, .. } => load_failure(error, desired),
+        PlanError::Desired(problems) => desired_problems(&problems, &desired_name),
+        PlanError::Diff(error) => diff_failure(error, current_name, &desired_name),
     })
 }
 
-/// Reads two tenant files at once, one per thread.
-pub fn load_pair(first: &Path, second: &Path) -> Result<(TenantDump, TenantDump), Failure> {
-    let (first, second) = std::thread::scope(|scope| {
-        let handle = scope.spawn(|| load_file(first));
-        let second = load_file(second);
-        let first = handle
-            .join()
-            .unwrap_or_else(|_| Err(Failure::new("reading a file failed unexpectedly")));
-        (first, second)
-    });
-    Ok((first?, second?))
+/// Users read so far, on stderr while a plan is made, on a terminal only.
+struct ReadingBar(indicatif::ProgressBar, [AtomicU64; 4]);
+
+impl ReadingBar {
+    fn new() -> ReadingBar {
+        let bar = if ui::stderr_is_terminal() {
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        ReadingBar(bar, Default::default())
+    }
+}
+
+impl SieveProgress for ReadingBar {
+    fn read(&self, side: Side, bytes: u64, users: usize) {
+        let base = if side == Side::Current { 0 } else { 2 };
+        self.1[base].store(bytes, Ordering::Relaxed);
+        self.1[base + 1].store(users as u64, Ordering::Relaxed);
+        let [current_bytes, current_users, desired_bytes, desired_users] =
+            self.1.each_ref().map(|value| value.load(Ordering::Relaxed));
+        self.0.set_message(format!(
+            "reading: current {} users ({}), desired {} users ({})",
+            current_users,
+            indicatif::HumanBytes(current_bytes),
+            desired_users,
+            indicatif::HumanBytes(desired_bytes)
+        ));
+    }
 }
 
 /// Diff settings from the command line.
@@ -168,28 +231,16 @@ fn problem_lines(problems: &[poolsync::index::Problem]) -> Vec<String> {
     lines
 }
 
-/// Checks the desired document before anything is planned: every problem `validate` finds,
-/// with the current tenant's pools counted as known.
-pub fn check_desired(
-    desired: &TenantDump,
-    current: &TenantDump,
-    desired_name: &str,
-) -> Result<(), Failure> {
-    let options = poolsync::validate::ValidateOptions {
-        known_pools: current.pools.iter().filter_map(|p| p.id.clone()).collect(),
-    };
-    let problems = poolsync::validate::validate(desired, &options);
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(Failure::new(format!(
+/// The problems `validate` found in the desired document, as an error.
+pub fn desired_problems(problems: &[poolsync::index::Problem], desired_name: &str) -> Failure {
+    Failure::new(format!(
         "the desired state `{desired_name}` has {}",
         poolsync::render::count_noun(problems.len(), "problem", "problems")
     ))
-    .details(problem_lines(&problems))
+    .details(problem_lines(problems))
     .hint(format!(
         "`poolsync validate {desired_name}` lists every problem; nothing was sent"
-    )))
+    ))
 }
 
 /// Turns an inconsistent document into an error listing every problem.

@@ -1,19 +1,25 @@
-//! Diff benchmark: time, throughput and peak memory of the diff pipeline on synthetic tenants.
+//! Benchmark of diff, plan and apply: time, throughput and peak memory on synthetic tenants.
 //!
 //! ```text
-//! cargo run --release --example bench -- --users 10000,100000,1000000
+//! cargo build --release && cargo run --release --example bench -- --users 10000,100000,1000000
 //! ```
 //!
 //! For each size it generates a tenant and a desired file (5 % updated, 2 % created, 1 % dropped,
-//! arrays shuffled; cached in `target/bench/`), then measures, each in a child process of its
-//! own so that peak RSS is that operation's alone:
+//! arrays shuffled; cached in `target/bench/`), then measures, each in a process of its own so
+//! that peak RSS is that operation's alone:
 //! - `sonic-rs parse`: both files parsed into `sonic_rs::Value`, in parallel: the fastest
 //!   well-kept Rust JSON parser merely reading the input, the floor the ratios are taken to;
-//! - `parse`: reading both files into poolsync's typed model, in parallel;
-//! - `diff`: what `poolsync diff --json` does: read both, diff, render the JSON plan;
+//! - `diff`: what `poolsync diff --json` does ([`poolsync::sieve::plan`] on both files, the JSON
+//!   plan rendered), and the two phases inside it: `reading` (both files streamed, in parallel,
+//!   to fingerprints) and `exact diff` (the users that differ read again and diffed in full);
+//! - `parse (whole)` and `diff (whole)`: both files read whole into the typed model, and the
+//!   in-memory diff of them (what the fallback path does), up to `--whole-max` users;
 //! - `json_patch::diff`: the document-level baseline (both files as `serde_json::Value`, then
-//!   `json_patch::diff`), up to `--baseline-max` users (100,000 by default), as it needs
-//!   several times the memory.
+//!   `json_patch::diff`), up to `--baseline-max` users (100,000 by default);
+//! - `plan` and `apply`: the release `poolsync` binary against `poolsync emulate` (a process of
+//!   its own, seeded with the tenant, no injected latency): `plan --json`, then
+//!   `apply --auto-approve --json` (export, plan, import in 100-user batches 8 at a time,
+//!   verify by a second export and plan); peak RSS by `/usr/bin/time`.
 
 use poolsync::diff::{DiffOptions, diff};
 use poolsync::load::read_dump;
@@ -35,6 +41,8 @@ fn main() {
     }
     let mut sizes = vec![10_000, 100_000];
     let mut baseline_max = 100_000;
+    let mut whole_max = 100_000;
+    let mut live = true;
     let mut directory = PathBuf::from("target/bench");
     let mut position = 1;
     while position < args.len() {
@@ -49,6 +57,12 @@ fn main() {
             "--baseline-max" => {
                 baseline_max = value.parse().expect("--baseline-max takes a number")
             }
+            "--whole-max" => whole_max = value.parse().expect("--whole-max takes a number"),
+            "--no-live" => {
+                live = false;
+                position += 1;
+                continue;
+            }
             "--dir" => directory = PathBuf::from(value),
             other => panic!("unknown argument `{other}`"),
         }
@@ -56,37 +70,67 @@ fn main() {
     }
     std::fs::create_dir_all(&directory).expect("create the bench directory");
     println!(
-        "{:<18} {:>10} {:>10} {:>10} {:>12} {:>10}",
-        "operation", "users", "seconds", "MB/s", "peak RSS MB", "vs sonic"
+        "{:<18} {:>10} {:>10} {:>10} {:>12} {:>10} {:>11}",
+        "operation", "users", "seconds", "MB/s", "peak RSS MB", "vs sonic", "vs j_p::diff"
     );
     for users in sizes {
         let (current, desired) = generate(&directory, users);
         let bytes =
             std::fs::metadata(&current).unwrap().len() + std::fs::metadata(&desired).unwrap().len();
         let mut floor = None;
-        for operation in std::env::var("BENCH_OPS")
-            .map(|v| v.split(',').map(String::from).collect::<Vec<_>>())
-            .unwrap_or_else(|_| {
-                ["sonic-rs parse", "parse", "diff", "json_patch::diff"]
-                    .map(String::from)
-                    .to_vec()
-            })
-            .iter()
-            .map(String::as_str)
-        {
-            if operation == "json_patch::diff" && users > baseline_max {
+        let mut baseline = None;
+        let mut rows = Vec::new();
+        let mut row = |operation: &str, seconds: f64, peak_kib: u64| {
+            rows.push((operation.to_string(), seconds, peak_kib));
+        };
+        for operation in [
+            "sonic-rs parse",
+            "diff",
+            "parse (whole)",
+            "diff (whole)",
+            "json_patch::diff",
+        ] {
+            if operation == "json_patch::diff" && users > baseline_max
+                || operation.ends_with("(whole)") && users > whole_max
+            {
                 continue;
             }
-            let (seconds, peak_kib) = measure(operation, &current, &desired);
-            let floor_seconds = *floor.get_or_insert(seconds);
+            let (seconds, peak_kib, extra) = measure(operation, &current, &desired);
+            row(operation, seconds, peak_kib);
+            if operation == "sonic-rs parse" {
+                floor = Some(seconds);
+            }
+            if operation == "json_patch::diff" {
+                baseline = Some(seconds);
+            }
+            if let [reading, exact] = extra[..] {
+                row("  reading", reading, 0);
+                row("  exact diff", exact, 0);
+            }
+        }
+        if live {
+            for (operation, seconds, peak_kib) in measure_live(&current, &desired) {
+                row(operation, seconds, peak_kib);
+            }
+        }
+        for (operation, seconds, peak_kib) in rows {
+            let ratio = |base: Option<f64>| {
+                base.map_or("-".to_string(), |base| format!("{:.2}x", seconds / base))
+            };
+            let peak = if peak_kib == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.0}", peak_kib as f64 / 1024.0)
+            };
             println!(
-                "{:<18} {:>10} {:>10.2} {:>10.0} {:>12.0} {:>9.2}x",
+                "{:<18} {:>10} {:>10.2} {:>10.0} {:>12} {:>10} {:>11}",
                 operation,
                 users,
                 seconds,
                 bytes as f64 / 1e6 / seconds,
-                peak_kib as f64 / 1024.0,
-                seconds / floor_seconds
+                peak,
+                ratio(floor),
+                ratio(baseline)
             );
         }
         println!(
@@ -119,9 +163,10 @@ fn generate(directory: &Path, users: usize) -> (PathBuf, PathBuf) {
     (current_path, desired_path)
 }
 
-/// Runs one operation in a child process; returns its wall time and peak RSS in KiB, which
-/// the child reads from its own `/proc/self/status` (`VmHWM`) just before it exits.
-fn measure(operation: &str, current: &Path, desired: &Path) -> (f64, u64) {
+/// Runs one operation in a child process; returns its wall time, its peak RSS in KiB (which
+/// the child reads from its own `/proc/self/status`, `VmHWM`, just before it exits) and any
+/// further numbers it prints.
+fn measure(operation: &str, current: &Path, desired: &Path) -> (f64, u64, Vec<f64>) {
     let started = Instant::now();
     let output = Command::new(std::env::current_exe().unwrap())
         .args(["--child", operation])
@@ -135,11 +180,105 @@ fn measure(operation: &str, current: &Path, desired: &Path) -> (f64, u64) {
         "{operation} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let peak = String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
-    (seconds, peak)
+    let numbers: Vec<f64> = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let peak = numbers.first().copied().unwrap_or(0.0) as u64;
+    (seconds, peak, numbers.into_iter().skip(1).collect())
+}
+
+/// `poolsync plan` and `poolsync apply` (release build) against `poolsync emulate` seeded with
+/// `current`, each timed by `/usr/bin/time`; a fresh emulator for each.
+fn measure_live(current: &Path, desired: &Path) -> Vec<(&'static str, f64, u64)> {
+    let binary = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .map(|release| release.join("poolsync"))
+        .filter(|binary| binary.exists());
+    let Some(binary) = binary else {
+        eprintln!("skipping plan and apply: build the binary first (`cargo build --release`)");
+        return Vec::new();
+    };
+    if !Path::new("/usr/bin/time").exists() {
+        eprintln!("skipping plan and apply: /usr/bin/time is needed to read their peak RSS");
+        return Vec::new();
+    }
+    let journals = std::env::temp_dir().join(format!("poolsync-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&journals).unwrap();
+    let mut rows = Vec::new();
+    for (operation, args) in [
+        ("plan", &["plan", "--json", "--desired"][..]),
+        (
+            "apply",
+            &["apply", "--auto-approve", "--json", "--desired"][..],
+        ),
+    ] {
+        // A throwaway secret, passed by environment so that it stays out of the process list.
+        let secret = uuid::Uuid::new_v4().to_string();
+        let mut emulator = Command::new(&binary)
+            .args([
+                "emulate",
+                "--listen",
+                "127.0.0.1:0",
+                "--tenant",
+                "bench",
+                "--seed",
+            ])
+            .arg(current)
+            .args(["--client-secret-env", "bench:BENCH_SECRET"])
+            .env("BENCH_SECRET", &secret)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the emulator");
+        let url = {
+            use std::io::BufRead;
+            let mut stderr = std::io::BufReader::new(emulator.stderr.take().unwrap());
+            let mut url = None;
+            let mut line = String::new();
+            while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    url = Some(rest.trim().to_string());
+                }
+                if line.contains("press Ctrl-C") {
+                    break;
+                }
+                line.clear();
+            }
+            // The emulator goes on logging: keep its pipe drained.
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            url.expect("the emulator printed its address")
+        };
+        let output = Command::new("/usr/bin/time")
+            .args(["-f", "%e %M"])
+            .arg(&binary)
+            .args(args)
+            .arg(desired)
+            .env("POOLSYNC_URL", &url)
+            .env("POOLSYNC_TENANT", "bench")
+            .env("POOLSYNC_CLIENT_ID", "bench")
+            .env("POOLSYNC_CLIENT_SECRET", &secret)
+            .env("POOLSYNC_JOURNAL_DIR", &journals)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run poolsync");
+        let _ = emulator.kill();
+        let _ = emulator.wait();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{operation} failed: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        let mut numbers = last
+            .split_whitespace()
+            .filter_map(|n| n.parse::<f64>().ok());
+        let seconds = numbers.next().unwrap_or(0.0);
+        let peak_kib = numbers.next().unwrap_or(0.0) as u64;
+        rows.push((operation, seconds, peak_kib));
+    }
+    let _ = std::fs::remove_dir_all(&journals);
+    rows
 }
 
 fn peak_rss_kib() -> u64 {
@@ -153,14 +292,14 @@ fn peak_rss_kib() -> u64 {
 
 fn child(operation: &str, current: &Path, desired: &Path) {
     match operation {
-        "parse" => {
+        "parse (whole)" => {
             let (a, b) = std::thread::scope(|scope| {
                 let a = scope.spawn(|| read_dump(current).unwrap());
                 (a.join().unwrap(), read_dump(desired).unwrap())
             });
             assert!(!a.users.is_empty() && !b.users.is_empty());
         }
-        "diff" => {
+        "diff (whole)" => {
             let (a, b) = std::thread::scope(|scope| {
                 let a = scope.spawn(|| read_dump(current).unwrap());
                 (a.join().unwrap(), read_dump(desired).unwrap())
@@ -169,7 +308,7 @@ fn child(operation: &str, current: &Path, desired: &Path) {
             poolsync::render::render_json(&plan, &mut std::io::sink()).unwrap();
             assert!(plan.has_changes());
         }
-        "sieve" => {
+        "diff" => {
             let options = DiffOptions::default();
             let sifted = poolsync::sieve::plan(
                 poolsync::sieve::Source::File(current),
@@ -181,10 +320,16 @@ fn child(operation: &str, current: &Path, desired: &Path) {
             )
             .unwrap();
             poolsync::render::render_json(&sifted.plan, &mut std::io::sink()).unwrap();
-            assert!(sifted.plan.has_changes() && sifted.stats.fell_back.is_none());
-            if std::env::var_os("BENCH_STATS").is_some() {
-                eprintln!("{:?}", sifted.stats);
-            }
+            let stats = &sifted.stats;
+            assert!(sifted.plan.has_changes() && stats.fell_back.is_none());
+            let (current_read, desired_read) = stats.read_seconds;
+            println!(
+                "{} {} {}",
+                peak_rss_kib(),
+                current_read.max(desired_read),
+                stats.exact_seconds
+            );
+            return;
         }
         "sonic-rs parse" => {
             let read = |path: &Path| -> sonic_rs::Value {

@@ -15,7 +15,8 @@
 //! loopback), receiving alone ran at 828 MB/s, receiving plus `parse_dump` at 24 MB/s, and a
 //! `from_reader` parse alone at 14 MB/s. Parsing, not the network, is the cost, and a slice is
 //! also what the faster parsers of issue 7 (`sonic-rs`, `simd-json`) need; callers with their own
-//! parser use [`ApiClient::export_bytes`]. Error bodies are read only up to a small limit, so a
+//! parser use [`ApiClient::export_bytes`] or [`ApiClient::export_response`] (`poolsync export`
+//! writes its canonical form straight from the body, [`crate::export::CanonicalExport`]). Error bodies are read only up to a small limit, so a
 //! hostile answer cannot exhaust memory through an error page.
 
 use crate::client::error::{ApiError, Operation, ServerMessage, TransportKind};
@@ -90,6 +91,34 @@ pub trait ExportProgress: Sync {
     /// `bytes_so_far` bytes of the body have arrived.
     fn received(&self, bytes_so_far: u64) {
         let _ = bytes_so_far;
+    }
+}
+
+/// An export's body, as received, and the URL that answered.
+#[derive(Debug)]
+pub struct ExportBody {
+    /// The JSON text.
+    pub bytes: Vec<u8>,
+    /// The configuration endpoint that answered.
+    pub endpoint: Url,
+}
+
+impl ExportBody {
+    /// What parse errors call the body.
+    pub const SOURCE_NAME: &str = "response body";
+
+    /// The error for a body that does not parse as a tenant document (parsed with
+    /// [`ExportBody::SOURCE_NAME`] as its name), worded as [`ApiClient::export`] words it.
+    pub fn not_a_tenant_document(&self, error: &crate::error::LoadError) -> ApiError {
+        not_a_tenant_document(&self.endpoint, error)
+    }
+}
+
+fn not_a_tenant_document(endpoint: &Url, error: &crate::error::LoadError) -> ApiError {
+    ApiError::InvalidResponse {
+        operation: Operation::Export,
+        endpoint: endpoint.to_string(),
+        reason: format!("not a tenant document: {error}"),
     }
 }
 
@@ -178,26 +207,38 @@ impl ApiClient {
     /// Exports the tenant and parses it. A rate limit, a 5xx, a timeout or a dropped connection
     /// is retried by the client's [`RetryPolicy`] (a GET changes nothing, so it is always safe).
     pub async fn export(&self, progress: &dyn ExportProgress) -> Result<TenantDump, ApiError> {
-        let (body, endpoint) = self.retrying(|| self.export_body(progress)).await?;
-        let parsed =
-            tokio::task::spawn_blocking(move || crate::load::parse_dump(&body, "response body"))
-                .await;
-        let invalid = |reason: String| ApiError::InvalidResponse {
-            operation: Operation::Export,
-            endpoint: endpoint.to_string(),
-            reason,
-        };
+        let body = self.export_response(progress).await?;
+        let endpoint = body.endpoint.clone();
+        let parsed = tokio::task::spawn_blocking(move || {
+            crate::load::parse_dump(&body.bytes, ExportBody::SOURCE_NAME)
+        })
+        .await;
         match parsed {
             Ok(Ok(dump)) => Ok(dump),
-            Ok(Err(error)) => Err(invalid(format!("not a tenant document: {error}"))),
-            Err(join_error) => Err(invalid(format!("the parser failed: {join_error}"))),
+            Ok(Err(error)) => Err(not_a_tenant_document(&endpoint, &error)),
+            Err(join_error) => Err(ApiError::InvalidResponse {
+                operation: Operation::Export,
+                endpoint: endpoint.to_string(),
+                reason: format!("the parser failed: {join_error}"),
+            }),
         }
     }
 
     /// Exports the tenant as raw bytes, checked to look like a JSON object but not parsed, for
     /// callers with their own parser.
     pub async fn export_bytes(&self, progress: &dyn ExportProgress) -> Result<Vec<u8>, ApiError> {
-        Ok(self.retrying(|| self.export_body(progress)).await?.0)
+        Ok(self.export_response(progress).await?.bytes)
+    }
+
+    /// Exports the tenant as raw bytes (checked to look like a JSON object but not parsed) with
+    /// the URL that answered, so that the caller's parser can report errors as
+    /// [`ApiClient::export`] does ([`ExportBody::not_a_tenant_document`]).
+    pub async fn export_response(
+        &self,
+        progress: &dyn ExportProgress,
+    ) -> Result<ExportBody, ApiError> {
+        let (bytes, endpoint) = self.retrying(|| self.export_body(progress)).await?;
+        Ok(ExportBody { bytes, endpoint })
     }
 
     /// Runs `call` until it succeeds or the retry policy gives up.

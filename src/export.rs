@@ -209,6 +209,9 @@ pub struct ExportCounts {
     pub pools: usize,
     /// Users written.
     pub users: usize,
+    /// Records of the per-user arrays written: users, identifiers, addresses, credentials and
+    /// group memberships.
+    pub records: usize,
 }
 
 /// An export's body, ready to be written in canonical form: byte for byte what [`to_pretty_json`]
@@ -285,22 +288,33 @@ impl<'a> CanonicalExport<'a> {
             Form::Indexed(indexed) => ExportCounts {
                 pools: indexed.frame.pools.len(),
                 users: indexed.users.len(),
+                records: indexed.users.len()
+                    + indexed.identifiers.len()
+                    + indexed.addresses.len()
+                    + indexed.credentials.len()
+                    + indexed.members.len(),
             },
             Form::Typed(dump) => ExportCounts {
                 pools: dump.pools.len(),
                 users: dump.users.len(),
+                records: dump.users.len()
+                    + dump.user_identifiers.len()
+                    + dump.user_verifiable_addresses.len()
+                    + dump.user_credentials.len()
+                    + dump.group_members.len(),
             },
         }
     }
 
-    /// Writes the canonical document with a final newline; `progress` is told how many users
-    /// are written.
+    /// Writes the canonical document with a final newline; `progress` is told how many records
+    /// of the per-user arrays are written (users come first, then their identifiers, addresses,
+    /// credentials and memberships).
     pub fn write(&self, out: &mut dyn Write, progress: &dyn Fn(u64)) -> io::Result<()> {
         match &self.form {
             Form::Indexed(indexed) => indexed.write(out, progress),
             Form::Typed(dump) => {
                 to_pretty_json(dump, out)?;
-                progress(dump.users.len() as u64);
+                progress(self.counts().records as u64);
                 Ok(())
             }
         }
@@ -720,27 +734,33 @@ impl<'a> Indexed<'a> {
         document.out.write_all(b"{")?;
         document.parsed("pools", &frame.pools)?;
         document.parsed("schemas", &frame.schemas)?;
-        self.records::<User, 2>(&mut document, "users", &self.users, progress)?;
+        let mut written = Written { count: 0, progress };
+        self.records::<User, 2>(&mut document, "users", &self.users, &mut written)?;
         self.records::<UserIdentifier, 4>(
             &mut document,
             "user_identifiers",
             &self.identifiers,
-            &|_| {},
+            &mut written,
         )?;
         self.records::<UserVerifiableAddress, 4>(
             &mut document,
             "user_verifiable_addresses",
             &self.addresses,
-            &|_| {},
+            &mut written,
         )?;
         self.records::<UserCredential, 3>(
             &mut document,
             "user_credentials",
             &self.credentials,
-            &|_| {},
+            &mut written,
         )?;
         document.parsed("groups", &frame.groups)?;
-        self.records::<GroupMember, 2>(&mut document, "group_members", &self.members, &|_| {})?;
+        self.records::<GroupMember, 2>(
+            &mut document,
+            "group_members",
+            &self.members,
+            &mut written,
+        )?;
         for (key, value) in &frame.extra {
             document.key(key)?;
             let mut buffer = Vec::new();
@@ -760,7 +780,7 @@ impl<'a> Indexed<'a> {
         document: &mut Document<'_>,
         key: &str,
         entries: &[Entry<N>],
-        progress: &dyn Fn(u64),
+        progress: &mut Written<'_>,
     ) -> io::Result<()> {
         if entries.is_empty() {
             return Ok(());
@@ -791,10 +811,17 @@ impl<'a> Indexed<'a> {
                 document.out.write_all(&piece)?;
             }
             written += window.len();
-            progress(written as u64);
+            progress.count += window.len() as u64;
+            (progress.progress)(progress.count);
         }
         document.out.write_all(b"\n  ]")
     }
+}
+
+/// Records written so far, and whom to tell.
+struct Written<'p> {
+    count: u64,
+    progress: &'p dyn Fn(u64),
 }
 
 /// The top-level object being written.
@@ -913,7 +940,7 @@ mod tests {
                         written.set(users);
                     })
                     .unwrap();
-                assert_eq!(written.get(), export.counts().users as u64);
+                assert_eq!(written.get(), export.counts().records as u64);
                 let dump: TenantDump = serde_json::from_slice(&out).unwrap();
                 assert_eq!(dump.pools.len(), export.counts().pools);
                 assert_eq!(export.pools(), &dump.pools[..]);

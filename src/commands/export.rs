@@ -4,7 +4,7 @@
 use super::live::{connect, runtime};
 use crate::cli::{ExportArgs, GlobalArgs};
 use crate::ui::{self, Failure};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use poolsync::client::{ExportBody, ExportProgress};
 use poolsync::exit_codes;
 use poolsync::export::CanonicalExport;
@@ -91,11 +91,17 @@ pub fn run_export(args: ExportArgs, global: &GlobalArgs) -> Result<u8, Failure> 
         .hint("`poolsync export` without `--pool` shows every pool"));
     }
     let counts = export.counts();
+    // Users are written first, then their sub-records: the bar runs over all of them.
     bar.phase(
-        "writing {human_pos}/{human_len} users {wide_bar} {eta}",
-        Some(counts.users as u64),
+        "writing {msg} {wide_bar} {eta}",
+        Some(counts.records as u64),
     );
-    let progress = |users| bar.0.set_position(users);
+    let users = |records: u64| format!("{} users", HumanCount(records.min(counts.users as u64)));
+    bar.0.set_message(users(0));
+    let progress = |records| {
+        bar.0.set_message(users(records));
+        bar.0.set_position(records);
+    };
     match &args.output {
         Some(path) => {
             write_atomic_with(path, |out| export.write(out, &progress)).map_err(|error| {

@@ -16,10 +16,11 @@
 //!   in-memory diff of them (what the fallback path does), up to `--whole-max` users;
 //! - `json_patch::diff`: the document-level baseline (both files as `serde_json::Value`, then
 //!   `json_patch::diff`), up to `--baseline-max` users (100,000 by default);
-//! - `plan` and `apply`: the release `poolsync` binary against `poolsync emulate` (a process of
-//!   its own, seeded with the tenant, no injected latency): `plan --json`, then
-//!   `apply --auto-approve --json` (export, plan, import in 100-user batches 8 at a time,
-//!   verify by a second export and plan); peak RSS by `/usr/bin/time`.
+//! - `export`, `plan` and `apply`: the release `poolsync` binary against `poolsync emulate` (a
+//!   process of its own, seeded with the tenant, no injected latency): `export` (to stdout,
+//!   discarded), `plan --json`, then `apply --auto-approve --json` (export, plan, import in
+//!   100-user batches 8 at a time, verify by a second export and plan); peak RSS by
+//!   `/usr/bin/time`. Their MB/s is of both input files, as for the diff.
 
 use poolsync::diff::{DiffOptions, diff};
 use poolsync::load::read_dump;
@@ -209,6 +210,7 @@ fn measure_live(current: &Path, desired: &Path) -> Vec<(&'static str, f64, u64)>
     std::fs::create_dir_all(&journals).unwrap();
     let mut rows = Vec::new();
     for (operation, args) in [
+        ("export", &["export"][..]),
         ("plan", &["plan", "--json", "--desired"][..]),
         (
             "apply",
@@ -255,7 +257,7 @@ fn measure_live(current: &Path, desired: &Path) -> Vec<(&'static str, f64, u64)>
             .args(["-f", "%e %M"])
             .arg(&binary)
             .args(args)
-            .arg(desired)
+            .args(args.last().filter(|a| **a == "--desired").map(|_| desired))
             .env("POOLSYNC_URL", &url)
             .env("POOLSYNC_TENANT", "bench")
             .env("POOLSYNC_CLIENT_ID", "bench")

@@ -64,9 +64,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     // What `poolsync plan` does: export, then plan the desired file against the export.
     let diff_options = DiffOptions::default();
     let plan_now = || -> Result<Sifted, Box<dyn Error>> {
-        let body = runtime.block_on(client.export_bytes(&NoProgress))?;
+        let body = runtime.block_on(client.export_response(&NoProgress))?;
         let current = Source::Memory {
-            name: "response body",
+            name: poolsync::client::ExportBody::SOURCE_NAME,
             bytes: &body.bytes,
         };
         let sifted = poolsync::sieve::plan(

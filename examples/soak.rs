@@ -136,11 +136,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         name: "desired",
         bytes: &desired_bytes,
     };
-    let body = runtime.block_on(client.export_bytes(&NoProgress))?;
+    let body = runtime.block_on(client.export_response(&NoProgress))?;
     let diff_options = DiffOptions::default();
     let sifted = poolsync::sieve::plan(
         Source::Memory {
-            name: "response body",
+            name: poolsync::client::ExportBody::SOURCE_NAME,
             bytes: &body.bytes,
         },
         desired_source,

@@ -365,7 +365,7 @@ pub async fn apply_plan(
         .sum();
 
     // The verdict comes from the tenant itself, never from the answers alone.
-    let verification = match client.export_bytes(&NoProgress).await {
+    let verification = match client.export_response(&NoProgress).await {
         Ok(after) => verify(&after, inputs.desired_source, &options.diff),
         Err(error) => Err(format!("could not export the tenant to verify: {error}")),
     };
@@ -476,7 +476,7 @@ pub async fn apply_plan(
 /// Plans the desired state against the tenant's export after apply: empty when it converged.
 fn verify(after: &ExportBody, desired: Source<'_>, options: &DiffOptions) -> Result<Plan, String> {
     let current = Source::Memory {
-        name: "response body",
+        name: ExportBody::SOURCE_NAME,
         bytes: &after.bytes,
     };
     let settings = SieveOptions {
@@ -490,7 +490,7 @@ fn verify(after: &ExportBody, desired: Source<'_>, options: &DiffOptions) -> Res
             error,
         }) => Err(format!(
             "could not export the tenant to verify: {}",
-            after.invalid(error)
+            after.not_a_tenant_document(&error)
         )),
         Err(error) => Err(format!(
             "the tenant's export after apply is inconsistent: {error}"

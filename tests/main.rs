@@ -4,6 +4,7 @@ mod cli_offline;
 mod client;
 mod emulator;
 mod examples;
+mod export;
 mod gitops;
 mod hostile;
 mod live;

@@ -360,3 +360,178 @@ proptest! {
         prop_assert_eq!(stats.unchanged_by_fingerprint, a.users.len() - twice);
     }
 }
+
+/// serde_json's compact form with every non-ASCII character and every `e` written as a `\u`
+/// escape, so that keys and sort-key values are not in the text as they read.
+struct Escaping;
+
+impl serde_json::ser::Formatter for Escaping {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        for character in fragment.chars() {
+            if character.is_ascii() && character != 'e' {
+                writer.write_all(&[character as u8])?;
+            } else {
+                for unit in character.encode_utf16(&mut [0; 2]) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An export's body: `dump` shuffled, with codes, unknown fields (at the top and in records),
+/// unicode and sort-key ties, its top-level fields in any order, written compact, pretty or
+/// escaped.
+fn export_body(dump: &TenantDump, texts: &[String], seed: u64, style: u8) -> Vec<u8> {
+    let mut dump = shuffled(dump, seed);
+    for (number, user) in dump.users.iter_mut().enumerate() {
+        if let Some(text) = texts.get(number % texts.len().max(1)) {
+            user.extra.insert("nickname".into(), json!(text));
+            user.metadata = Some(
+                json!({"z": [number, text], "a": null})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            );
+        }
+        if number % 3 == 0 {
+            dump.codes.push(poolsync::model::Code {
+                id: Some(format!("code-{number}")),
+                user_id: user.id.clone(),
+                code: Some(SecretValue(json!("123456"))),
+                ..poolsync::model::Code::default()
+            });
+        }
+    }
+    for (number, identifier) in dump.user_identifiers.iter_mut().enumerate() {
+        // Identifiers differ by value, or tie on the whole key (then their order stands).
+        if number % 2 == 0 {
+            identifier.identifier_lc = identifier.identifier.as_ref().map(|i| i.to_lowercase());
+        }
+        if let Some(text) = texts
+            .get(number % texts.len().max(1))
+            .filter(|_| number % 4 == 1)
+        {
+            identifier.id = Some(format!("{text}-{number}"));
+        }
+    }
+    // Records with equal sort keys but other content keep their order.
+    let copies: Vec<_> = dump.user_credentials.iter().step_by(2).cloned().collect();
+    for mut copy in copies {
+        copy.extra.insert("copy".into(), json!(true));
+        dump.user_credentials.push(copy);
+    }
+    if let Some(user) = dump.users.first() {
+        let mut copy = user.clone();
+        copy.status = Some("copy".into());
+        dump.users.insert(dump.users.len() / 2, copy);
+    }
+    for (number, member) in dump.group_members.iter_mut().enumerate() {
+        member.extra.insert("n".into(), json!(number));
+    }
+    let mut fields: Vec<(String, serde_json::Value)> = vec![
+        ("pools".into(), json!(dump.pools)),
+        ("users".into(), json!(dump.users)),
+        ("user_identifiers".into(), json!(dump.user_identifiers)),
+        ("user_credentials".into(), json!(dump.user_credentials)),
+        ("codes".into(), json!(dump.codes)),
+        ("group_members".into(), json!(dump.group_members)),
+        (
+            "groups".into(),
+            json!([{"id": "g2", "user_pool_id": "pool-1"}, {"id": "g1", "user_pool_id": "pool-0", "name": texts.first()}]),
+        ),
+        ("user_verifiable_addresses".into(), serde_json::Value::Null),
+        ("zeta".into(), json!({"texts": texts, "n": [1, 2.5, -3]})),
+        ("alpha".into(), json!([])),
+    ];
+    let by = (seed as usize) % fields.len();
+    fields.rotate_left(by);
+    let mut body = if style == 3 {
+        b"\xEF\xBB\xBF\n".to_vec()
+    } else {
+        Vec::new()
+    };
+    body.push(b'{');
+    for (number, (key, value)) in fields.iter().enumerate() {
+        if number > 0 {
+            body.extend_from_slice(if style == 1 { b",\n  " } else { b"," });
+        }
+        write_json(key, &mut body, style);
+        body.push(b':');
+        write_json(value, &mut body, style);
+    }
+    body.extend_from_slice(b"}\n");
+    body
+}
+
+/// Writes a value in one of the body's styles.
+fn write_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>, style: u8) {
+    match style {
+        1 => serde_json::to_writer_pretty(out, value).unwrap(),
+        2 => value
+            .serialize(&mut serde_json::Serializer::with_formatter(out, Escaping))
+            .unwrap(),
+        _ => serde_json::to_writer(out, value).unwrap(),
+    }
+}
+
+/// What `poolsync export` wrote before it streamed: the whole body parsed, filtered, sorted.
+fn typed_export(body: &[u8], pools: &[String]) -> Result<(Vec<u8>, usize, usize), String> {
+    let mut dump = poolsync::load::parse_dump(body, "response body").map_err(|e| e.to_string())?;
+    poolsync::export::filter_pools(&mut dump, pools);
+    poolsync::export::canonicalize(&mut dump);
+    let mut out = Vec::new();
+    poolsync::export::to_pretty_json(&dump, &mut out).unwrap();
+    Ok((out, dump.pools.len(), dump.users.len()))
+}
+
+fn streamed_export(body: &[u8], pools: &[String]) -> Result<(Vec<u8>, usize, usize), String> {
+    let export = poolsync::export::CanonicalExport::index(body, "response body", pools, &|_| {})
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    export.write(&mut out, &|_| {}).unwrap();
+    let counts = export.counts();
+    Ok((out, counts.pools, counts.users))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_streamed_export_writes_what_the_typed_export_writes(
+        dump in arb_dump(),
+        texts in prop::collection::vec("\\PC{0,6}", 0..4),
+        seed in 0u64..1000,
+        style in 0u8..4,
+        filter in 0usize..6,
+        cut in prop::option::weighted(0.15, any::<prop::sample::Index>()),
+    ) {
+        let pools: Vec<String> = match filter {
+            0 => vec![],
+            1 => vec!["pool-0".into()],
+            2 => vec!["pool-1".into(), "pool-0".into()],
+            3 => vec!["nowhere".into()],
+            4 => vec!["pool-1".into(), "".into()],
+            _ => vec!["pool-1".into()],
+        };
+        let mut body = export_body(&dump, &texts, seed, style);
+        if let Some(cut) = cut {
+            body.truncate(cut.index(body.len()));
+        }
+        let typed = typed_export(&body, &pools);
+        let streamed = streamed_export(&body, &pools);
+        prop_assert_eq!(
+            streamed.as_ref().map(|(out, pools, users)| (String::from_utf8_lossy(out), pools, users)),
+            typed.as_ref().map(|(out, pools, users)| (String::from_utf8_lossy(out), pools, users))
+        );
+        if cut.is_none() {
+            let export = poolsync::export::CanonicalExport::index(&body, "response body", &pools, &|_| {}).unwrap();
+            prop_assert!(!export.read_whole(), "an ordinary document is read a record at a time");
+        }
+    }
+}

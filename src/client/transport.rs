@@ -15,7 +15,8 @@
 //! loopback), receiving alone ran at 828 MB/s, receiving plus `parse_dump` at 24 MB/s, and a
 //! `from_reader` parse alone at 14 MB/s. Parsing, not the network, is the cost, and a slice is
 //! also what the faster parsers of issue 7 (`sonic-rs`, `simd-json`) need; callers with their own
-//! parser use [`ApiClient::export_bytes`]. Error bodies are read only up to a small limit, so a
+//! parser use [`ApiClient::export_bytes`] or [`ApiClient::export_response`] (`poolsync export`
+//! writes its canonical form straight from the body, [`crate::export::CanonicalExport`]). Error bodies are read only up to a small limit, so a
 //! hostile answer cannot exhaust memory through an error page.
 
 use crate::client::error::{ApiError, Operation, ServerMessage, TransportKind};
@@ -93,35 +94,39 @@ pub trait ExportProgress: Sync {
     }
 }
 
+/// An export's body, as received, and the URL that answered.
+#[derive(Debug)]
+pub struct ExportBody {
+    /// The JSON text.
+    pub bytes: Vec<u8>,
+    /// The configuration endpoint that answered.
+    pub endpoint: Url,
+}
+
+impl ExportBody {
+    /// What parse errors call the body.
+    pub const SOURCE_NAME: &str = "response body";
+
+    /// The error for a body that does not parse as a tenant document (parsed with
+    /// [`ExportBody::SOURCE_NAME`] as its name), worded as [`ApiClient::export`] words it.
+    pub fn not_a_tenant_document(&self, error: &crate::error::LoadError) -> ApiError {
+        not_a_tenant_document(&self.endpoint, error)
+    }
+}
+
+fn not_a_tenant_document(endpoint: &Url, error: &crate::error::LoadError) -> ApiError {
+    ApiError::InvalidResponse {
+        operation: Operation::Export,
+        endpoint: endpoint.to_string(),
+        reason: format!("not a tenant document: {error}"),
+    }
+}
+
 /// An [`ExportProgress`] that ignores everything.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoProgress;
 
 impl ExportProgress for NoProgress {}
-
-/// An export's body, unparsed, and where it came from.
-#[derive(Debug)]
-pub struct ExportBody {
-    /// The document.
-    pub bytes: Vec<u8>,
-    /// The URL that served it.
-    pub endpoint: Url,
-}
-
-impl ExportBody {
-    /// The error for a body that is not a tenant document, as [`ApiClient::export`] reports it.
-    pub fn invalid(&self, error: impl std::fmt::Display) -> ApiError {
-        ExportBody::invalid_at(&self.endpoint, error)
-    }
-
-    fn invalid_at(endpoint: &Url, error: impl std::fmt::Display) -> ApiError {
-        ApiError::InvalidResponse {
-            operation: Operation::Export,
-            endpoint: endpoint.to_string(),
-            reason: format!("not a tenant document: {error}"),
-        }
-    }
-}
 
 /// A client for one tenant. Cloning is cheap and clones share the token cache, the connection
 /// pool and the remembered path.
@@ -202,15 +207,15 @@ impl ApiClient {
     /// Exports the tenant and parses it. A rate limit, a 5xx, a timeout or a dropped connection
     /// is retried by the client's [`RetryPolicy`] (a GET changes nothing, so it is always safe).
     pub async fn export(&self, progress: &dyn ExportProgress) -> Result<TenantDump, ApiError> {
-        let body = self.export_bytes(progress).await?;
+        let body = self.export_response(progress).await?;
         let endpoint = body.endpoint.clone();
         let parsed = tokio::task::spawn_blocking(move || {
-            crate::load::parse_dump(&body.bytes, "response body")
+            crate::load::parse_dump(&body.bytes, ExportBody::SOURCE_NAME)
         })
         .await;
         match parsed {
             Ok(Ok(dump)) => Ok(dump),
-            Ok(Err(error)) => Err(ExportBody::invalid_at(&endpoint, error)),
+            Ok(Err(error)) => Err(not_a_tenant_document(&endpoint, &error)),
             Err(join_error) => Err(ApiError::InvalidResponse {
                 operation: Operation::Export,
                 endpoint: endpoint.to_string(),
@@ -220,8 +225,15 @@ impl ApiClient {
     }
 
     /// Exports the tenant as raw bytes, checked to look like a JSON object but not parsed, for
-    /// callers with their own parser (such as [`crate::sieve`]).
-    pub async fn export_bytes(
+    /// callers with their own parser.
+    pub async fn export_bytes(&self, progress: &dyn ExportProgress) -> Result<Vec<u8>, ApiError> {
+        Ok(self.export_response(progress).await?.bytes)
+    }
+
+    /// Exports the tenant as raw bytes (checked to look like a JSON object but not parsed) with
+    /// the URL that answered, so that the caller's parser can report errors as
+    /// [`ApiClient::export`] does ([`ExportBody::not_a_tenant_document`]).
+    pub async fn export_response(
         &self,
         progress: &dyn ExportProgress,
     ) -> Result<ExportBody, ApiError> {

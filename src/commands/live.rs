@@ -1,7 +1,8 @@
-//! The commands that talk to a tenant: `export`, `plan` and `apply`.
+//! The commands that talk to a tenant: `plan` and `apply` (`export` is in `export.rs`).
 
+use super::export::DownloadBar;
 use super::{diff_options, load_failure, plan_documents, plan_exit_code, print_plan};
-use crate::cli::{ApplyArgs, ExportArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
+use crate::cli::{ApplyArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use poolsync::apply::{
@@ -9,7 +10,7 @@ use poolsync::apply::{
 };
 use poolsync::client::{
     ApiClient, ApiError, BatchEvent, BatchObserver, BatchOptions, BatchStatus, Cancellation,
-    ConnectionSettings, ExportBody, ExportProgress, SettingsError, settings::process_env,
+    ConnectionSettings, ExportBody, SettingsError, settings::process_env,
 };
 use poolsync::clock::now_rfc3339;
 use poolsync::exit_codes;
@@ -53,38 +54,9 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .build()?)
 }
 
-fn connect(target: &TargetArgs, global: &GlobalArgs) -> Result<ApiClient, Failure> {
+pub(crate) fn connect(target: &TargetArgs, global: &GlobalArgs) -> Result<ApiClient, Failure> {
     let settings = ConnectionSettings::resolve(&target.connection(global), &process_env)?;
     Ok(ApiClient::new(settings)?)
-}
-
-/// A byte counter on stderr while an export downloads, on a terminal only.
-struct DownloadBar(ProgressBar);
-
-impl DownloadBar {
-    fn new() -> DownloadBar {
-        let bar = if ui::stderr_is_terminal() {
-            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template("exporting {bytes} ({bytes_per_sec}) {wide_bar} {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        DownloadBar(bar)
-    }
-}
-
-impl ExportProgress for DownloadBar {
-    fn started(&self, total_bytes: Option<u64>) {
-        if let Some(total) = total_bytes {
-            self.0.set_length(total);
-        }
-    }
-    fn received(&self, bytes_so_far: u64) {
-        self.0.set_position(bytes_so_far);
-    }
 }
 
 pub(crate) async fn export_tenant(
@@ -97,52 +69,6 @@ pub(crate) async fn export_tenant(
     let mut dump = result?;
     filter_pools(&mut dump, pools);
     Ok(dump)
-}
-
-pub fn run_export(args: ExportArgs, global: &GlobalArgs) -> Result<u8, Failure> {
-    let client = connect(&args.target, global)?;
-    let mut dump = runtime()?.block_on(export_tenant(&client, &args.pools))?;
-    canonicalize(&mut dump);
-    let tenant = &client.settings().tenant;
-    let missing: Vec<String> = args
-        .pools
-        .iter()
-        .filter(|pool| {
-            !dump
-                .pools
-                .iter()
-                .any(|p| p.id.as_deref() == Some(pool.as_str()))
-        })
-        .map(|pool| format!("`{pool}`"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(Failure::new(format!(
-            "tenant `{tenant}` has no pool {}; nothing was written",
-            missing.join(", ")
-        ))
-        .hint("`poolsync export` without `--pool` shows every pool"));
-    }
-    match &args.output {
-        Some(path) => {
-            write_atomic_with(path, |out| to_pretty_json(&dump, out)).map_err(|error| {
-                Failure::new(error).hint(format!("could not write `{}`", path.display()))
-            })?;
-            writeln!(
-                std::io::stderr(),
-                "Exported {} in {} from tenant `{tenant}` to `{}`",
-                count_noun(dump.users.len(), "user", "users"),
-                count_noun(dump.pools.len(), "pool", "pools"),
-                path.display()
-            )?;
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            to_pretty_json(&dump, &mut out)?;
-            out.flush()?;
-        }
-    }
-    Ok(exit_codes::SUCCESS)
 }
 
 /// The desired file's SHA-256, for saved plans and journals, read in chunks.
@@ -161,7 +87,7 @@ fn desired_sha(path: &Path) -> Result<String, Failure> {
 /// Downloads the tenant's export, with a byte counter on a terminal.
 async fn download(client: &ApiClient) -> Result<ExportBody, Failure> {
     let bar = DownloadBar::new();
-    let result = client.export_bytes(&bar).await;
+    let result = client.export_response(&bar).await;
     bar.0.finish_and_clear();
     Ok(result?)
 }
@@ -189,14 +115,14 @@ fn plan_tenant(
     let tenant = format!("tenant `{}`", client.settings().tenant);
     plan_documents(
         Source::Memory {
-            name: "response body",
+            name: ExportBody::SOURCE_NAME,
             bytes: &body.bytes,
         },
         &tenant,
         desired,
         &options,
         true,
-        |error| Failure::from(body.invalid(error)),
+        |error| Failure::from(body.not_a_tenant_document(&error)),
     )
 }
 

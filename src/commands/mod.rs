@@ -1,6 +1,7 @@
 //! One `run_*` function per subcommand, plus what several of them share.
 
 mod diff;
+mod export;
 mod live;
 mod migrate;
 mod validate;
@@ -32,7 +33,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
     let result = match cli.command {
         Command::Diff(args) => diff::run_diff(args, &cli.global),
         Command::Validate(args) => validate::run_validate(args, &cli.global),
-        Command::Export(args) => live::run_export(args, &cli.global),
+        Command::Export(args) => export::run_export(args, &cli.global),
         Command::Plan(args) => live::run_plan(args, &cli.global),
         Command::Apply(args) => live::run_apply(args, &cli.global),
         Command::Migrate(args) => migrate::run_migrate(args, &cli.global),

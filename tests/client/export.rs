@@ -280,7 +280,7 @@ async fn measure_export() {
     let started = std::time::Instant::now();
     let bytes = client.export_bytes(&NoProgress).await.unwrap();
     let receive = started.elapsed().as_secs_f64();
-    assert_eq!(bytes.bytes.len(), document.len());
+    assert_eq!(bytes.len(), document.len());
     drop(bytes);
     let started = std::time::Instant::now();
     let dump = client.export(&NoProgress).await.unwrap();

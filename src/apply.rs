@@ -12,10 +12,11 @@ use crate::client::{
 };
 use crate::diff::{DiffError, DiffOptions, diff};
 use crate::export::filter_pools;
-use crate::import::build_batches;
+use crate::import::BatchBuilder;
 use crate::index::UserKey;
 use crate::model::TenantDump;
 use crate::plan::{Action, Plan};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -245,6 +246,65 @@ pub async fn export_scoped(client: &ApiClient, pools: &[String]) -> Result<Tenan
     Ok(dump)
 }
 
+/// The import requests of `plan`, every body built and serialized before the first is sent,
+/// on all cores: the pool request (if any), the user batches in order, and which batch carries
+/// each user. Each batch keeps only its JSON bytes, so the executor's requests never wait for a
+/// body, and memory holds serialized batches rather than copies of the records.
+fn request_batches(
+    plan: &Plan,
+    current: &TenantDump,
+    desired: &TenantDump,
+    tenant_id: &str,
+    options: &ApplyOptions,
+) -> Result<Requests, ApplyError> {
+    let builder = BatchBuilder::new(
+        plan,
+        current,
+        desired,
+        tenant_id,
+        &options.now,
+        options.batch_size,
+    );
+    let pool_batch = builder
+        .pool_batch()
+        .map(|batch| RequestBatch::new(batch.body, Vec::new()))
+        .transpose()?;
+    let built: Vec<(Vec<UserKey>, usize, Result<RequestBatch, _>)> = (0..builder
+        .user_batch_count())
+        .into_par_iter()
+        .map(|n| {
+            let batch = builder.user_batch(n);
+            let ids = batch.users.iter().map(|k| k.user_id.clone()).collect();
+            (
+                batch.users,
+                batch.number,
+                RequestBatch::new(batch.body, ids),
+            )
+        })
+        .collect();
+    let mut batch_of_user: HashMap<UserKey, usize> = HashMap::with_capacity(plan.changes.len());
+    let mut user_batches = Vec::with_capacity(built.len());
+    for (keys, number, request) in built {
+        for key in keys {
+            batch_of_user.insert(key, number);
+        }
+        user_batches.push(request?);
+    }
+    Ok(Requests {
+        pool_batch,
+        user_batches,
+        batch_of_user,
+    })
+}
+
+/// What [`request_batches`] builds.
+struct Requests {
+    pool_batch: Option<RequestBatch>,
+    user_batches: Vec<RequestBatch>,
+    /// The number of the batch that carries each user (the pool batch, when there is one, is 0).
+    batch_of_user: HashMap<UserKey, usize>,
+}
+
 /// Sends `plan` and verifies the result. `current` and `desired` are the documents the plan
 /// was computed from.
 pub async fn apply_plan(
@@ -258,29 +318,11 @@ pub async fn apply_plan(
 ) -> Result<ApplyReport, ApplyError> {
     check_mode(plan, options.mode)?;
     check_prune(plan, current, desired, options.max_deletes)?;
-    let batches = build_batches(
-        plan,
-        current,
-        desired,
-        &client.settings().tenant,
-        &options.now,
-        options.batch_size,
-    );
-    let mut batch_of_user: HashMap<UserKey, usize> = HashMap::new();
-    let mut pool_batch = None;
-    let mut user_batches = Vec::new();
-    for batch in batches {
-        for key in &batch.users {
-            batch_of_user.insert(key.clone(), batch.number);
-        }
-        let ids = batch.users.iter().map(|k| k.user_id.clone()).collect();
-        let request = RequestBatch::new(batch.body, ids)?;
-        if batch.users.is_empty() {
-            pool_batch = Some(request);
-        } else {
-            user_batches.push(request);
-        }
-    }
+    let Requests {
+        pool_batch,
+        user_batches,
+        batch_of_user,
+    } = request_batches(plan, current, desired, &client.settings().tenant, options)?;
     let batch_options = BatchOptions {
         mode: options.mode,
         ..options.batch.clone()

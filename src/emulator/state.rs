@@ -112,8 +112,9 @@ pub(crate) struct TenantState {
     schemas: Vec<Schema>,
     pools: Vec<Pool>,
     groups: Vec<InternalGroup>,
-    /// Users in insertion order; `None` where a user was deleted.
-    slots: Vec<Option<StoredUser>>,
+    /// Users in insertion order; `None` where a user was deleted. Boxed, so that growing the
+    /// vector (under the tenant's lock) moves pointers, not whole users.
+    slots: Vec<Option<Box<StoredUser>>>,
     deleted_slots: usize,
     user_slot: HashMap<String, usize>,
     /// `(pool, type, identifier_lc)` joined by NUL → id of the user holding it.
@@ -515,7 +516,7 @@ impl TenantState {
     }
 
     fn users(&self) -> impl Iterator<Item = &StoredUser> {
-        self.slots.iter().flatten()
+        self.slots.iter().flatten().map(|stored| &**stored)
     }
 
     fn pool_exists(&self, pool_id: &str) -> bool {
@@ -527,7 +528,7 @@ impl TenantState {
     fn stored_user(&self, user_id: &str) -> Option<&StoredUser> {
         self.user_slot
             .get(user_id)
-            .and_then(|slot| self.slots[*slot].as_ref())
+            .and_then(|slot| self.slots[*slot].as_deref())
     }
 
     /// Imports `dump` under `mode`. On error, see the module docs for what may have changed.
@@ -1055,10 +1056,10 @@ impl TenantState {
             codes,
         };
         match slot {
-            Some(slot) => self.slots[slot] = Some(stored),
+            Some(slot) => self.slots[slot] = Some(Box::new(stored)),
             None => {
                 self.user_slot.insert(id, self.slots.len());
-                self.slots.push(Some(stored));
+                self.slots.push(Some(Box::new(stored)));
             }
         }
         self.generation += 1;
@@ -1194,7 +1195,7 @@ impl TenantState {
 
     fn stored_user_mut(&mut self, user_id: Option<&str>) -> Option<&mut StoredUser> {
         let slot = *self.user_slot.get(user_id?)?;
-        self.slots[slot].as_mut()
+        self.slots[slot].as_deref_mut()
     }
 
     /// Deletes a user of `pool_id` with everything that hangs from it; false if there is none.

@@ -43,7 +43,9 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Names of the client runtime's threads (the main thread is the client's too).
+/// Names of the client runtime's threads. Every thread whose name starts with `soak` is the
+/// client's: the main thread and rayon's (which inherit the process name) too; the emulator's
+/// are `poolsync-emulator` and tokio's default names.
 const CLIENT_THREADS: &str = "soak-client";
 
 /// CPU seconds (user + system) from a `/proc/.../stat` line, with its command name.
@@ -87,7 +89,7 @@ fn sample_cpu(emulator_pid: Option<u32>) -> CpuSample {
                 continue;
             };
             if let Some((name, seconds)) = stat_cpu(&stat) {
-                if tid == own_pid || name.starts_with(CLIENT_THREADS) {
+                if tid == own_pid || name.starts_with("soak") {
                     client_threads += seconds;
                 }
             }
@@ -255,9 +257,26 @@ fn start_child(
     Ok(served)
 }
 
-fn median(mut values: Vec<Duration>) -> Duration {
+/// Median, 90th percentile and mean of `values`, in milliseconds.
+fn spread(mut values: Vec<Duration>) -> String {
     values.sort();
-    values.get(values.len() / 2).copied().unwrap_or_default()
+    let at = |fraction: f64| {
+        let position =
+            ((values.len() as f64 * fraction) as usize).min(values.len().saturating_sub(1));
+        values
+            .get(position)
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1000.0
+    };
+    let mean = values.iter().map(Duration::as_secs_f64).sum::<f64>() / values.len().max(1) as f64;
+    format!(
+        "median {:.1} ms, p90 {:.1} ms, mean {:.1} ms",
+        at(0.5),
+        at(0.9),
+        mean * 1000.0
+    )
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -366,6 +385,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let current = runtime.block_on(client.export(&NoProgress))?;
     let plan = diff(&current, &desired, &DiffOptions::default())?;
     let planned = Instant::now();
+    let cpu_at_plan = sample_cpu(served.pid());
     let options = ApplyOptions::default();
     let pool_request =
         usize::from(!plan.pools.changes.is_empty() || !plan.groups.changes.is_empty());
@@ -427,10 +447,19 @@ fn main() -> Result<(), Box<dyn Error>> {
         "before first request  {:.2} s (building the request bodies)",
         (first_at - planned).as_secs_f64()
     );
+    let building = if separate {
+        first_cpu.process - cpu_at_plan.process
+    } else {
+        first_cpu.client_threads - cpu_at_plan.client_threads
+    };
+    println!(
+        "CPU, building bodies  {building:.2} s ({:.1} µs/user, client)",
+        building / users as f64 * 1e6
+    );
     println!("import phase          {imported:.2} s");
     let rate = users as f64 / imported;
     let in_flight = 8.0;
-    if latency_ms > 0 {
+    if latency_ms > 0 && clean {
         let theoretical = in_flight * options.batch_size as f64 / (latency_ms as f64 / 1000.0);
         println!(
             "users/s (import)      {rate:.0} ({:.1} % of {theoretical:.0} = 8 in flight × {} users / {latency_ms} ms)",
@@ -445,8 +474,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         users as f64 / applied.as_secs_f64()
     );
     println!(
-        "request time          median {:.1} ms (first attempt sent to batch finished)",
-        median(counters.durations.lock().unwrap().clone()).as_secs_f64() * 1000.0
+        "request time          {} (first attempt sent to batch finished)",
+        spread(counters.durations.lock().unwrap().clone())
     );
     let process_cpu = last_cpu.process - first_cpu.process;
     let per_user = |seconds: f64| seconds / users as f64 * 1e6;
@@ -490,8 +519,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             .map(|r| r.duration)
             .collect();
         println!(
-            "emulator time         median {:.1} ms per import (arrival to answer, latency included)",
-            median(imports).as_secs_f64() * 1000.0
+            "emulator time         {} per import (arrival to answer, latency included)",
+            spread(imports)
         );
     }
     println!(

@@ -1,7 +1,8 @@
 //! Carries out a plan through the import API, then proves the tenant converged.
 //!
 //! Pools and groups go first, in a request of their own; users follow in batches of whole users
-//! (at most 100 each), sent in parallel with retries by [`crate::client::run_batches`]. A batch
+//! (at most 100 each), every body built and serialized before the first is sent (in parallel),
+//! then sent in parallel with retries by [`crate::client::run_batches`]. A batch
 //! that failed, or whose fate is unknown (a timeout, a 502 that may come after the change), is
 //! never assumed to have done nothing or everything: the tenant is exported again and diffed
 //! against the desired file, and that verdict is what the report says.

@@ -9,7 +9,7 @@
 use crate::index::{TenantIndex, UserAggregate, UserKey};
 use crate::model::{GroupMember, TenantDump};
 use crate::normalize::{address_id, credential_id, identifier_id, natural_key};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, RecordChanges};
 use std::collections::BTreeSet;
 
 /// The most users the import API accepts in one request.
@@ -190,20 +190,10 @@ impl<'a> BatchBuilder<'a> {
         if !self.has_pool_batch {
             return None;
         }
-        let pool_ids: BTreeSet<&str> = self
-            .plan
-            .pools
-            .changes
-            .iter()
-            .map(|c| c.id.as_str())
-            .collect();
-        let group_ids: BTreeSet<&str> = self
-            .plan
-            .groups
-            .changes
-            .iter()
-            .map(|c| c.id.as_str())
-            .collect();
+        let ids = |changes: &'a RecordChanges| -> BTreeSet<&'a str> {
+            changes.changes.iter().map(|c| c.id.as_str()).collect()
+        };
+        let (pool_ids, group_ids) = (ids(&self.plan.pools), ids(&self.plan.groups));
         let mut body = TenantDump::default();
         for pool in &self.desired.pools {
             if pool.id.as_deref().is_some_and(|id| pool_ids.contains(id)) {

@@ -1,7 +1,8 @@
 //! Carries out a plan through the import API, then proves the tenant converged.
 //!
 //! Pools and groups go first, in a request of their own; users follow in batches of whole users
-//! (at most 100 each), sent in parallel with retries by [`crate::client::run_batches`]. A batch
+//! (at most 100 each), every body built and serialized before the first is sent (in parallel),
+//! then sent in parallel with retries by [`crate::client::run_batches`]. A batch
 //! that failed, or whose fate is unknown (a timeout, a 502 that may come after the change), is
 //! never assumed to have done nothing or everything: the tenant is exported again and planned
 //! against the desired file ([`crate::sieve::plan`]), and that verdict is what the report says.
@@ -11,11 +12,12 @@ use crate::client::{
     Cancellation, DeleteJob, ExportBody, ImportMode, NoProgress, run_batches, run_deletes,
 };
 use crate::diff::DiffOptions;
-use crate::import::build_batches;
+use crate::import::BatchBuilder;
 use crate::index::UserKey;
 use crate::model::TenantDump;
 use crate::plan::{Action, Plan};
 use crate::sieve::{PlanError, Side, SieveOptions, Sifted, Source};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -255,6 +257,65 @@ impl<'a> PlanInputs<'a> {
     }
 }
 
+/// The import requests of `plan`, every body built and serialized before the first is sent,
+/// on all cores: the pool request (if any), the user batches in order, and which batch carries
+/// each user. Each batch keeps only its JSON bytes, so the executor's requests never wait for a
+/// body, and memory holds serialized batches rather than copies of the records.
+fn request_batches(
+    plan: &Plan,
+    current: &TenantDump,
+    desired: &TenantDump,
+    tenant_id: &str,
+    options: &ApplyOptions,
+) -> Result<Requests, ApplyError> {
+    let builder = BatchBuilder::new(
+        plan,
+        current,
+        desired,
+        tenant_id,
+        &options.now,
+        options.batch_size,
+    );
+    let pool_batch = builder
+        .pool_batch()
+        .map(|batch| RequestBatch::new(batch.body, Vec::new()))
+        .transpose()?;
+    let built: Vec<(Vec<UserKey>, usize, Result<RequestBatch, _>)> = (0..builder
+        .user_batch_count())
+        .into_par_iter()
+        .map(|n| {
+            let batch = builder.user_batch(n);
+            let ids = batch.users.iter().map(|k| k.user_id.clone()).collect();
+            (
+                batch.users,
+                batch.number,
+                RequestBatch::new(batch.body, ids),
+            )
+        })
+        .collect();
+    let mut batch_of_user: HashMap<UserKey, usize> = HashMap::with_capacity(plan.changes.len());
+    let mut user_batches = Vec::with_capacity(built.len());
+    for (keys, number, request) in built {
+        for key in keys {
+            batch_of_user.insert(key, number);
+        }
+        user_batches.push(request?);
+    }
+    Ok(Requests {
+        pool_batch,
+        user_batches,
+        batch_of_user,
+    })
+}
+
+/// What [`request_batches`] builds.
+struct Requests {
+    pool_batch: Option<RequestBatch>,
+    user_batches: Vec<RequestBatch>,
+    /// The number of the batch that carries each user (the pool batch, when there is one, is 0).
+    batch_of_user: HashMap<UserKey, usize>,
+}
+
 /// Sends `plan` and verifies the result against a fresh export.
 pub async fn apply_plan(
     client: &ApiClient,
@@ -267,29 +328,11 @@ pub async fn apply_plan(
     let (current, desired) = (inputs.current, inputs.desired);
     check_mode(plan, options.mode)?;
     check_prune(plan, inputs, options.max_deletes)?;
-    let batches = build_batches(
-        plan,
-        current,
-        desired,
-        &client.settings().tenant,
-        &options.now,
-        options.batch_size,
-    );
-    let mut batch_of_user: HashMap<UserKey, usize> = HashMap::new();
-    let mut pool_batch = None;
-    let mut user_batches = Vec::new();
-    for batch in batches {
-        for key in &batch.users {
-            batch_of_user.insert(key.clone(), batch.number);
-        }
-        let ids = batch.users.iter().map(|k| k.user_id.clone()).collect();
-        let request = RequestBatch::new(batch.body, ids)?;
-        if batch.users.is_empty() {
-            pool_batch = Some(request);
-        } else {
-            user_batches.push(request);
-        }
-    }
+    let Requests {
+        pool_batch,
+        user_batches,
+        batch_of_user,
+    } = request_batches(plan, current, desired, &client.settings().tenant, options)?;
     let batch_options = BatchOptions {
         mode: options.mode,
         ..options.batch.clone()

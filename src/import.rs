@@ -9,7 +9,7 @@
 use crate::index::{TenantIndex, UserAggregate, UserKey};
 use crate::model::{GroupMember, TenantDump};
 use crate::normalize::{address_id, credential_id, identifier_id, natural_key};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, RecordChanges};
 use std::collections::BTreeSet;
 
 /// The most users the import API accepts in one request.
@@ -138,58 +138,120 @@ pub fn build_batches(
     now: &str,
     batch_size: usize,
 ) -> Vec<Batch> {
-    let batch_size = batch_size.clamp(1, MAX_BATCH_USERS);
-    let current_index = TenantIndex::build(current);
-    let desired_index = TenantIndex::build(desired);
-    let mut batches = Vec::new();
+    let builder = BatchBuilder::new(plan, current, desired, tenant_id, now, batch_size);
+    let mut batches: Vec<Batch> = builder.pool_batch().into_iter().collect();
+    batches.extend((0..builder.user_batch_count()).map(|n| builder.user_batch(n)));
+    batches
+}
 
-    let pool_ids: BTreeSet<&str> = plan.pools.changes.iter().map(|c| c.id.as_str()).collect();
-    let group_ids: BTreeSet<&str> = plan.groups.changes.iter().map(|c| c.id.as_str()).collect();
-    if !pool_ids.is_empty() || !group_ids.is_empty() {
+/// The batches of [`build_batches`], one at a time and in any order: each user batch is built
+/// on its own from the indexes made once here, so callers can build them in parallel or as
+/// they are needed, and never hold more of them than they want.
+pub struct BatchBuilder<'a> {
+    plan: &'a Plan,
+    desired: &'a TenantDump,
+    current_index: TenantIndex<'a>,
+    desired_index: TenantIndex<'a>,
+    tenant_id: &'a str,
+    now: &'a str,
+    batch_size: usize,
+    /// Whether the plan changes pools or groups: then batch 0 carries them.
+    has_pool_batch: bool,
+}
+
+impl<'a> BatchBuilder<'a> {
+    /// Indexes `current` and `desired` (both at once, on two threads).
+    pub fn new(
+        plan: &'a Plan,
+        current: &'a TenantDump,
+        desired: &'a TenantDump,
+        tenant_id: &'a str,
+        now: &'a str,
+        batch_size: usize,
+    ) -> Self {
+        let (current_index, desired_index) = rayon::join(
+            || TenantIndex::build(current),
+            || TenantIndex::build(desired),
+        );
+        BatchBuilder {
+            plan,
+            desired,
+            current_index,
+            desired_index,
+            tenant_id,
+            now,
+            batch_size: batch_size.clamp(1, MAX_BATCH_USERS),
+            has_pool_batch: !plan.pools.changes.is_empty() || !plan.groups.changes.is_empty(),
+        }
+    }
+
+    /// The request with the pools and groups to create or update, numbered 0, if any.
+    pub fn pool_batch(&self) -> Option<Batch> {
+        if !self.has_pool_batch {
+            return None;
+        }
+        let ids = |changes: &'a RecordChanges| -> BTreeSet<&'a str> {
+            changes.changes.iter().map(|c| c.id.as_str()).collect()
+        };
+        let (pool_ids, group_ids) = (ids(&self.plan.pools), ids(&self.plan.groups));
         let mut body = TenantDump::default();
-        for pool in &desired.pools {
+        for pool in &self.desired.pools {
             if pool.id.as_deref().is_some_and(|id| pool_ids.contains(id)) {
                 let mut pool = pool.clone();
-                pool.tenant_id = Some(tenant_id.to_string());
+                pool.tenant_id = Some(self.tenant_id.to_string());
                 body.pools.push(pool);
             }
         }
-        for group in &desired.groups {
+        for group in &self.desired.groups {
             if group.id.as_deref().is_some_and(|id| group_ids.contains(id)) {
                 let mut group = group.clone();
-                group.tenant_id = Some(tenant_id.to_string());
+                group.tenant_id = Some(self.tenant_id.to_string());
                 body.groups.push(group);
             }
         }
-        batches.push(Batch {
+        Some(Batch {
             number: 0,
             users: Vec::new(),
             body,
-        });
+        })
     }
 
-    for chunk in plan.changes.chunks(batch_size) {
+    /// How many user batches the plan needs.
+    pub fn user_batch_count(&self) -> usize {
+        self.plan.changes.len().div_ceil(self.batch_size)
+    }
+
+    /// The `n`-th user batch (from 0), numbered after the pool batch when there is one.
+    pub fn user_batch(&self, n: usize) -> Batch {
+        let start = (n * self.batch_size).min(self.plan.changes.len());
+        let end = (start + self.batch_size).min(self.plan.changes.len());
+        let chunk = &self.plan.changes[start..end];
         let mut body = TenantDump::default();
         let mut users = Vec::with_capacity(chunk.len());
         for change in chunk {
             let key = change.key();
-            let Some(desired_user) = desired_index.users.get(&key) else {
+            let Some(desired_user) = self.desired_index.users.get(&key) else {
                 continue;
             };
             let current_user = match change.action {
                 Action::Create => None,
-                Action::Update | Action::Delete => current_index.users.get(&key),
+                Action::Update | Action::Delete => self.current_index.users.get(&key),
             };
-            materialize_user(desired_user, current_user, tenant_id, now, &mut body);
+            materialize_user(
+                desired_user,
+                current_user,
+                self.tenant_id,
+                self.now,
+                &mut body,
+            );
             users.push(key);
         }
-        batches.push(Batch {
-            number: batches.len(),
+        Batch {
+            number: n + usize::from(self.has_pool_batch),
             users,
             body,
-        });
+        }
     }
-    batches
 }
 
 /// What an `update`-mode import does to a tenant, as a pure function: every user in `body`
@@ -277,6 +339,32 @@ mod tests {
             Some("2026-01-01T00:00:00Z")
         );
         assert_eq!(batches[2].users.len(), 50);
+    }
+
+    #[test]
+    fn the_builder_makes_each_batch_alone_and_in_any_order() {
+        let current = dump(json!({"pools": [{"id": "p", "name": "P"}]}));
+        let users: Vec<_> = (0..7)
+            .map(|n| json!({"id": format!("u{n}"), "user_pool_id": "p", "status": "active"}))
+            .collect();
+        let desired = dump(
+            json!({"pools": [{"id": "p", "name": "P", "description": "new"}],
+            "users": users}),
+        );
+        let plan = diff(&current, &desired, &DiffOptions::default()).unwrap();
+        let now = "2026-01-01T00:00:00Z";
+        let all = build_batches(&plan, &current, &desired, "t", now, 3);
+        let builder = BatchBuilder::new(&plan, &current, &desired, "t", now, 3);
+        assert_eq!(builder.user_batch_count(), 3);
+        let mut alone: Vec<Batch> = (0..3).rev().map(|n| builder.user_batch(n)).collect();
+        alone.push(builder.pool_batch().unwrap());
+        alone.reverse();
+        assert_eq!(alone, all);
+        assert_eq!(
+            all.iter().map(|b| b.number).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+        assert_eq!(all[3].users.len(), 1);
     }
 
     #[test]

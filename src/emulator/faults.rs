@@ -39,7 +39,9 @@ pub struct FaultConfig {
     /// Fraction of requests whose connection is closed without an answer, after the request was
     /// handled (an import may have been applied).
     pub drop_connection: f64,
-    /// Latency added to every request.
+    /// Latency added to every request, counted from its arrival, before it is acted on. Each
+    /// request waits on its own, so concurrent requests' latencies overlap as on a network;
+    /// what the request then costs the emulator comes on top, as a service's time would.
     pub latency: Duration,
     /// Extra latency drawn uniformly between zero and this, on top of `latency`.
     pub latency_jitter: Duration,

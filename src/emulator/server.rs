@@ -5,6 +5,11 @@
 //! connection (fault injection) needs the service to fail, which makes hyper close the socket
 //! without an answer; the routes themselves are an axum `Router`. Handlers never panic on input:
 //! every problem with a request becomes an error body.
+//!
+//! The async workers only move bytes and wake requests: an import is parsed, prepared and
+//! applied on a blocking thread (the tenant's lock taken for the last step only), so a worker
+//! busy parsing never delays another request's latency or answer. An import's latency ends on
+//! that thread too (see [`LATENCY_HANDOFF`]).
 
 use super::api_error::{ApiError, TokenError};
 use super::auth::Authority;
@@ -14,11 +19,11 @@ use super::config::{
 use super::error::EmulatorError;
 use super::faults::{Fault, FaultInjector, RateWindow};
 use super::persist;
-use super::state::{ImportMode, TenantState};
+use super::state::{ImportMode, PreparedImport, TenantState};
 use crate::model::TenantDump;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -67,7 +72,33 @@ pub struct RequestRecord {
 struct RequestNote {
     users_in_body: Option<usize>,
     users_in_response: Option<usize>,
+    /// The handler waited out the injected latency itself (see [`LATENCY_HANDOFF`]).
+    waited: bool,
 }
+
+/// When a request may be acted on: its arrival plus its injected latency. Carried in the
+/// request's extensions to handlers.
+#[derive(Clone, Copy, Debug)]
+struct Deadline(Instant);
+
+impl Deadline {
+    /// Blocks this (blocking) thread until the deadline, to the operating system's timer
+    /// precision; returns at once when it has passed.
+    fn wait_blocking(self) {
+        let left = self.0.saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            std::thread::sleep(left);
+        }
+    }
+}
+
+/// How long before the end of its latency an import is handed to the handler, which finishes
+/// the wait on the blocking thread that then parses and applies it. tokio's timer rounds up to
+/// whole milliseconds and a blocking thread takes a while to wake on a busy machine; handing
+/// over early keeps both inside the latency instead of adding them to it, so an import is acted
+/// on when its latency is over, not a millisecond or two later. What the handler does before
+/// that wait (checking the token, the mode, reading the body) changes nothing.
+const LATENCY_HANDOFF: Duration = Duration::from_millis(2);
 
 /// A tenant served.
 struct Tenant {
@@ -656,8 +687,16 @@ async fn serve_request(
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         response
     } else {
-        if !draw.latency.is_zero() {
-            tokio::time::sleep(draw.latency).await;
+        // Latency is counted from arrival, as a network's delay would be, and every request
+        // waits on its own task, so latencies overlap as they do on a network.
+        let deadline = started + draw.latency;
+        let handoff = if method == Method::PUT && !draw.error_before {
+            LATENCY_HANDOFF
+        } else {
+            Duration::ZERO
+        };
+        if let Some(wake) = deadline.checked_sub(handoff).filter(|wake| *wake > started) {
+            tokio::time::sleep_until(wake.into()).await;
         }
         if draw.error_before {
             fault = Some(Fault::ErrorBefore);
@@ -668,10 +707,21 @@ async fn serve_request(
             )
         } else {
             let is_mutation = method == Method::PUT || method == Method::DELETE;
+            let mut request = request;
+            request.extensions_mut().insert(Deadline(deadline));
             let response = match router.oneshot(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
             };
+            let waited = response
+                .extensions()
+                .get::<RequestNote>()
+                .is_some_and(|note| note.waited);
+            if !waited && Instant::now() < deadline {
+                // Handed over early, but answered without waiting (refused before the body
+                // was looked at, or no import route): the answer still waits for the latency.
+                tokio::time::sleep_until(deadline.into()).await;
+            }
             if draw.error_after && is_mutation && response.status().is_success() {
                 fault = Some(Fault::Error502After);
                 let mut replaced = fault_response(
@@ -888,13 +938,30 @@ async fn export(
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// Parses an import body; a body that is not a `TenantDump` is a 400 naming the place.
+fn parse_import_body(bytes: &[u8]) -> Result<TenantDump, ApiError> {
+    crate::load::parse_dump(bytes, "request body").map_err(|error| {
+        let mut api_error = ApiError::bad_request(format!("invalid `TenantDump`: {error}"));
+        if let crate::error::LoadError::Parse {
+            record: Some(record),
+            ..
+        } = &error
+        {
+            api_error = api_error.detail("path", record.as_str());
+        }
+        api_error
+    })
+}
+
 async fn import(
     State(shared): State<Arc<Shared>>,
     Path(tenant_id): Path<String>,
+    deadline: Option<Extension<Deadline>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let deadline = deadline.map_or(Deadline(Instant::now()), |Extension(deadline)| deadline);
     let mut note = RequestNote::default();
     let result = async {
         let tenant = Arc::clone(shared.tenant(&tenant_id)?);
@@ -903,38 +970,41 @@ async fn import(
             .check(&headers, &tenant_id, &[SCOPE_MANAGE_CONFIGURATION])?;
         let mode = ImportMode::parse(query_mode(&uri).as_deref())?;
         let bytes = read_body(&shared, &headers, body).await?;
-        let dump = crate::load::parse_dump(&bytes, "request body").map_err(|error| {
-            let mut api_error = ApiError::bad_request(format!("invalid `TenantDump`: {error}"));
-            if let crate::error::LoadError::Parse {
-                record: Some(record),
-                ..
-            } = &error
-            {
-                api_error = api_error.detail("path", record.as_str());
+        // Parsing and applying are CPU work: they run on a blocking thread, so that the async
+        // workers keep serving other connections and waking requests whose latency is over.
+        let work = Arc::clone(&shared);
+        let (users, outcome) = tokio::task::spawn_blocking(move || {
+            deadline.wait_blocking();
+            let dump = match parse_import_body(&bytes) {
+                Ok(dump) => dump,
+                Err(error) => return (None, Err(error)),
+            };
+            drop(bytes);
+            let users = dump.users.len();
+            if users > work.max_users_per_request {
+                let error = ApiError::too_large(format!(
+                    "{users} users in one request: at most {} are accepted",
+                    work.max_users_per_request
+                ))
+                .detail("max_users_per_request", work.max_users_per_request);
+                return (Some(users), Err(error));
             }
-            api_error
-        })?;
-        note.users_in_body = Some(dump.users.len());
-        if dump.users.len() > shared.max_users_per_request {
-            return Err(ApiError::too_large(format!(
-                "{} users in one request: at most {} are accepted",
-                dump.users.len(),
-                shared.max_users_per_request
-            ))
-            .detail("max_users_per_request", shared.max_users_per_request));
-        }
-        let notify = Arc::clone(&shared);
-        let outcome = tokio::task::spawn_blocking(move || {
+            // What does not depend on the tenant is done before taking its lock.
+            let prepared = PreparedImport::new(dump);
+            let now = now_rfc3339();
             let mut state = write(&tenant.state);
             let before = state.generation();
-            let outcome = state.import(dump, mode, &now_rfc3339());
+            let outcome = state.import_prepared(prepared, mode, &now);
             if state.generation() != before {
-                notify.state_changed.notify_one();
+                work.state_changed.notify_one();
             }
-            outcome
+            (Some(users), outcome)
         })
         .await
-        .map_err(internal)??;
+        .map_err(internal)?;
+        note.waited = true;
+        note.users_in_body = users;
+        let outcome = outcome?;
         tracing::debug!(
             target: "poolsync::emulator",
             "import into `{tenant_id}`: {} created, {} replaced, {} left as they were",

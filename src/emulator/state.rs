@@ -13,6 +13,10 @@
 //! it where it is, and what came before stays, as on the real service. Schemas, pools and groups
 //! follow the mode by id, as users do.
 //!
+//! What depends only on the request (ids left out, which request user each sub-record belongs
+//! to) is worked out by [`PreparedImport`] before the tenant is locked, so concurrent imports
+//! hold the lock only for the checks against the tenant and the changes.
+//!
 //! Statuses: a broken rule of the first pass is 422 (`validation_error`) and a conflict 409
 //! (`conflict`), each with a message like `` `users[2].status`: `x` is not one of ... `` and
 //! `details` naming the record, its id and the field. (A body that is not JSON, or has a field of
@@ -108,8 +112,9 @@ pub(crate) struct TenantState {
     schemas: Vec<Schema>,
     pools: Vec<Pool>,
     groups: Vec<InternalGroup>,
-    /// Users in insertion order; `None` where a user was deleted.
-    slots: Vec<Option<StoredUser>>,
+    /// Users in insertion order; `None` where a user was deleted. Boxed, so that growing the
+    /// vector (under the tenant's lock) moves pointers, not whole users.
+    slots: Vec<Option<Box<StoredUser>>>,
     deleted_slots: usize,
     user_slot: HashMap<String, usize>,
     /// `(pool, type, identifier_lc)` joined by NUL → id of the user holding it.
@@ -276,10 +281,63 @@ const MECHANISMS: &[&str] = &[
     "webauthn",
 ];
 
-/// What the first pass learns about the request, for the second.
-struct Plan {
-    /// Users of the request: id → pool.
-    request_users: HashMap<String, String>,
+/// An import body made ready before the tenant is locked: the ids it left out generated, and
+/// each sub-record assigned to the user of the request it belongs to, so that the part under
+/// the lock neither hashes user ids nor allocates to group records. Nothing here depends on the
+/// tenant, so concurrent requests prepare in parallel.
+pub(crate) struct PreparedImport {
+    dump: TenantDump,
+    owners: Owners,
+}
+
+/// For each array of sub-records, the position in `users` of the request's user that owns each
+/// record, or `None` for a record of a user not in the request.
+struct Owners {
+    identifiers: Vec<Option<usize>>,
+    addresses: Vec<Option<usize>>,
+    credentials: Vec<Option<usize>>,
+    memberships: Vec<Option<usize>>,
+}
+
+impl PreparedImport {
+    pub fn new(mut dump: TenantDump) -> Self {
+        fill_missing_ids(&mut dump);
+        // A user id sent twice is refused by validation before anything is applied.
+        let position: HashMap<&str, usize> = dump
+            .users
+            .iter()
+            .enumerate()
+            .map(|(index, user)| (user.id.as_deref().unwrap_or_default(), index))
+            .collect();
+        let owner = |user_id: &Option<String>| {
+            position
+                .get(user_id.as_deref().unwrap_or_default())
+                .copied()
+        };
+        let owners = Owners {
+            identifiers: dump
+                .user_identifiers
+                .iter()
+                .map(|r| owner(&r.user_id))
+                .collect(),
+            addresses: dump
+                .user_verifiable_addresses
+                .iter()
+                .map(|r| owner(&r.user_id))
+                .collect(),
+            credentials: dump
+                .user_credentials
+                .iter()
+                .map(|r| owner(&r.user_id))
+                .collect(),
+            memberships: dump
+                .group_members
+                .iter()
+                .map(|r| owner(&r.user_id))
+                .collect(),
+        };
+        PreparedImport { dump, owners }
+    }
 }
 
 /// Generates the ids a request left out, before validation, so messages can name them.
@@ -458,7 +516,7 @@ impl TenantState {
     }
 
     fn users(&self) -> impl Iterator<Item = &StoredUser> {
-        self.slots.iter().flatten()
+        self.slots.iter().flatten().map(|stored| &**stored)
     }
 
     fn pool_exists(&self, pool_id: &str) -> bool {
@@ -470,23 +528,32 @@ impl TenantState {
     fn stored_user(&self, user_id: &str) -> Option<&StoredUser> {
         self.user_slot
             .get(user_id)
-            .and_then(|slot| self.slots[*slot].as_ref())
+            .and_then(|slot| self.slots[*slot].as_deref())
     }
 
     /// Imports `dump` under `mode`. On error, see the module docs for what may have changed.
     pub fn import(
         &mut self,
-        mut dump: TenantDump,
+        dump: TenantDump,
         mode: ImportMode,
         now: &str,
     ) -> Result<ImportSummary, ApiError> {
-        fill_missing_ids(&mut dump);
-        let plan = self.validate(&dump)?;
-        self.apply(dump, plan, mode, now)
+        self.import_prepared(PreparedImport::new(dump), mode, now)
+    }
+
+    /// [`TenantState::import`] of a body prepared beforehand (outside the tenant's lock).
+    pub fn import_prepared(
+        &mut self,
+        prepared: PreparedImport,
+        mode: ImportMode,
+        now: &str,
+    ) -> Result<ImportSummary, ApiError> {
+        self.validate(&prepared.dump)?;
+        self.apply(prepared, mode, now)
     }
 
     /// The first pass: every rule that does not depend on the order of changes.
-    fn validate(&self, dump: &TenantDump) -> Result<Plan, ApiError> {
+    fn validate(&self, dump: &TenantDump) -> Result<(), ApiError> {
         let tenant_id = self.tenant_id.as_str();
         for (index, schema) in dump.schemas.iter().enumerate() {
             let at = At {
@@ -556,7 +623,7 @@ impl TenantState {
             }
             request_groups.extend(group.id.as_deref());
         }
-        let mut request_users: HashMap<String, String> = HashMap::with_capacity(dump.users.len());
+        let mut request_users: HashMap<&str, &str> = HashMap::with_capacity(dump.users.len());
         let mut first_index: HashMap<&str, usize> = HashMap::with_capacity(dump.users.len());
         for (index, user) in dump.users.iter().enumerate() {
             let id = user.id.as_deref().unwrap_or_default();
@@ -580,13 +647,13 @@ impl TenantState {
             at.date_time("created_at", user.created_at.as_deref())?;
             at.date_time("updated_at", user.updated_at.as_deref())?;
             at.date_time("status_updated_at", user.status_updated_at.as_deref())?;
-            request_users.insert(id.to_string(), pool_id.to_string());
+            request_users.insert(id, pool_id);
         }
         // The pool a sub-record's user belongs to, whether the user is sent or already stored.
-        let user_pool = |user_id: &str| -> Option<String> {
-            request_users.get(user_id).cloned().or_else(|| {
+        let user_pool = |user_id: &str| -> Option<&str> {
+            request_users.get(user_id).copied().or_else(|| {
                 self.stored_user(user_id)
-                    .and_then(|stored| stored.user.user_pool_id.clone())
+                    .and_then(|stored| stored.user.user_pool_id.as_deref())
             })
         };
         let check_owner =
@@ -736,17 +803,17 @@ impl TenantState {
                 }
             }
         }
-        Ok(Plan { request_users })
+        Ok(())
     }
 
     /// The second pass: applies records in order, stopping at the first conflict.
     fn apply(
         &mut self,
-        dump: TenantDump,
-        plan: Plan,
+        prepared: PreparedImport,
         mode: ImportMode,
         now: &str,
     ) -> Result<ImportSummary, ApiError> {
+        let PreparedImport { dump, owners } = prepared;
         let TenantDump {
             pools,
             schemas,
@@ -832,43 +899,53 @@ impl TenantState {
         }
 
         // Sub-records of users in the request travel with their user; the others stand alone.
-        let mut parts: HashMap<String, UserParts> =
-            HashMap::with_capacity(plan.request_users.len());
+        let mut parts: Vec<UserParts> = std::iter::repeat_with(UserParts::default)
+            .take(users.len())
+            .collect();
         let mut loose = UserParts::default();
-        let request_users = &plan.request_users;
-        fn bucket<'p>(
-            parts: &'p mut HashMap<String, UserParts>,
-            loose: &'p mut UserParts,
-            request_users: &HashMap<String, String>,
-            user_id: &Option<String>,
-        ) -> &'p mut UserParts {
-            let user_id = user_id.as_deref().unwrap_or_default();
-            if request_users.contains_key(user_id) {
-                parts.entry(user_id.to_string()).or_default()
-            } else {
-                loose
+        fn sort<T>(
+            records: Vec<T>,
+            owners: Vec<Option<usize>>,
+            parts: &mut [UserParts],
+            loose: &mut UserParts,
+            list_of: fn(&mut UserParts) -> &mut Vec<(usize, T)>,
+        ) {
+            for ((index, record), owner) in records.into_iter().enumerate().zip(owners) {
+                let bucket = match owner {
+                    Some(position) => &mut parts[position],
+                    None => &mut *loose,
+                };
+                list_of(bucket).push((index, record));
             }
         }
-        for (index, record) in user_identifiers.into_iter().enumerate() {
-            bucket(&mut parts, &mut loose, request_users, &record.user_id)
-                .identifiers
-                .push((index, record));
-        }
-        for (index, record) in user_verifiable_addresses.into_iter().enumerate() {
-            bucket(&mut parts, &mut loose, request_users, &record.user_id)
-                .addresses
-                .push((index, record));
-        }
-        for (index, record) in user_credentials.into_iter().enumerate() {
-            bucket(&mut parts, &mut loose, request_users, &record.user_id)
-                .credentials
-                .push((index, record));
-        }
-        for (index, record) in group_members.into_iter().enumerate() {
-            bucket(&mut parts, &mut loose, request_users, &record.user_id)
-                .memberships
-                .push((index, record));
-        }
+        sort(
+            user_identifiers,
+            owners.identifiers,
+            &mut parts,
+            &mut loose,
+            |parts| &mut parts.identifiers,
+        );
+        sort(
+            user_verifiable_addresses,
+            owners.addresses,
+            &mut parts,
+            &mut loose,
+            |parts| &mut parts.addresses,
+        );
+        sort(
+            user_credentials,
+            owners.credentials,
+            &mut parts,
+            &mut loose,
+            |parts| &mut parts.credentials,
+        );
+        sort(
+            group_members,
+            owners.memberships,
+            &mut parts,
+            &mut loose,
+            |parts| &mut parts.memberships,
+        );
 
         for (index, user) in users.into_iter().enumerate() {
             let id = user.id.clone().unwrap_or_default();
@@ -877,7 +954,7 @@ impl TenantState {
                 index,
                 id: Some(&id),
             };
-            let user_parts = parts.remove(&id).unwrap_or_default();
+            let user_parts = std::mem::take(&mut parts[index]);
             match (self.user_slot.get(&id).copied(), mode) {
                 (Some(_), ImportMode::Ignore) => summary.ignored += 1,
                 (Some(_), ImportMode::Fail) => {
@@ -979,10 +1056,10 @@ impl TenantState {
             codes,
         };
         match slot {
-            Some(slot) => self.slots[slot] = Some(stored),
+            Some(slot) => self.slots[slot] = Some(Box::new(stored)),
             None => {
                 self.user_slot.insert(id, self.slots.len());
-                self.slots.push(Some(stored));
+                self.slots.push(Some(Box::new(stored)));
             }
         }
         self.generation += 1;
@@ -1118,7 +1195,7 @@ impl TenantState {
 
     fn stored_user_mut(&mut self, user_id: Option<&str>) -> Option<&mut StoredUser> {
         let slot = *self.user_slot.get(user_id?)?;
-        self.slots[slot].as_mut()
+        self.slots[slot].as_deref_mut()
     }
 
     /// Deletes a user of `pool_id` with everything that hangs from it; false if there is none.

@@ -255,3 +255,64 @@ async fn latency_is_added_to_every_request() {
     );
     emulator.shutdown().await;
 }
+
+/// An import finishes its latency on the thread that then parses it (handed over shortly before
+/// the end): whatever the answer, applied, refused before the body is read, refused for its
+/// body, or no route at all, it still comes no sooner than the latency, and concurrent imports
+/// each wait their own latency, none applied early or lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_holds_back_imports_whatever_their_answer() {
+    let latency = Duration::from_millis(80);
+    let faults = FaultConfig {
+        latency,
+        ..FaultConfig::default()
+    };
+    let (emulator, api, token) = acme(with_faults(faults)).await;
+    emulator.clear_request_log();
+    let imports = (0..8).map(|n| {
+        let body = new_user(&format!("l{n}"), &format!("l{n}@example.com"));
+        let (api, token) = (&api, &token);
+        async move { api.import(token, None, &body).await.status }
+    });
+    let statuses = futures::future::join_all(imports).await;
+    assert!(
+        statuses
+            .iter()
+            .all(|status| *status == StatusCode::NO_CONTENT)
+    );
+    let body = new_user("l9", "l9@example.com");
+    let refused = [
+        api.import(&token, Some("sideways"), &body).await.status,
+        api.import("not-a-token", None, &body).await.status,
+        api.import(&token, None, &json!({"users": "none"}))
+            .await
+            .status,
+        api.import_at(&format!("{}/nowhere", api.url), &token, None, &body)
+            .await
+            .status,
+    ];
+    assert_eq!(
+        refused,
+        [
+            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND
+        ]
+    );
+    let log = emulator.request_log();
+    let puts: Vec<_> = log.iter().filter(|record| record.method == "PUT").collect();
+    assert_eq!(puts.len(), 12, "{log:?}");
+    // A lower bound only: no answer came before its latency was over.
+    assert!(
+        puts.iter().all(|record| record.duration >= latency),
+        "{puts:?}"
+    );
+    let users = emulator.tenant_dump("acme").unwrap().users;
+    for n in 0..8 {
+        let id = format!("l{n}");
+        assert!(users.iter().any(|user| user.id.as_deref() == Some(&id)));
+    }
+    assert!(!users.iter().any(|user| user.id.as_deref() == Some("l9")));
+    emulator.shutdown().await;
+}

@@ -9,7 +9,8 @@
 
 use crate::client::{
     ApiClient, Batch as RequestBatch, BatchObserver, BatchOptions, BatchOutcome, BatchStatus,
-    Cancellation, DeleteJob, ExportBody, ImportMode, NoProgress, run_batches, run_deletes,
+    Cancellation, DeleteJob, ExportBody, ImportMode, NoProgress, SpooledBody, SpooledExport,
+    run_batches, run_deletes,
 };
 use crate::diff::DiffOptions;
 use crate::import::BatchBuilder;
@@ -229,6 +230,24 @@ pub fn check_prune(
     Ok(())
 }
 
+/// Export bodies larger than this are kept in an unnamed temporary file rather than in memory
+/// while they are planned: the planner reads them a chunk at a time either way.
+pub const SPILL_ABOVE: u64 = 64 << 20;
+
+/// An export's body as a document to plan.
+pub fn export_source(export: &SpooledExport) -> Source<'_> {
+    match &export.body {
+        SpooledBody::Memory(bytes) => Source::Memory {
+            name: ExportBody::SOURCE_NAME,
+            bytes,
+        },
+        SpooledBody::File(file) => Source::Handle {
+            name: ExportBody::SOURCE_NAME,
+            file,
+        },
+    }
+}
+
 /// What a plan was made from, as apply needs it.
 #[derive(Clone, Copy)]
 pub struct PlanInputs<'a> {
@@ -408,7 +427,7 @@ pub async fn apply_plan(
         .sum();
 
     // The verdict comes from the tenant itself, never from the answers alone.
-    let verification = match client.export_response(&NoProgress).await {
+    let verification = match client.export_spooled(&NoProgress, SPILL_ABOVE).await {
         Ok(after) => verify(&after, inputs.desired_source, &options.diff),
         Err(error) => Err(format!("could not export the tenant to verify: {error}")),
     };
@@ -517,11 +536,12 @@ pub async fn apply_plan(
 }
 
 /// Plans the desired state against the tenant's export after apply: empty when it converged.
-fn verify(after: &ExportBody, desired: Source<'_>, options: &DiffOptions) -> Result<Plan, String> {
-    let current = Source::Memory {
-        name: ExportBody::SOURCE_NAME,
-        bytes: &after.bytes,
-    };
+fn verify(
+    after: &SpooledExport,
+    desired: Source<'_>,
+    options: &DiffOptions,
+) -> Result<Plan, String> {
+    let current = export_source(after);
     let settings = SieveOptions {
         scope_current: true,
         ..SieveOptions::new(options)

@@ -53,6 +53,14 @@ pub enum Source<'a> {
         /// The document.
         bytes: &'a [u8],
     },
+    /// An open file, such as an export's body spooled to an unnamed temporary file; read from
+    /// its start whatever its position.
+    Handle {
+        /// What to call it in messages.
+        name: &'a str,
+        /// The document.
+        file: &'a std::fs::File,
+    },
 }
 
 impl Source<'_> {
@@ -60,13 +68,46 @@ impl Source<'_> {
         match self {
             Source::File(path) => read_dump(path),
             Source::Memory { name, bytes } => parse_dump(bytes, name),
+            Source::Handle { name, file } => {
+                let mut bytes = Vec::new();
+                self.reader()
+                    .and_then(|mut reader| std::io::Read::read_to_end(&mut reader, &mut bytes))
+                    .map_err(|source| LoadError::Read {
+                        path: (*name).into(),
+                        source,
+                    })?;
+                let _ = file;
+                parse_dump(&bytes, name)
+            }
         }
     }
 
     fn name(&self) -> String {
         match self {
             Source::File(path) => path.display().to_string(),
-            Source::Memory { name, .. } => (*name).to_string(),
+            Source::Memory { name, .. } | Source::Handle { name, .. } => (*name).to_string(),
+        }
+    }
+
+    /// The size in bytes, when it can be known cheaply.
+    fn size(&self) -> u64 {
+        match self {
+            Source::Memory { bytes, .. } => bytes.len() as u64,
+            Source::File(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
+            Source::Handle { file, .. } => file.metadata().map_or(0, |m| m.len()),
+        }
+    }
+
+    /// A reader from the start of a file or handle.
+    fn reader(&self) -> std::io::Result<std::fs::File> {
+        match self {
+            Source::File(path) => std::fs::File::open(path),
+            Source::Handle { file, .. } => {
+                let mut file = file.try_clone()?;
+                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))?;
+                Ok(file)
+            }
+            Source::Memory { .. } => Err(std::io::Error::other("a slice is read in place")),
         }
     }
 }
@@ -215,7 +256,7 @@ pub fn plan(
             return whole(current, desired, options, "a user's pool is unknown".into());
         }
     }
-    match sift(current, desired, options, &current_side, &desired_side) {
+    match sift(current, desired, options, current_side, desired_side) {
         Ok(sifted) => Ok(sifted),
         Err(Sifting::Fallback(reason)) => whole(current, desired, options, reason),
         Err(Sifting::Failed(error)) => Err(error),
@@ -301,8 +342,8 @@ fn sift(
     current: Source<'_>,
     desired: Source<'_>,
     options: SieveOptions<'_>,
-    current_side: &SideData,
-    desired_side: &SideData,
+    current_side: SideData,
+    desired_side: SideData,
 ) -> Result<Sifted, Sifting> {
     let scope: HashSet<u128> = options
         .diff
@@ -366,14 +407,37 @@ fn sift(
         })
     };
     let (current_part, desired_part) = std::thread::scope(|scope| {
-        let handle = scope.spawn(|| excerpt(current, current_side, &current_chosen));
-        let desired_part = excerpt(desired, desired_side, &desired_chosen);
+        let handle = scope.spawn(|| excerpt(current, &current_side, &current_chosen));
+        let desired_part = excerpt(desired, &desired_side, &desired_chosen);
         let current_part = handle
             .join()
             .unwrap_or_else(|_| Err(Sifting::Fallback("reading an excerpt failed".into())));
         (current_part, desired_part)
     });
     let (mut current_part, desired_part) = (current_part?, desired_part?);
+    // The fingerprints have done their work: free them before the exact diff needs memory.
+    let in_current_scope = |pool: &String| {
+        !options.scope_current || options.diff.pools.is_empty() || options.diff.pools.contains(pool)
+    };
+    let current_pools_with_users: BTreeSet<String> = current_side
+        .user_pools
+        .values()
+        .filter(|pool| in_current_scope(pool))
+        .cloned()
+        .collect();
+    let desired_pools_with_users: BTreeSet<String> =
+        desired_side.user_pools.values().cloned().collect();
+    let mut stats = SieveStats {
+        current_bytes: current_side.bytes,
+        desired_bytes: desired_side.bytes,
+        current_users: current_side.users.len(),
+        desired_users: desired_side.users.len(),
+        unchanged_by_fingerprint: unchanged,
+        read_seconds: (current_side.seconds, desired_side.seconds),
+        ..SieveStats::default()
+    };
+    drop((current_side, desired_side));
+    drop((current_chosen, desired_chosen, current_matched));
     if options.scope_current {
         filter_pools(&mut current_part, &options.diff.pools);
     }
@@ -391,33 +455,15 @@ fn sift(
         .collect();
     plan.warnings = ignore_warnings(&options.diff.ignore, &matched);
 
-    let stats = SieveStats {
-        current_bytes: current_side.bytes,
-        desired_bytes: desired_side.bytes,
-        current_users: current_side.users.len(),
-        desired_users: desired_side.users.len(),
-        diffed_in_full: current_part.users.len() + desired_part.users.len(),
-        unchanged_by_fingerprint: unchanged,
-        fell_back: None,
-        read_seconds: (current_side.seconds, desired_side.seconds),
-        exact_seconds: started.elapsed().as_secs_f64(),
-    };
+    stats.diffed_in_full = current_part.users.len() + desired_part.users.len();
+    stats.exact_seconds = started.elapsed().as_secs_f64();
     tracing::debug!(?stats, "planned by fingerprints");
     Ok(Sifted {
         plan,
         current: current_part,
         desired: desired_part,
-        current_pools_with_users: current_side
-            .user_pools
-            .values()
-            .filter(|pool| {
-                !options.scope_current
-                    || options.diff.pools.is_empty()
-                    || options.diff.pools.contains(pool)
-            })
-            .cloned()
-            .collect(),
-        desired_pools_with_users: desired_side.user_pools.values().cloned().collect(),
+        current_pools_with_users,
+        desired_pools_with_users,
         stats,
     })
 }
@@ -718,18 +764,14 @@ impl<'r> Reader<'r> {
         let started = std::time::Instant::now();
         // Room for the rows of a typical export of this size, so that they are not copied as
         // they grow; pages never written are never touched.
-        let size = match source {
-            Source::Memory { bytes, .. } => bytes.len() as u64,
-            Source::File(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
-        };
-        let size = usize::try_from(size).unwrap_or(0);
+        let size = usize::try_from(source.size()).unwrap_or(0);
         self.data.users.reserve(size / 1_000);
         self.data.subs.reserve(size / 300);
         let visit = |piece: Piece<'_>| self.piece(piece);
         let scanned = match source {
             Source::Memory { bytes, .. } => scan_slice(bytes, visit),
-            Source::File(path) => {
-                let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
+            Source::File(_) | Source::Handle { .. } => {
+                let file = source.reader().map_err(|error| error.to_string())?;
                 scan_reader(file, CHUNK, visit)
             }
         };
@@ -1062,6 +1104,7 @@ impl<'a> Bytes<'a> {
     fn open(source: Source<'a>) -> std::io::Result<Bytes<'a>> {
         Ok(match source {
             Source::File(path) => Bytes::File(std::fs::File::open(path)?),
+            Source::Handle { file, .. } => Bytes::File(file.try_clone()?),
             Source::Memory { bytes, .. } => Bytes::Memory(bytes),
         })
     }
@@ -1082,5 +1125,78 @@ impl<'a> Bytes<'a> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const CURRENT: &str = r#"{"pools": [{"id": "p", "name": "P"}],
+        "users": [{"id": "u1", "user_pool_id": "p", "status": "active"},
+                  {"id": "u2", "user_pool_id": "p", "status": "active"}],
+        "user_identifiers": [{"id": "i1", "user_id": "u1", "type": "email", "identifier": "a@x.io"}]}"#;
+    const DESIRED: &str = r#"{"users": [{"id": "u1", "user_pool_id": "p", "status": "inactive"},
+                  {"id": "u2", "user_pool_id": "p", "status": "active"}],
+        "user_identifiers": [{"user_id": "u1", "type": "email", "identifier": "a@x.io"}]}"#;
+
+    fn planned(current: Source<'_>, desired: Source<'_>) -> Sifted {
+        let options = DiffOptions::default();
+        plan(current, desired, SieveOptions::new(&options)).unwrap()
+    }
+
+    #[test]
+    fn a_file_handle_a_path_and_memory_plan_alike() {
+        let mut handle = tempfile::tempfile().unwrap();
+        handle.write_all(CURRENT.as_bytes()).unwrap();
+        let mut named = tempfile::NamedTempFile::new().unwrap();
+        named.write_all(DESIRED.as_bytes()).unwrap();
+        let from_memory = planned(
+            Source::Memory {
+                name: "current",
+                bytes: CURRENT.as_bytes(),
+            },
+            Source::Memory {
+                name: "desired",
+                bytes: DESIRED.as_bytes(),
+            },
+        );
+        // The handle is read from its start, wherever its position was left.
+        let from_files = planned(
+            Source::Handle {
+                name: "current",
+                file: &handle,
+            },
+            Source::File(named.path()),
+        );
+        assert_eq!(from_memory.plan, from_files.plan);
+        assert_eq!(from_files.plan.summary.update, 1);
+        assert_eq!(from_files.stats.unchanged_by_fingerprint, 1);
+        assert_eq!(from_files.stats.fell_back, None);
+        // Only the changed user was read again.
+        assert_eq!(from_files.current.users.len(), 1);
+        assert_eq!(from_files.desired.users.len(), 1);
+    }
+
+    #[test]
+    fn a_problem_falls_back_to_the_whole_documents_and_their_exact_error() {
+        let broken = DESIRED.replace("\"inactive\"", "7");
+        let options = DiffOptions::default();
+        let error = plan(
+            Source::Memory {
+                name: "current",
+                bytes: CURRENT.as_bytes(),
+            },
+            Source::Memory {
+                name: "desired",
+                bytes: broken.as_bytes(),
+            },
+            SieveOptions::new(&options),
+        )
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(message.starts_with("desired:1:"), "{message}");
+        assert!(message.contains("users[0].status"), "{message}");
     }
 }

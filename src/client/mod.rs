@@ -54,4 +54,7 @@ pub use error::{ApiError, Delivery, Operation, ServerMessage, TransportKind};
 pub use retry::RetryPolicy;
 pub use settings::{ApiPath, ConnectionArgs, ConnectionSettings, SettingsError};
 pub use token::Scope;
-pub use transport::{ApiClient, DeleteOutcome, ExportBody, ExportProgress, ImportMode, NoProgress};
+pub use transport::{
+    ApiClient, DeleteOutcome, ExportBody, ExportProgress, ImportMode, NoProgress, SpooledBody,
+    SpooledExport,
+};

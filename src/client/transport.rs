@@ -122,6 +122,117 @@ fn not_a_tenant_document(endpoint: &Url, error: &crate::error::LoadError) -> Api
     }
 }
 
+/// Where an export's body is kept.
+#[derive(Debug)]
+pub enum SpooledBody {
+    /// In memory.
+    Memory(Vec<u8>),
+    /// In an unnamed temporary file, positioned anywhere (read it by offset, or seek first).
+    File(std::fs::File),
+}
+
+/// An export's body, in memory or in a temporary file, and the URL that answered.
+#[derive(Debug)]
+pub struct SpooledExport {
+    /// The JSON text.
+    pub body: SpooledBody,
+    /// The configuration endpoint that answered.
+    pub endpoint: Url,
+}
+
+impl SpooledExport {
+    /// The error for a body that does not parse as a tenant document, as
+    /// [`ExportBody::not_a_tenant_document`] words it.
+    pub fn not_a_tenant_document(&self, error: &crate::error::LoadError) -> ApiError {
+        not_a_tenant_document(&self.endpoint, error)
+    }
+}
+
+/// A body being received: in memory up to a limit, then in an unnamed temporary file. The
+/// first bytes are kept aside either way, to check what the body is.
+struct Spool {
+    body: SpooledBody,
+    writer: Option<std::io::BufWriter<std::fs::File>>,
+    head: Vec<u8>,
+    len: u64,
+    limit: u64,
+}
+
+/// How many of a body's first bytes are kept to tell what it is.
+const HEAD: usize = 4096;
+
+impl Spool {
+    fn new(limit: u64) -> Spool {
+        Spool {
+            body: SpooledBody::Memory(Vec::new()),
+            writer: None,
+            head: Vec::new(),
+            len: 0,
+            limit,
+        }
+    }
+
+    fn reserve(&mut self, total: u64) {
+        if let SpooledBody::Memory(bytes) = &mut self.body {
+            // Reserving can fail on a small machine; the buffer then simply grows.
+            let _ = bytes.try_reserve_exact(usize::try_from(total).unwrap_or(0));
+        }
+    }
+
+    /// Moves what was received so far to a temporary file, and what follows too.
+    fn spill(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        if self.writer.is_some() {
+            return Ok(());
+        }
+        let file = tempfile::tempfile()?;
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, file.try_clone()?);
+        if let SpooledBody::Memory(bytes) = &self.body {
+            writer.write_all(bytes)?;
+        }
+        self.body = SpooledBody::File(file);
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    fn push(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        if self.head.len() < HEAD {
+            let room = HEAD - self.head.len();
+            self.head.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        }
+        self.len += chunk.len() as u64;
+        if self.writer.is_none() && self.len > self.limit {
+            self.spill()?;
+            // `spill` wrote what was in memory; this chunk is not there yet.
+        }
+        match (&mut self.writer, &mut self.body) {
+            (Some(writer), _) => writer.write_all(chunk),
+            (None, SpooledBody::Memory(bytes)) => {
+                bytes.extend_from_slice(chunk);
+                Ok(())
+            }
+            (None, SpooledBody::File(_)) => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        if let Some(mut writer) = self.writer.take() {
+            writer.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The body's first bytes.
+    fn head(&self) -> &[u8] {
+        match &self.body {
+            SpooledBody::Memory(bytes) => bytes,
+            SpooledBody::File(_) => &self.head,
+        }
+    }
+}
+
 /// An [`ExportProgress`] that ignores everything.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoProgress;
@@ -262,6 +373,41 @@ impl ApiClient {
     }
 
     async fn export_body(&self, progress: &dyn ExportProgress) -> Result<(Vec<u8>, Url), ApiError> {
+        let (spool, endpoint) = self.export_spool(progress, u64::MAX).await?;
+        match spool.body {
+            SpooledBody::Memory(bytes) => Ok((bytes, endpoint)),
+            // A limit of `u64::MAX` never spills.
+            SpooledBody::File(_) => Err(ApiError::InvalidResponse {
+                operation: Operation::Export,
+                endpoint: endpoint.to_string(),
+                reason: "the body did not fit in memory".into(),
+            }),
+        }
+    }
+
+    /// Exports the tenant, keeping a body of more than `spill_above` bytes in an unnamed
+    /// temporary file (mode 0600, gone when closed, even after a crash) instead of memory: a
+    /// million users are 1.5 GB that the planner reads a chunk at a time anyway. Retried like
+    /// [`ApiClient::export`].
+    pub async fn export_spooled(
+        &self,
+        progress: &dyn ExportProgress,
+        spill_above: u64,
+    ) -> Result<SpooledExport, ApiError> {
+        let (spool, endpoint) = self
+            .retrying(|| self.export_spool(progress, spill_above))
+            .await?;
+        Ok(SpooledExport {
+            body: spool.body,
+            endpoint,
+        })
+    }
+
+    async fn export_spool(
+        &self,
+        progress: &dyn ExportProgress,
+        spill_above: u64,
+    ) -> Result<(Spool, Url), ApiError> {
         let (response, endpoint) = self
             .configuration_request(Operation::Export, Method::GET, None, None)
             .await?;
@@ -269,16 +415,24 @@ impl ApiClient {
         let content_type = content_type(&response);
         let total = response.content_length();
         progress.started(total);
-        let mut body = Vec::new();
-        if let Some(total) = total.filter(|total| *total <= PRESIZE_LIMIT) {
-            // Reserving can fail on a small machine; the buffer then simply grows.
-            let _ = body.try_reserve_exact(usize::try_from(total).unwrap_or(0));
+        let spool_failed = |error: std::io::Error| ApiError::InvalidResponse {
+            operation: Operation::Export,
+            endpoint: endpoint.to_string(),
+            reason: format!("could not keep the body in a temporary file: {error}"),
+        };
+        let mut spool = Spool::new(spill_above);
+        if let Some(total) = total {
+            if total > spill_above {
+                spool.spill().map_err(spool_failed)?;
+            } else if total <= PRESIZE_LIMIT {
+                spool.reserve(total);
+            }
         }
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    body.extend_from_slice(&chunk);
-                    progress.received(body.len() as u64);
+                    spool.push(&chunk).map_err(spool_failed)?;
+                    progress.received(spool.len);
                 }
                 Ok(None) => break,
                 Err(error) => {
@@ -287,24 +441,29 @@ impl ApiClient {
                         let expected = total
                             .map(|total| format!(" of {total}"))
                             .unwrap_or_default();
-                        *message = format!("after {}{expected} bytes: {message}", body.len());
+                        *message = format!("after {}{expected} bytes: {message}", spool.len);
                     }
                     return Err(failure);
                 }
             }
         }
-        tracing::debug!(bytes = body.len(), %endpoint, "export received");
-        let first_byte = body
+        spool.finish().map_err(spool_failed)?;
+        tracing::debug!(bytes = spool.len, %endpoint, "export received");
+        let head = spool.head();
+        let first_byte = head
             .strip_prefix(b"\xEF\xBB\xBF")
-            .unwrap_or(&body)
+            .unwrap_or(head)
             .iter()
             .find(|byte| !byte.is_ascii_whitespace());
         let reason = match first_byte {
-            None => Some("the body is empty; expected a JSON object (a `TenantDump`)".to_string()),
+            None if spool.len as usize <= head.len() => {
+                Some("the body is empty; expected a JSON object (a `TenantDump`)".to_string())
+            }
+            None => Some("expected a JSON object (a `TenantDump`), got white space".to_string()),
             Some(b'{') => None,
             Some(_) => Some(format!(
                 "expected a JSON object (a `TenantDump`), got {}",
-                ServerMessage::parse(content_type.as_deref(), &body)
+                ServerMessage::parse(content_type.as_deref(), head)
             )),
         };
         match reason {
@@ -313,7 +472,7 @@ impl ApiClient {
                 endpoint: endpoint.to_string(),
                 reason,
             }),
-            None => Ok((body, endpoint)),
+            None => Ok((spool, endpoint)),
         }
     }
 

@@ -6,11 +6,12 @@ use crate::cli::{ApplyArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use poolsync::apply::{
-    ApplyError, ApplyOptions, ApplyReport, PlanInputs, apply_plan, check_mode, check_prune,
+    ApplyError, ApplyOptions, ApplyReport, PlanInputs, SPILL_ABOVE, apply_plan, check_mode,
+    check_prune, export_source,
 };
 use poolsync::client::{
     ApiClient, ApiError, BatchEvent, BatchObserver, BatchOptions, BatchStatus, Cancellation,
-    ConnectionSettings, ExportBody, SettingsError, settings::process_env,
+    ConnectionSettings, SettingsError, SpooledExport, settings::process_env,
 };
 use poolsync::clock::now_rfc3339;
 use poolsync::exit_codes;
@@ -84,10 +85,11 @@ fn desired_sha(path: &Path) -> Result<String, Failure> {
     })
 }
 
-/// Downloads the tenant's export, with a byte counter on a terminal.
-async fn download(client: &ApiClient) -> Result<ExportBody, Failure> {
+/// Downloads the tenant's export, with a byte counter on a terminal; a big body goes to an
+/// unnamed temporary file instead of memory.
+async fn download(client: &ApiClient) -> Result<SpooledExport, Failure> {
     let bar = DownloadBar::new();
-    let result = client.export_response(&bar).await;
+    let result = client.export_spooled(&bar, SPILL_ABOVE).await;
     bar.0.finish_and_clear();
     Ok(result?)
 }
@@ -114,10 +116,7 @@ fn plan_tenant(
     let body = runtime.block_on(download(client))?;
     let tenant = format!("tenant `{}`", client.settings().tenant);
     plan_documents(
-        Source::Memory {
-            name: ExportBody::SOURCE_NAME,
-            bytes: &body.bytes,
-        },
+        export_source(&body),
         &tenant,
         desired,
         &options,

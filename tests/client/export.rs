@@ -332,3 +332,65 @@ fn realistic_document(users: usize) -> String {
     }
     document.to_string()
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_kept_in_a_temporary_file_byte_for_byte() {
+    use poolsync::client::SpooledBody;
+    use std::io::{Read, Seek};
+    let server = StubServer::start().await;
+    let document = tenant_document(2000);
+    server.on(
+        "GET",
+        LEGACY_PATH,
+        [Reply::status(200)
+            .header("content-type", "application/json")
+            .body(document.clone())],
+    );
+    let client = server.client();
+    let progress = Recorder::default();
+    let spooled = client.export_spooled(&progress, 1000).await.unwrap();
+    let SpooledBody::File(mut file) = spooled.body else {
+        panic!("a body over the limit stayed in memory");
+    };
+    let mut kept = String::new();
+    file.seek(std::io::SeekFrom::Start(0)).unwrap();
+    file.read_to_string(&mut kept).unwrap();
+    assert_eq!(kept, document);
+    assert_eq!(
+        progress.received.lock().unwrap().last().copied(),
+        Some(document.len() as u64)
+    );
+
+    // Under the limit, the same body stays in memory.
+    server.on(
+        "GET",
+        LEGACY_PATH,
+        [Reply::status(200).body(document.clone())],
+    );
+    let spooled = client
+        .export_spooled(&NoProgress, document.len() as u64)
+        .await
+        .unwrap();
+    assert!(matches!(spooled.body, SpooledBody::Memory(ref bytes) if bytes == document.as_bytes()));
+}
+
+#[tokio::test]
+async fn a_spooled_error_page_is_named_as_such() {
+    let server = StubServer::start().await;
+    server.on(
+        "GET",
+        LEGACY_PATH,
+        [Reply::status(200)
+            .header("content-type", "text/html")
+            .body(format!("<html><body>{}</body></html>", "x".repeat(10_000)))],
+    );
+    let error = server
+        .client()
+        .export_spooled(&NoProgress, 100)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("expected a JSON object"),
+        "{error}"
+    );
+}

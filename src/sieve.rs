@@ -17,8 +17,10 @@
 //! `validate` would report, a record the scanner or a typed parse refuses, an orphan sub-record,
 //! an ignore path starting with `*`), the whole plan falls back to the exact path on both whole
 //! documents, which reports the problem with its location. The result is therefore the plan
-//! [`crate::diff::diff`] computes, with the same errors; `tests/properties.rs` checks that on
-//! random documents.
+//! [`crate::diff::diff`] computes, with the same errors; `tests/properties.rs` and the
+//! `sieve_documents` fuzz target check that on random documents. (Equal fingerprints stand for
+//! equal users up to a collision of 128-bit xxh3 hashes and their sums: not a defence against a
+//! crafted file, whose author could only hide a change of their own.)
 
 use crate::diff::{DiffError, DiffOptions, diff, diff_matching, ignore_warnings};
 use crate::error::LoadError;

@@ -203,6 +203,13 @@ fn prune_field(field: &mut Option<Object>) {
     }
 }
 
+/// Sets the named `Option` fields of a record to `None`.
+macro_rules! clear {
+    ($record:ident: $($field:ident),+) => {
+        $($record.$field = None;)+
+    };
+}
+
 /// A record that can be brought to its normalized form in place, without building a `Value`.
 ///
 /// After [`InPlace::strip_in_place`], serializing the record gives the same JSON for two
@@ -225,12 +232,7 @@ impl InPlace for User {
 
     fn strip_in_place(&mut self) {
         // USER_SERVER_FIELDS, all declared fields.
-        self.id = None;
-        self.user_pool_id = None;
-        self.tenant_id = None;
-        self.created_at = None;
-        self.updated_at = None;
-        self.status_updated_at = None;
+        clear!(self: id, user_pool_id, tenant_id, created_at, updated_at, status_updated_at);
         prune_field(&mut self.payload);
         prune_field(&mut self.metadata);
         prune_field(&mut self.business_metadata);
@@ -254,14 +256,8 @@ impl InPlace for UserIdentifier {
     }
 
     fn strip_in_place(&mut self) {
-        self.id = None;
-        self.tenant_id = None;
-        self.user_pool_id = None;
-        self.user_id = None;
-        self.kind = None;
-        self.identifier_lc = None;
-        self.created_at = None;
-        self.updated_at = None;
+        clear!(self: id, tenant_id, user_pool_id, user_id, kind, identifier_lc,
+            created_at, updated_at);
         strip_extra(&mut self.extra);
     }
 }
@@ -272,15 +268,8 @@ impl InPlace for UserVerifiableAddress {
     }
 
     fn strip_in_place(&mut self) {
-        self.id = None;
-        self.tenant_id = None;
-        self.user_pool_id = None;
-        self.user_id = None;
-        self.kind = None;
-        self.address_lc = None;
-        self.verified_at = None;
-        self.created_at = None;
-        self.updated_at = None;
+        clear!(self: id, tenant_id, user_pool_id, user_id, kind, address_lc, verified_at,
+            created_at, updated_at);
         strip_extra(&mut self.extra);
     }
 }
@@ -291,13 +280,7 @@ impl InPlace for UserCredential {
     }
 
     fn strip_in_place(&mut self) {
-        self.id = None;
-        self.tenant_id = None;
-        self.user_pool_id = None;
-        self.user_id = None;
-        self.kind = None;
-        self.created_at = None;
-        self.updated_at = None;
+        clear!(self: id, tenant_id, user_pool_id, user_id, kind, created_at, updated_at);
         if let Some(payload) = &mut self.payload {
             prune_empty(&mut payload.0);
             if is_empty(&payload.0) {

@@ -129,7 +129,23 @@ pub struct SieveOptions<'a> {
     pub progress: Option<&'a (dyn SieveProgress + Sync)>,
 }
 
+/// The pools that have at least one user in `dump`.
+pub fn pools_with_users(dump: &TenantDump) -> BTreeSet<String> {
+    dump.users
+        .iter()
+        .filter_map(|user| user.user_pool_id.clone())
+        .collect()
+}
+
 impl<'a> SieveOptions<'a> {
+    /// Whether the current document holds `pool` at all (with `scope_current`, only the pools
+    /// of `diff.pools` are part of it).
+    fn current_holds(&self, pool: &str) -> bool {
+        !self.scope_current
+            || self.diff.pools.is_empty()
+            || self.diff.pools.iter().any(|p| p == pool)
+    }
+
     /// Plain settings: compare by `diff`, check nothing, report no progress.
     pub fn new(diff: &'a DiffOptions) -> Self {
         SieveOptions {
@@ -247,13 +263,10 @@ pub fn plan(
         }
     };
     if options.check_desired {
-        let in_current = |pool: &String| {
-            current_side.pool_ids.contains(pool)
-                && (!options.scope_current
-                    || options.diff.pools.is_empty()
-                    || options.diff.pools.contains(pool))
+        let known = |pool: &String| {
+            desired_side.pool_ids.contains(pool)
+                || (current_side.pool_ids.contains(pool) && options.current_holds(pool))
         };
-        let known = |pool: &String| desired_side.pool_ids.contains(pool) || in_current(pool);
         if !desired_side.user_pools.values().all(known) {
             return whole(current, desired, options, "a user's pool is unknown".into());
         }
@@ -298,12 +311,6 @@ fn whole(
         check(&current_dump, &desired_dump)?;
     }
     let plan = diff(&current_dump, &desired_dump, options.diff)?;
-    let pools_with_users = |dump: &TenantDump| -> BTreeSet<String> {
-        dump.users
-            .iter()
-            .filter_map(|user| user.user_pool_id.clone())
-            .collect()
-    };
     let stats = SieveStats {
         current_users: current_dump.users.len(),
         desired_users: desired_dump.users.len(),
@@ -418,13 +425,10 @@ fn sift(
     });
     let (mut current_part, desired_part) = (current_part?, desired_part?);
     // The fingerprints have done their work: free them before the exact diff needs memory.
-    let in_current_scope = |pool: &String| {
-        !options.scope_current || options.diff.pools.is_empty() || options.diff.pools.contains(pool)
-    };
     let current_pools_with_users: BTreeSet<String> = current_side
         .user_pools
         .values()
-        .filter(|pool| in_current_scope(pool))
+        .filter(|pool| options.current_holds(pool))
         .cloned()
         .collect();
     let desired_pools_with_users: BTreeSet<String> =

@@ -1,7 +1,7 @@
 //! The commands that talk to a tenant: `plan` and `apply` (`export` is in `export.rs`).
 
 use super::export::DownloadBar;
-use super::{diff_options, load_failure, plan_documents, plan_exit_code, print_plan};
+use super::{diff_options, plan_documents, plan_exit_code, print_plan, read_failure};
 use crate::cli::{ApplyArgs, GlobalArgs, PlanArgs, PlanOutputArgs, TargetArgs};
 use crate::ui::{self, Failure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -74,15 +74,7 @@ pub(crate) async fn export_tenant(
 
 /// The desired file's SHA-256, for saved plans and journals, read in chunks.
 fn desired_sha(path: &Path) -> Result<String, Failure> {
-    poolsync::planfile::sha256_file(path).map_err(|source| {
-        load_failure(
-            poolsync::error::LoadError::Read {
-                path: path.to_path_buf(),
-                source,
-            },
-            path,
-        )
-    })
+    poolsync::planfile::sha256_file(path).map_err(|source| read_failure(path, source))
 }
 
 /// Downloads the tenant's export, with a byte counter on a terminal; a big body goes to an
@@ -103,15 +95,7 @@ fn plan_tenant(
     output: &PlanOutputArgs,
 ) -> Result<Sifted, Failure> {
     // An unreadable desired file is reported before anything is downloaded.
-    std::fs::File::open(desired).map_err(|source| {
-        load_failure(
-            poolsync::error::LoadError::Read {
-                path: desired.to_path_buf(),
-                source,
-            },
-            desired,
-        )
-    })?;
+    std::fs::File::open(desired).map_err(|source| read_failure(desired, source))?;
     let options = diff_options(output)?;
     let body = runtime.block_on(download(client))?;
     let tenant = format!("tenant `{}`", client.settings().tenant);

@@ -18,11 +18,10 @@ use poolsync::migrate::{
     Conflict, IdMapping, MigrateError, MigrateOptions, Migration, id_map_csv, overwrites, pool_map,
     transform,
 };
-use poolsync::model::TenantDump;
 use poolsync::plan::Plan;
 use poolsync::planfile::{PlanFile, sha256_hex};
 use poolsync::render::{self, TextOptions, count_noun};
-use poolsync::sieve::Source;
+use poolsync::sieve::{Source, pools_with_users};
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -194,12 +193,6 @@ pub fn run_migrate(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure
         diff: diff_options.clone(),
         now: now_rfc3339(),
         max_deletes: None,
-    };
-    let pools_with_users = |dump: &TenantDump| -> BTreeSet<String> {
-        dump.users
-            .iter()
-            .filter_map(|user| user.user_pool_id.clone())
-            .collect()
     };
     let (current_pools, desired_pools) = (
         pools_with_users(&target),

@@ -111,6 +111,17 @@ pub fn load_failure(error: LoadError, path: &Path) -> Failure {
     Failure::new(error).hint(hint)
 }
 
+/// A file that could not be read at all, with a hint.
+pub fn read_failure(path: &Path, source: std::io::Error) -> Failure {
+    load_failure(
+        LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        path,
+    )
+}
+
 /// Plans `desired` against `current` (see [`poolsync::sieve::plan`]), with the desired
 /// document checked first, a progress line on a terminal, and errors that name the files.
 /// `current_error` words a current document that cannot be read.

@@ -27,6 +27,7 @@ pub mod markdown;
 pub mod migrate;
 pub mod model;
 pub mod normalize;
+pub mod password;
 pub mod plan;
 pub mod planfile;
 pub mod redact;

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: snapshot settings and running the binary.
 
+pub mod shared;
 pub mod spec;
 
 use std::path::{Path, PathBuf};

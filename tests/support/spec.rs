@@ -11,11 +11,14 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-/// The folder holding the vendor specs.
-pub fn spec_dir() -> PathBuf {
+/// The vendor spec file, or `None` when it is absent (see [`super::shared::shared_path`]: under
+/// `CI` that fails the test instead). `POOLSYNC_SPEC_DIR` overrides the folder.
+fn spec_path() -> Option<PathBuf> {
     match std::env::var_os("POOLSYNC_SPEC_DIR") {
-        Some(folder) => PathBuf::from(folder),
-        None => super::root().join("../shared/spec"),
+        Some(folder) => Some(PathBuf::from(folder).join("identitysystem.yaml")),
+        None => {
+            super::shared::shared_path("spec/identitysystem.yaml", "conformance to the vendor spec")
+        }
     }
 }
 
@@ -24,24 +27,14 @@ pub struct Spec {
     document: Value,
 }
 
-/// The vendor spec, or `None` (after saying so on stderr) when the file is absent.
+/// The vendor spec, or `None` (after saying so on stderr) when the file is absent; under `CI`
+/// an absent spec fails the test.
 pub fn vendor_spec() -> Option<&'static Spec> {
     static SPEC: OnceLock<Option<Spec>> = OnceLock::new();
     let spec = SPEC.get_or_init(|| {
-        let path = spec_dir().join("identitysystem.yaml");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) => {
-                #[allow(clippy::print_stderr, reason = "the test must say why it skips")]
-                {
-                    eprintln!(
-                        "skipped: vendor spec `{}` unavailable ({error})",
-                        path.display()
-                    );
-                }
-                return None;
-            }
-        };
+        let path = spec_path()?;
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|error| panic!("cannot read `{}`: {error}", path.display()));
         let document: Value = serde_norway::from_str(&text)
             .unwrap_or_else(|error| panic!("`{}` is not YAML: {error}", path.display()));
         Some(Spec { document })

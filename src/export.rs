@@ -14,7 +14,7 @@ use crate::model::{
     Code, GroupMember, InternalGroup, Pool, Schema, TenantDump, User, UserCredential,
     UserIdentifier, UserVerifiableAddress,
 };
-use crate::scan::{Piece, RecordArray, ScanError, scan_slice};
+use crate::scan::{Piece, RecordArray, ScanError, scan_slice, too_deep};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet as HashSet;
 use serde::Serialize;
@@ -329,11 +329,6 @@ const PARSE_CHUNK: usize = if cfg!(test) { 3 } else { 1024 };
 /// then written in order.
 const WRITE_WINDOW: usize = if cfg!(test) { 5 } else { 16 * 1024 };
 const WRITE_CHUNK: usize = if cfg!(test) { 2 } else { 512 };
-/// serde_json refuses the 128th level of nesting counted from the document's root; a piece
-/// parsed on its own starts deeper than that root. Pieces nested deeper than this, counted from
-/// the root, take the typed path.
-const NESTING_LIMIT: usize = 100;
-
 /// A part of a sort key: `len` bytes at `at` in its record's text, or in the side buffer when
 /// `at` has [`Part::SPILLED`]; absent (`None`) when `len` is [`Part::ABSENT`].
 #[derive(Clone, Copy, Debug)]
@@ -409,40 +404,10 @@ fn key_prefix(parts: &[&[u8]]) -> [u8; 16] {
     prefix
 }
 
-/// How deep `bytes` (one JSON value) nests.
-fn nesting(bytes: &[u8]) -> usize {
-    let (mut depth, mut deepest, mut at) = (0usize, 0usize, 0usize);
-    while at < bytes.len() {
-        match bytes[at] {
-            b'"' => loop {
-                at += 1;
-                match memchr::memchr2(b'"', b'\\', bytes.get(at..).unwrap_or_default()) {
-                    Some(found) if bytes[at + found] == b'\\' => at += found + 1,
-                    Some(found) => {
-                        at += found;
-                        break;
-                    }
-                    // Unterminated: the parse refuses it anyway.
-                    None => return deepest,
-                }
-            },
-            b'{' | b'[' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        at += 1;
-    }
-    deepest
-}
-
-/// Fails when `bytes`, `depth` levels into the document, nests deeper than [`NESTING_LIMIT`].
+/// Fails when `bytes`, `depth` levels into the document, nests deeper than the whole parse
+/// reads (see [`crate::scan::too_deep`]).
 fn check_nesting(bytes: &[u8], depth: usize) -> Result<(), String> {
-    // The count of opening brackets bounds the depth and is quick to take.
-    let bound = memchr::memchr2_iter(b'{', b'[', bytes).count();
-    if depth + bound > NESTING_LIMIT && depth + nesting(bytes) > NESTING_LIMIT {
+    if too_deep(bytes, depth) {
         return Err("a value nested too deep to check on its own".to_string());
     }
     Ok(())

@@ -7,6 +7,7 @@
 
 use crate::model::{TenantDump, User, UserCredential, UserIdentifier, UserVerifiableAddress};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -54,29 +55,51 @@ pub fn record_name(array: &str, position: usize, id: Option<&str>) -> String {
     }
 }
 
-/// The first 64 characters of a value, with `…` when there was more, and control characters
-/// escaped (`\u{0}`), so that a hostile value can neither flood nor drive the terminal.
-pub fn shorten(value: &str) -> std::borrow::Cow<'_, str> {
-    let cut = value.char_indices().nth(64).map(|(end, _)| end);
+/// How many characters of a value messages show.
+pub const SHOWN_CHARACTERS: usize = 64;
+
+/// A value as any message, warning or plan line shows it: whole when it is short, else its first
+/// [`SHOWN_CHARACTERS`] characters, `…` and its size (`AAAA… (52,428,800 bytes)`), so that a
+/// hostile or absurd value (an identifier, a pool id, a `status` of 50 MB, a server's answer)
+/// keeps an error to a screen. Control characters are escaped (`\u{1b}`), so that a value can
+/// neither flood nor drive the terminal. Whatever the field, this is the one place values are
+/// cut.
+pub fn shorten(value: &str) -> Cow<'_, str> {
+    let cut = value
+        .char_indices()
+        .nth(SHOWN_CHARACTERS)
+        .map(|(end, _)| end);
     let head = &value[..cut.unwrap_or(value.len())];
     if cut.is_none() && !head.chars().any(char::is_control) {
         return value.into();
     }
-    let mut shown: String = head
-        .chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_unicode().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect();
+    let mut shown = String::with_capacity(head.len() + 24);
+    for character in head.chars() {
+        if character.is_control() {
+            shown.extend(character.escape_unicode());
+        } else {
+            shown.push(character);
+        }
+    }
     if cut.is_some() {
-        shown.push('…');
+        shown.push_str("… (");
+        shown.push_str(&thousands(value.len()));
+        shown.push_str(" bytes)");
     }
     shown.into()
+}
+
+/// Formats a count with thousands separators: `1,204`.
+pub fn thousands(count: usize) -> String {
+    let digits = count.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (position, digit) in digits.chars().enumerate() {
+        if position > 0 && (digits.len() - position) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// A whole user, borrowed from its document.
@@ -346,6 +369,22 @@ mod tests {
             index.problems[0].to_string(),
             "user_identifiers[1] (id `i9`): `user_id`: points at user `ghost`, which is not in `users`"
         );
+    }
+
+    #[test]
+    fn a_long_value_is_cut_with_its_size_and_control_characters_are_escaped() {
+        assert!(matches!(shorten("alice@example.com"), Cow::Borrowed(_)));
+        let huge = "A".repeat(52_428_800);
+        assert_eq!(
+            shorten(&huge),
+            format!("{}… (52,428,800 bytes)", "A".repeat(64))
+        );
+        assert_eq!(shorten("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        // Characters, not bytes, are counted: a cut never splits one.
+        let wide = "é".repeat(65);
+        assert_eq!(shorten(&wide), format!("{}… (130 bytes)", "é".repeat(64)));
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -41,18 +41,7 @@ impl Default for TextOptions {
 /// Strings longer than this are shown as an inline word diff rather than as two values.
 const LONG_STRING: usize = 60;
 
-/// Formats a count with thousands separators: `1,204`.
-pub fn thousands(count: usize) -> String {
-    let digits = count.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (position, digit) in digits.chars().enumerate() {
-        if position > 0 && (digits.len() - position) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
+pub use crate::index::thousands;
 
 /// `1 user`, `2 users`, with thousands separators.
 pub fn count_noun(count: usize, singular: &str, plural: &str) -> String {

@@ -9,7 +9,7 @@
 //! users straight from its bytes, with an index of its records instead of a tree.
 
 use crate::error::LoadError;
-use crate::load::parse_dump;
+use crate::load::{check_list, parse_dump, parse_list};
 use crate::model::{
     Code, GroupMember, InternalGroup, Pool, Schema, TenantDump, User, UserCredential,
     UserIdentifier, UserVerifiableAddress,
@@ -18,7 +18,7 @@ use crate::scan::{Piece, RecordArray, ScanError, scan_slice, too_deep};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet as HashSet;
 use serde::Serialize;
-use serde::de::{DeserializeOwned, Deserializer, SeqAccess, Visitor};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::ser::PrettyFormatter;
 use std::cmp::Ordering;
@@ -475,42 +475,6 @@ fn index_batch<T: DeserializeOwned + Keyed<N>, const N: usize>(
         entries.extend(local);
     }
     Ok(())
-}
-
-/// Reads the value of an array field (`null` reads as empty), as `TenantDump` does.
-fn parse_list<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, String> {
-    serde_json::from_slice::<Option<Vec<T>>>(bytes)
-        .map(Option::unwrap_or_default)
-        .map_err(|error| error.to_string())
-}
-
-/// Checks the value of an array field as [`parse_list`] would read it, a record at a time.
-fn check_list<T: DeserializeOwned>(bytes: &[u8]) -> Result<(), String> {
-    struct Each<T>(std::marker::PhantomData<T>);
-    impl<'de, T: DeserializeOwned> Visitor<'de> for Each<T> {
-        type Value = ();
-        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            formatter.write_str("a list or null")
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-            deserializer.deserialize_seq(self)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
-            while items.next_element::<T>()?.is_some() {}
-            Ok(())
-        }
-    }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    deserializer
-        .deserialize_option(Each::<T>(std::marker::PhantomData))
-        .and_then(|()| deserializer.end())
-        .map_err(|error| error.to_string())
 }
 
 /// The text behind the parts of entries.

@@ -55,6 +55,85 @@ pub fn record_name(array: &str, position: usize, id: Option<&str>) -> String {
     }
 }
 
+/// A `users` record without an id or a pool: it cannot be placed.
+pub(crate) fn user_without_key(position: usize, user: &User) -> Problem {
+    let field = if user.id.is_none() {
+        "id"
+    } else {
+        "user_pool_id"
+    };
+    Problem {
+        record: record_name("users", position, user.id.as_deref()),
+        field: Some(field.into()),
+        message: "missing: every user needs an `id` and a `user_pool_id`".into(),
+    }
+}
+
+/// A `users` record of a (pool, id) an earlier record has.
+pub(crate) fn duplicate_user(position: usize, user_id: &str, pool_id: &str) -> Problem {
+    Problem {
+        record: record_name("users", position, Some(user_id)),
+        field: Some("id".into()),
+        message: format!(
+            "duplicate user id `{}` in pool `{}`",
+            shorten(user_id),
+            shorten(pool_id)
+        ),
+    }
+}
+
+/// Why a sub-record (or membership) has no user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unplaced {
+    /// It names no user.
+    NoUser,
+    /// It names no pool, and its user id is in several pools.
+    SeveralPools,
+    /// No user of that id (in that pool).
+    Missing,
+}
+
+/// A sub-record at `array[position]` that names `user_id` (and `pool_id`) and cannot be placed.
+pub(crate) fn unplaced(
+    array: &str,
+    position: usize,
+    id: Option<&str>,
+    (user_id, pool_id): (Option<&str>, Option<&str>),
+    why: Unplaced,
+) -> Problem {
+    let user = shorten(user_id.unwrap_or_default());
+    let (field, message) = match why {
+        Unplaced::NoUser => ("user_id", "missing: a sub-record must name its user".into()),
+        Unplaced::SeveralPools => (
+            "user_pool_id",
+            format!("user `{user}` exists in several pools; name the pool with `user_pool_id`"),
+        ),
+        Unplaced::Missing => {
+            let place = pool_id
+                .map(|pool| format!(" in pool `{}`", shorten(pool)))
+                .unwrap_or_default();
+            (
+                "user_id",
+                format!("points at user `{user}`{place}, which is not in `users`"),
+            )
+        }
+    };
+    Problem {
+        record: record_name(array, position, id),
+        field: Some(field.into()),
+        message,
+    }
+}
+
+/// A `group_members` record without a group.
+pub(crate) fn membership_without_group(position: usize) -> Problem {
+    Problem {
+        record: format!("group_members[{position}] (group `?`)"),
+        field: Some("group_id".into()),
+        message: "missing: a membership must name its group".into(),
+    }
+}
+
 /// How many characters of a value messages show.
 pub const SHOWN_CHARACTERS: usize = 64;
 
@@ -153,19 +232,9 @@ impl<'a> TenantIndex<'a> {
         // practice (UUIDs), so a sub-record without a pool finds its user through this map.
         let mut pools_by_user_id: HashMap<&'a str, Vec<&'a str>> = HashMap::new();
         for (position, user) in dump.users.iter().enumerate() {
-            let name = record_name("users", position, user.id.as_deref());
             let (Some(user_id), Some(pool_id)) = (user.id.as_deref(), user.user_pool_id.as_deref())
             else {
-                let field = if user.id.is_none() {
-                    "id"
-                } else {
-                    "user_pool_id"
-                };
-                index.problems.push(Problem {
-                    record: name,
-                    field: Some(field.into()),
-                    message: "missing: every user needs an `id` and a `user_pool_id`".into(),
-                });
+                index.problems.push(user_without_key(position, user));
                 continue;
             };
             let key = UserKey {
@@ -173,11 +242,9 @@ impl<'a> TenantIndex<'a> {
                 user_id: user_id.to_string(),
             };
             if index.users.contains_key(&key) {
-                index.problems.push(Problem {
-                    record: name,
-                    field: Some("id".into()),
-                    message: format!("duplicate user id `{user_id}` in pool `{pool_id}`"),
-                });
+                index
+                    .problems
+                    .push(duplicate_user(position, user_id, pool_id));
                 continue;
             }
             pools_by_user_id.entry(user_id).or_default().push(pool_id);
@@ -200,15 +267,13 @@ impl<'a> TenantIndex<'a> {
                           user_id: Option<&'a str>,
                           pool_id: Option<&'a str>|
          -> Option<UserKey> {
-            // The record's name is only needed for a problem: format it then, not per record.
-            let name = || record_name(array, position, id);
+            // The record's name is only needed for a problem: word it then, not per record.
+            let mut unplaced_as = |why| {
+                located_problems.push(unplaced(array, position, id, (user_id, pool_id), why));
+                None
+            };
             let Some(user_id) = user_id else {
-                located_problems.push(Problem {
-                    record: name(),
-                    field: Some("user_id".into()),
-                    message: "missing: a sub-record must name its user".into(),
-                });
-                return None;
+                return unplaced_as(Unplaced::NoUser);
             };
             let pools = pools_by_user_id
                 .get(user_id)
@@ -218,16 +283,7 @@ impl<'a> TenantIndex<'a> {
                 Some(pool_id) if pools.contains(&pool_id) => Some(pool_id),
                 Some(_) => None,
                 None if pools.len() == 1 => Some(pools[0]),
-                None if pools.len() > 1 => {
-                    located_problems.push(Problem {
-                        record: name(),
-                        field: Some("user_pool_id".into()),
-                        message: format!(
-                            "user `{user_id}` exists in several pools; name the pool with `user_pool_id`"
-                        ),
-                    });
-                    return None;
-                }
+                None if pools.len() > 1 => return unplaced_as(Unplaced::SeveralPools),
                 None => None,
             };
             match pool {
@@ -235,19 +291,7 @@ impl<'a> TenantIndex<'a> {
                     pool_id: pool_id.to_string(),
                     user_id: user_id.to_string(),
                 }),
-                None => {
-                    let place = pool_id
-                        .map(|p| format!(" in pool `{p}`"))
-                        .unwrap_or_default();
-                    located_problems.push(Problem {
-                        record: name(),
-                        field: Some("user_id".into()),
-                        message: format!(
-                            "points at user `{user_id}`{place}, which is not in `users`"
-                        ),
-                    });
-                    None
-                }
+                None => unplaced_as(Unplaced::Missing),
             }
         };
 
@@ -287,10 +331,6 @@ impl<'a> TenantIndex<'a> {
         let mut memberships = Vec::new();
         let mut missing_groups = Vec::new();
         for (position, record) in dump.group_members.iter().enumerate() {
-            let name = format!(
-                "group_members[{position}] (group `{}`)",
-                record.group_id.as_deref().unwrap_or("?")
-            );
             let key = locate(
                 "group_members",
                 position,
@@ -300,11 +340,7 @@ impl<'a> TenantIndex<'a> {
             );
             match record.group_id.as_deref() {
                 Some(group_id) => memberships.push((key, group_id)),
-                None => missing_groups.push(Problem {
-                    record: name,
-                    field: Some("group_id".into()),
-                    message: "missing: a membership must name its group".into(),
-                }),
+                None => missing_groups.push(membership_without_group(position)),
             }
         }
 

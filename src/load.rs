@@ -224,6 +224,20 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Each<T> {
     }
 }
 
+/// Reads the value of an array field (`null` reads as empty), as `TenantDump` does.
+pub(crate) fn parse_list<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, String> {
+    serde_json::from_slice::<Option<Vec<T>>>(bytes)
+        .map(Option::unwrap_or_default)
+        .map_err(|error| error.to_string())
+}
+
+/// Checks the value of an array field as [`parse_list`] would read it, a record at a time.
+pub(crate) fn check_list<T: DeserializeOwned>(bytes: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<Option<Each<T>>>(bytes)
+        .map(drop)
+        .map_err(|error| error.to_string())
+}
+
 /// Reads and parses a document file.
 pub fn read_dump(path: &Path) -> Result<TenantDump, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read {

@@ -503,6 +503,88 @@ impl IgnorePath {
     }
 }
 
+/// What an ignore path removes, by the part of a normalized user that holds it: the user
+/// record's own fields, the entries of one sub-record kind, or the group memberships. Applied
+/// part by part (as the sieve does, record by record), the targets of a path remove what
+/// [`IgnorePath::remove_from`] removes from the whole user, and match where it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoreTarget<'a> {
+    /// The user record's normalized fields: [`remove_path`] with these segments.
+    UserFields(&'a [String]),
+    /// Entries under [`IDENTIFIERS`], [`ADDRESSES`] or [`CREDENTIALS`]: those keyed `key` (all
+    /// when `None`), and what happens to each.
+    Entries {
+        /// Which kind of sub-record.
+        container: &'static str,
+        /// The natural key, or `None` for every entry.
+        key: Option<&'a str>,
+        /// What the path does to a matching entry.
+        effect: EntryEffect<'a>,
+    },
+    /// Every group membership (`/groups`).
+    Groups,
+}
+
+/// What an ignore path does to a sub-record's entry, which always holds an `id` (its own, the
+/// matched one or a derived one) beside its other fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryEffect<'a> {
+    /// The entry leaves the user (the path ends at it, or clears it with `*`).
+    Remove,
+    /// Its `id` is not compared.
+    IgnoreId,
+    /// [`remove_path`] inside its fields other than `id` (whose value is a string, which no
+    /// longer path enters).
+    Inside(&'a [String]),
+}
+
+impl IgnorePath {
+    /// Where this path removes something; see [`IgnoreTarget`].
+    pub fn targets(&self) -> Vec<IgnoreTarget<'_>> {
+        let Some((first, rest)) = self.segments.split_first() else {
+            return Vec::new();
+        };
+        let entries = |container: &'static str| {
+            let Some((key, inside)) = rest.split_first() else {
+                return Some(IgnoreTarget::Entries {
+                    container,
+                    key: None,
+                    effect: EntryEffect::Remove,
+                });
+            };
+            let effect = match inside {
+                [] => EntryEffect::Remove,
+                [only] if only == "*" => EntryEffect::Remove,
+                [only] if only == "id" => EntryEffect::IgnoreId,
+                [first, ..] if first == "id" => return None,
+                inside => EntryEffect::Inside(inside),
+            };
+            Some(IgnoreTarget::Entries {
+                container,
+                key: (key != "*").then_some(key.as_str()),
+                effect,
+            })
+        };
+        let groups = rest.is_empty().then_some(IgnoreTarget::Groups);
+        match first.as_str() {
+            "*" => std::iter::once(Some(IgnoreTarget::UserFields(&self.segments)))
+                .chain([IDENTIFIERS, ADDRESSES, CREDENTIALS].map(entries))
+                .chain([groups])
+                .flatten()
+                .collect(),
+            IDENTIFIERS | ADDRESSES | CREDENTIALS => {
+                let container = [IDENTIFIERS, ADDRESSES, CREDENTIALS]
+                    .into_iter()
+                    .find(|container| container == first)
+                    .unwrap_or(IDENTIFIERS);
+                entries(container).into_iter().collect()
+            }
+            GROUPS => groups.into_iter().collect(),
+            _ => vec![IgnoreTarget::UserFields(&self.segments)],
+        }
+    }
+}
+
 /// Removes what `segments` (as in [`IgnorePath`], `*` for any key) match inside `value`, then
 /// the members left empty on the way; returns whether anything was removed.
 pub fn remove_path(value: &mut Value, segments: &[String]) -> bool {

@@ -1,5 +1,6 @@
-//! The one place that reads the wall clock: timestamps written into imported records, journals
-//! and backup names. The pure core takes time as an argument instead.
+//! The one place that reads the wall clock: timestamps written into imported records, journals,
+//! backup names and the emulator's records, and the time `Retry-After` dates are measured from.
+//! The pure core takes time as an argument instead.
 
 /// The current UTC time in RFC 3339, to the second (`2026-11-29T01:02:03Z`).
 pub fn now_rfc3339() -> String {
@@ -11,4 +12,9 @@ pub fn now_rfc3339() -> String {
                 .ok()
         })
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+/// The current wall-clock time, for comparing with dates the service sends (`Retry-After`).
+pub fn now() -> std::time::SystemTime {
+    std::time::SystemTime::now()
 }

@@ -32,6 +32,7 @@ pub mod plan;
 pub mod planfile;
 pub mod redact;
 pub mod render;
+pub mod report;
 pub mod scan;
 pub mod secret;
 pub mod sieve;

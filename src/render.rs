@@ -5,7 +5,7 @@
 //! words are marked `[-old-]{+new+}`. Renderers never see secrets: the plan holds none.
 
 use crate::SENSITIVE;
-use crate::apply::ApplyReport;
+use crate::report::ApplyReport;
 use crate::index::shorten;
 use crate::plan::{Action, FieldChange, Plan, RecordChange, UserChange, UserRef};
 use owo_colors::{OwoColorize, Style};

@@ -55,6 +55,7 @@ pub use retry::RetryPolicy;
 pub use settings::{ApiPath, ConnectionArgs, ConnectionSettings, SettingsError};
 pub use token::Scope;
 pub use transport::{
-    ApiClient, DeleteOutcome, ExportBody, ExportProgress, ImportMode, NoProgress, SpooledBody,
-    SpooledExport,
+    ApiClient, DeleteOutcome, ExportBody, ExportProgress, NoProgress, SpooledBody, SpooledExport,
 };
+/// Import modes belong to the contract; re-exported where the client takes them.
+pub use crate::model::ImportMode;

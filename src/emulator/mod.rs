@@ -25,7 +25,6 @@
 
 mod api_error;
 mod auth;
-pub mod cli;
 mod config;
 mod error;
 mod faults;
@@ -33,7 +32,6 @@ mod persist;
 mod server;
 mod state;
 
-pub use cli::{EmulateArgs, run_emulate};
 pub use config::{
     ClientConfig, DEFAULT_SCOPES, EmulatorConfig, SCOPE_IDENTITY, SCOPE_MANAGE_CONFIGURATION,
     SCOPE_READ_CONFIGURATION,

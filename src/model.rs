@@ -65,7 +65,9 @@ impl ImportMode {
 
     /// The mode of a `mode` parameter's value.
     pub fn from_name(name: &str) -> Option<ImportMode> {
-        ImportMode::ALL.into_iter().find(|mode| mode.as_str() == name)
+        ImportMode::ALL
+            .into_iter()
+            .find(|mode| mode.as_str() == name)
     }
 }
 

@@ -101,4 +101,3 @@ impl ApplyReport {
         self.created + self.updated + self.deleted > 0
     }
 }
-

@@ -13,4 +13,5 @@ mod properties;
 mod prune;
 mod resume;
 mod secrets;
+mod shell;
 mod support;

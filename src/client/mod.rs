@@ -46,6 +46,8 @@ pub mod settings;
 pub mod token;
 pub mod transport;
 
+/// Import modes belong to the contract; re-exported where the client takes them.
+pub use crate::model::ImportMode;
 pub use batch::{
     Batch, BatchError, BatchEvent, BatchObserver, BatchOptions, BatchOutcome, BatchStatus,
     Cancellation, DeleteJob, run_batches, run_deletes,
@@ -57,5 +59,3 @@ pub use token::Scope;
 pub use transport::{
     ApiClient, DeleteOutcome, ExportBody, ExportProgress, NoProgress, SpooledBody, SpooledExport,
 };
-/// Import modes belong to the contract; re-exported where the client takes them.
-pub use crate::model::ImportMode;

@@ -208,7 +208,7 @@ fn build_tenants(
     seeds: Vec<(String, TenantDump)>,
     state_file: Option<PathBuf>,
 ) -> Result<BuiltTenants, EmulatorError> {
-    let now = crate::clock::now_rfc3339();
+    let now = crate::clock::now_rfc3339_precise();
     let stored = match &state_file {
         Some(path) => persist::load(path)?,
         None => None,
@@ -974,7 +974,7 @@ async fn import(
             }
             // What does not depend on the tenant is done before taking its lock.
             let prepared = PreparedImport::new(dump);
-            let now = crate::clock::now_rfc3339();
+            let now = crate::clock::now_rfc3339_precise();
             let mut state = write(&tenant.state);
             let before = state.generation();
             let outcome = state.import_prepared(prepared, mode, &now);

@@ -63,6 +63,18 @@ pub fn run(args: &[&str]) -> Output {
         .expect("the poolsync binary runs")
 }
 
+/// Snapshots stdout, stderr and exit code of an output under `name`.
+pub fn snapshot_output(name: &str, output: &Output) {
+    snapshot_settings().bind(|| insta::assert_snapshot!(name, transcript(output)));
+}
+
+/// Runs `poolsync` with `args`, snapshots the transcript under `name`, and returns the output.
+pub fn snapshot_run(name: &str, args: &[&str]) -> Output {
+    let output = run(args);
+    snapshot_output(name, &output);
+    output
+}
+
 /// A path relative to the repository root, as a string.
 pub fn path(relative: &str) -> String {
     let path: &Path = relative.as_ref();

@@ -251,7 +251,7 @@ fn hostile_names_cannot_break_the_markdown() {
 
 mod schemas {
     use super::*;
-    use crate::live::{acme, emulator, live};
+    use crate::support::tenant::{acme, emulator, live};
     use jsonschema::{Registry, Validator};
     use poolsync::emulator::EmulatorHandle;
 
@@ -396,7 +396,7 @@ mod schemas {
 
 mod workflow {
     use super::*;
-    use crate::live::{acme, emulator};
+    use crate::support::tenant::{acme, emulator};
     use poolsync::emulator::EmulatorHandle;
     use std::path::Path;
     use std::process::{Command, Output};

@@ -4,7 +4,7 @@
 //! credentials, memberships), because an `update` import replaces a user and its sub-records as
 //! a unit. Derived fields are filled in here (`tenant_id`, `identifier_lc`, `address_lc`,
 //! timestamps), sub-records get the same ids the diff matched them to, and users are cut into
-//! batches of at most [`MAX_USERS_PER_REQUEST`](crate::model::MAX_USERS_PER_REQUEST). Pure: the caller passes the clock in as `now`.
+//! batches of at most [`MAX_USERS_PER_REQUEST`]. Pure: the caller passes the clock in as `now`.
 
 use crate::index::{TenantIndex, UserAggregate, UserKey};
 use crate::model::{GroupMember, MAX_USERS_PER_REQUEST, TenantDump};
@@ -126,7 +126,7 @@ pub fn materialize_user(
 
 /// The import requests that carry out `plan`: first one with the pools and groups to create or
 /// update (if any), then the users in batches of at most `batch_size` (capped at
-/// [`MAX_USERS_PER_REQUEST`](crate::model::MAX_USERS_PER_REQUEST) whatever is asked).
+/// [`MAX_USERS_PER_REQUEST`] whatever is asked).
 pub fn build_batches(
     plan: &Plan,
     current: &TenantDump,

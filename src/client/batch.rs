@@ -1,6 +1,6 @@
 //! Running many imports or deletes: in parallel, with retries, pacing and cancellation.
 //!
-//! [`run_batches`] sends [`Batch`]es of at most [`MAX_USERS_PER_REQUEST`](crate::model::MAX_USERS_PER_REQUEST) users with at most
+//! [`run_batches`] sends [`Batch`]es of at most [`MAX_USERS_PER_REQUEST`] users with at most
 //! [`MAX_PARALLELISM`] requests in flight; [`run_deletes`] does the same for single-user deletes.
 //! Both return one [`BatchOutcome`] per item, in input order, whatever happened: a batch that
 //! fails never stops the others (except a credentials failure, which every request would hit,
@@ -62,7 +62,7 @@ pub enum BatchError {
     },
 }
 
-/// One import request: a `TenantDump` of at most [`MAX_USERS_PER_REQUEST`](crate::model::MAX_USERS_PER_REQUEST) users, serialized once
+/// One import request: a `TenantDump` of at most [`MAX_USERS_PER_REQUEST`] users, serialized once
 /// when the batch is made. Every attempt sends the same bytes (cloning [`Bytes`] copies
 /// nothing), so the executor neither serializes nor frees documents while requests are in
 /// flight.
@@ -75,7 +75,7 @@ pub struct Batch {
 
 impl Batch {
     /// A batch of `dump`, reported under `user_ids` (the keys the caller tracks users by).
-    /// Refuses more than [`MAX_USERS_PER_REQUEST`](crate::model::MAX_USERS_PER_REQUEST) users, whatever the caller asked for.
+    /// Refuses more than [`MAX_USERS_PER_REQUEST`] users, whatever the caller asked for.
     pub fn new(dump: TenantDump, user_ids: Vec<String>) -> Result<Batch, BatchError> {
         if dump.users.len() > MAX_USERS_PER_REQUEST {
             return Err(BatchError::TooManyUsers {

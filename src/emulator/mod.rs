@@ -5,7 +5,7 @@
 //! several tenants at once, with deterministic fault injection for rehearsals and tests. Tests
 //! start it in-process on `127.0.0.1:0` ([`Emulator::start`], or
 //! [`Emulator::start_in_background`] for tests that run the `poolsync` binary); people start it
-//! with `poolsync emulate` ([`cli`]).
+//! with `poolsync emulate`.
 //!
 //! ```no_run
 //! # async fn demo(seed: poolsync::model::TenantDump) -> Result<(), poolsync::emulator::EmulatorError> {

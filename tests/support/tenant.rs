@@ -9,25 +9,25 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 /// The emulated tenant's id.
-pub const TENANT: &str = "acme";
+pub(crate) const TENANT: &str = "acme";
 /// The client the tests authenticate as.
-pub const CLIENT: &str = "poolsync-ci";
+pub(crate) const CLIENT: &str = "poolsync-ci";
 /// Its secret, which must never appear in any output.
-pub const SECRET: &str = "s3cr3t-client-value-never-shown";
+pub(crate) const SECRET: &str = "s3cr3t-client-value-never-shown";
 /// The tenant's export.
-pub const EXPORT: &str = "examples/acme/export.json";
+pub(crate) const EXPORT: &str = "examples/acme/export.json";
 /// A desired file with changes against [`EXPORT`].
-pub const CHANGES: &str = "examples/acme/desired-changes.json";
+pub(crate) const CHANGES: &str = "examples/acme/desired-changes.json";
 /// A desired file without changes against [`EXPORT`].
-pub const UNCHANGED: &str = "examples/acme/desired-unchanged.json";
+pub(crate) const UNCHANGED: &str = "examples/acme/desired-unchanged.json";
 
 /// The example tenant.
-pub fn acme() -> TenantDump {
+pub(crate) fn acme() -> TenantDump {
     read_dump(&super::root().join(EXPORT)).unwrap()
 }
 
 /// The example tenant with its pools and schemas but no users.
-pub fn pools_only() -> TenantDump {
+pub(crate) fn pools_only() -> TenantDump {
     let mut seed = acme();
     seed.users.clear();
     seed.user_identifiers.clear();
@@ -39,7 +39,7 @@ pub fn pools_only() -> TenantDump {
 }
 
 /// An emulator of tenant [`TENANT`] seeded with `seed`, with the test client, on 127.0.0.1:0.
-pub fn emulator(
+pub(crate) fn emulator(
     seed: TenantDump,
     configure: impl FnOnce(EmulatorConfig) -> EmulatorConfig,
 ) -> EmulatorHandle {
@@ -52,7 +52,7 @@ pub fn emulator(
 }
 
 /// `poolsync` pointed at `server` through the environment.
-pub fn live(server: &EmulatorHandle) -> Command {
+pub(crate) fn live(server: &EmulatorHandle) -> Command {
     let mut command = poolsync();
     command
         .env("POOLSYNC_URL", server.url())
@@ -63,12 +63,12 @@ pub fn live(server: &EmulatorHandle) -> Command {
 }
 
 /// Runs `poolsync` against `server` with `args`.
-pub fn run(server: &EmulatorHandle, args: &[&str]) -> Output {
+pub(crate) fn run(server: &EmulatorHandle, args: &[&str]) -> Output {
     live(server).args(args).output().expect("poolsync runs")
 }
 
 /// Fails when the output shows the client secret or a password hash.
-pub fn assert_no_secrets(output: &Output) {
+pub(crate) fn assert_no_secrets(output: &Output) {
     let everything = transcript(output);
     assert!(
         !everything.contains(SECRET),
@@ -81,7 +81,7 @@ pub fn assert_no_secrets(output: &Output) {
 }
 
 /// A synthetic tenant of `users` users: its pools alone, and the whole of it.
-pub fn synthetic(users: usize) -> (TenantDump, TenantDump) {
+pub(crate) fn synthetic(users: usize) -> (TenantDump, TenantDump) {
     let desired = poolsync::synth::tenant(&poolsync::synth::TenantOptions {
         tenant_id: TENANT.into(),
         users,
@@ -97,7 +97,7 @@ pub fn synthetic(users: usize) -> (TenantDump, TenantDump) {
 }
 
 /// Writes `dump` as `name` into `directory` and returns its path.
-pub fn write_json(directory: &Path, name: &str, dump: &TenantDump) -> String {
+pub(crate) fn write_json(directory: &Path, name: &str, dump: &TenantDump) -> String {
     let path = directory.join(name);
     std::fs::write(&path, serde_json::to_vec(dump).unwrap()).unwrap();
     path.display().to_string()

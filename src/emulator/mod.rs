@@ -29,6 +29,7 @@ mod config;
 mod error;
 mod faults;
 mod persist;
+mod rules;
 mod server;
 mod state;
 

@@ -1,4 +1,4 @@
-//! The hash reader: a source's password ([`PasswordInput`]) → the contract's [`Hash`], or the
+//! The hash reader: a source's password ([`PasswordInput`]) → the contract's [`Hash`](struct@Hash), or the
 //! reason it cannot be carried ([`Uncarried`]). Pure, total (never panics), and fuzzed.
 
 use super::{Hash, HashConfig, PasswordInput, Uncarried};

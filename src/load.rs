@@ -10,8 +10,8 @@ use crate::model::{
     Code, GroupMember, InternalGroup, Pool, Schema, TenantDump, User, UserCredential,
     UserIdentifier, UserVerifiableAddress,
 };
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::de::DeserializeOwned;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -339,7 +339,11 @@ mod tests {
     fn assert_checks_alike(bytes: &[u8]) {
         let expected = parse_dump(bytes, "f").map(drop).map_err(|e| e.to_string());
         let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).to_string();
-        assert_eq!(check_slice(bytes, "f").map_err(|e| e.to_string()), expected, "{shown}");
+        assert_eq!(
+            check_slice(bytes, "f").map_err(|e| e.to_string()),
+            expected,
+            "{shown}"
+        );
         for step in [1, 2, 3, 7, 4096] {
             let reader = Trickle { bytes, step };
             let checked = check_reader(reader, "f").map_err(|e| e.to_string());
@@ -394,9 +398,15 @@ mod tests {
     #[test]
     fn a_long_value_in_a_message_is_cut_to_a_screen() {
         let long = "x".repeat(1 << 20);
-        let message = parse_error(format!("{{\"users\": [{{\"status\": [], \"verified\": \"{long}\"}}]}}").as_bytes());
+        let message = parse_error(
+            format!("{{\"users\": [{{\"status\": [], \"verified\": \"{long}\"}}]}}").as_bytes(),
+        );
         assert!(message.len() < 300, "{message}");
-        let message = parse_error(format!("{{\"users\": [{{\"status\": \"{long}\"}}]}}").replace("[{", "{").as_bytes());
+        let message = parse_error(
+            format!("{{\"users\": [{{\"status\": \"{long}\"}}]}}")
+                .replace("[{", "{")
+                .as_bytes(),
+        );
         assert!(message.len() < 300, "{message}");
         let message = parse_error(format!("{{\"{long}\": 1, \"{long}\": 2}}").as_bytes());
         assert!(message.contains("(1,048,576 bytes)"), "{message}");

@@ -306,7 +306,9 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
         checker.user(position, user);
         if let Some(pool) = user.user_pool_id.as_deref() {
             if !pool_known(pool) {
-                checker.problems.push(unknown_pool(position, user.id.as_deref(), pool));
+                checker
+                    .problems
+                    .push(unknown_pool(position, user.id.as_deref(), pool));
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::cli::{GlobalArgs, OutputFormat, PlanShown, TargetArgs};
 use crate::command_error::{
-    Failure, apply_failure, desired_problems, diff_failure, load_failure, read_failure,
+    Failure, apply_failure, desired_problems, diff_failure, load_failure, read_failure, too_big,
 };
 use crate::ui::{self, ApplyBar, DownloadBar, ReadingBar};
 use poolsync::apply::{ApplyOptions, ApplyReport, PlanInputs, SPILL_ABOVE, apply_plan};
@@ -86,6 +86,7 @@ pub(crate) fn plan_documents(
             check_desired: true,
             scope_current,
             progress: Some(&bar),
+            max_memory: memory_budget(),
             ..SieveOptions::new(options)
         },
     );
@@ -99,7 +100,40 @@ pub(crate) fn plan_documents(
         PlanError::Load { error, .. } => load_failure(error, desired),
         PlanError::Desired(problems) => desired_problems(&problems, &desired_name),
         PlanError::Diff(error) => diff_failure(error, current_name, &desired_name),
+        PlanError::TooBig(error) => too_big(error),
     })
+}
+
+/// The memory budget of this run (`--max-memory`), set once before the command runs.
+static MEMORY_BUDGET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Sets the memory budget: `--max-memory`, else half the machine's memory (or of the control
+/// group's limit, in a container, when lower).
+pub(crate) fn set_memory_budget(global: &GlobalArgs) {
+    let budget = global.max_memory.unwrap_or_else(|| {
+        let machine = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|meminfo| {
+                let line = meminfo.lines().find(|line| line.starts_with("MemTotal:"))?;
+                let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                Some(kib * 1024)
+            });
+        let group = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+            .ok()
+            .and_then(|limit| limit.trim().parse::<u64>().ok());
+        match (machine, group) {
+            (Some(machine), Some(group)) => machine.min(group) / 2,
+            (Some(memory), None) | (None, Some(memory)) => memory / 2,
+            // Not Linux: no budget to go by.
+            (None, None) => u64::MAX,
+        }
+    });
+    let _ = MEMORY_BUDGET.set(budget);
+}
+
+/// See [`set_memory_budget`].
+pub(crate) fn memory_budget() -> u64 {
+    MEMORY_BUDGET.get().copied().unwrap_or(u64::MAX)
 }
 
 /// Exports the tenant and plans the desired file against it (limited to the scope's pools): the

@@ -286,7 +286,20 @@ fn options_for(choice: u8) -> DiffOptions {
             .map(|p| poolsync::normalize::IgnorePath::parse(p).unwrap())
             .collect()
     };
-    match choice % 6 {
+    match choice % 9 {
+        6 => DiffOptions {
+            ignore: ignore(&["/*/name", "/*/*/verified", "/identifiers/*/id"]),
+            ..DiffOptions::default()
+        },
+        7 => DiffOptions {
+            ignore: ignore(&["/*", "/payload"]),
+            ..DiffOptions::default()
+        },
+        8 => DiffOptions {
+            ignore: ignore(&["/credentials/password/*", "/*/email:a@x.io", "/groups/g1"]),
+            pools: vec!["p0".into(), "pool-0".into()],
+            ..DiffOptions::default()
+        },
         0 => DiffOptions::default(),
         1 => DiffOptions {
             ignore: ignore(&["/payload/name", "/metadata/x"]),
@@ -323,7 +336,7 @@ proptest! {
         choice in any::<u64>(),
         ids in 0u8..4,
         seed in 0u64..1000,
-        option in 0u8..6,
+        option in 0u8..9,
         current_has_ids in any::<bool>(),
     ) {
         let a = if current_has_ids { with_ids(a) } else { a };
@@ -533,5 +546,271 @@ proptest! {
             let export = poolsync::export::CanonicalExport::index(&body, "response body", &pools, &|_| {}).unwrap();
             prop_assert!(!export.read_whole(), "an ordinary document is read a record at a time");
         }
+    }
+}
+
+/// One of `values`, or absent.
+fn maybe(values: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+    prop::option::weighted(0.85, prop::sample::select(values)).prop_map(|v| v.map(String::from))
+}
+
+/// A document with every kind of problem `validate` finds, at random: missing and unknown
+/// values, duplicate users and pools, users in several pools, identifiers held twice or given
+/// twice, orphans, sub-records naming no pool, memberships without a group, reserved fields.
+fn arb_messy_dump() -> impl Strategy<Value = TenantDump> {
+    const USERS: &[&str] = &["u0", "u1", "u2", "u3", "ü4", ""];
+    const POOLS: &[&str] = &["p0", "p1", "p2"];
+    let pools = prop::collection::vec((maybe(POOLS), maybe(&["P"])), 0..4).prop_map(|pools| {
+        pools
+            .into_iter()
+            .map(|(id, name)| Pool {
+                id,
+                name,
+                ..Pool::default()
+            })
+            .collect::<Vec<_>>()
+    });
+    let users = prop::collection::vec(
+        (
+            maybe(USERS),
+            maybe(POOLS),
+            maybe(&["active", "new", "activ"]),
+            prop::bool::weighted(0.05),
+        ),
+        0..8,
+    )
+    .prop_map(|users| {
+        users
+            .into_iter()
+            .map(|(id, pool, status, reserved)| {
+                let mut user = User {
+                    id,
+                    user_pool_id: pool,
+                    status,
+                    ..User::default()
+                };
+                if reserved {
+                    user.extra.insert("groups".into(), json!(["g"]));
+                }
+                user
+            })
+            .collect::<Vec<_>>()
+    });
+    let identifiers = prop::collection::vec(
+        (
+            maybe(USERS),
+            prop::option::weighted(0.3, prop::sample::select(POOLS)),
+            maybe(&["email", "mobile", "uid", "fax"]),
+            maybe(&[
+                "a@x.io",
+                "A@x.io",
+                "b@x.io",
+                "+4915112345678",
+                "0151 1",
+                "zz",
+            ]),
+            prop::option::weighted(0.3, prop::sample::select(vec!["i1", "i2"])),
+        ),
+        0..8,
+    )
+    .prop_map(|identifiers| {
+        identifiers
+            .into_iter()
+            .map(|(user, pool, kind, value, id)| UserIdentifier {
+                user_id: user,
+                user_pool_id: pool.map(String::from),
+                kind,
+                identifier: value,
+                id: id.map(String::from),
+                ..UserIdentifier::default()
+            })
+            .collect::<Vec<_>>()
+    });
+    let addresses = prop::collection::vec(
+        (
+            maybe(USERS),
+            maybe(&["email", "mobile", "pager"]),
+            maybe(&["a@x.io", "not-mail"]),
+            maybe(&["active", "gone"]),
+            prop::option::weighted(0.8, any::<bool>()),
+        ),
+        0..4,
+    )
+    .prop_map(|addresses| {
+        addresses
+            .into_iter()
+            .map(
+                |(user, kind, address, status, verified)| poolsync::model::UserVerifiableAddress {
+                    user_id: user,
+                    kind,
+                    address,
+                    status,
+                    verified,
+                    ..Default::default()
+                },
+            )
+            .collect::<Vec<_>>()
+    });
+    let credentials = prop::collection::vec(
+        (
+            maybe(USERS),
+            maybe(&["password", "webauthn", "pin"]),
+            prop::option::weighted(0.3, prop::sample::select(vec!["c1", "c2"])),
+            any::<bool>(),
+            prop::option::weighted(0.2, prop::sample::select(vec!["valid", "broken"])),
+        ),
+        0..4,
+    )
+    .prop_map(|credentials| {
+        credentials
+            .into_iter()
+            .map(|(user, kind, id, payload, state)| UserCredential {
+                user_id: user,
+                kind,
+                id: id.map(String::from),
+                payload: payload.then(|| SecretValue(json!({"hashed_password": "h"}))),
+                state: state.map(String::from),
+                ..UserCredential::default()
+            })
+            .collect::<Vec<_>>()
+    });
+    let groups = prop::collection::vec((maybe(&["g1", "g2"]), maybe(POOLS)), 0..3);
+    let members = prop::collection::vec(
+        (
+            maybe(&["g1", "g2"]),
+            maybe(USERS),
+            prop::option::weighted(0.3, prop::sample::select(POOLS)),
+        ),
+        0..5,
+    );
+    (
+        pools,
+        users,
+        identifiers,
+        addresses,
+        credentials,
+        groups,
+        members,
+    )
+        .prop_map(
+            |(pools, users, identifiers, addresses, credentials, groups, members)| TenantDump {
+                pools,
+                users,
+                user_identifiers: identifiers,
+                user_verifiable_addresses: addresses,
+                user_credentials: credentials,
+                groups: groups
+                    .into_iter()
+                    .map(|(id, pool)| poolsync::model::InternalGroup {
+                        id,
+                        user_pool_id: pool,
+                        ..Default::default()
+                    })
+                    .collect(),
+                group_members: members
+                    .into_iter()
+                    .map(|(group, user, pool)| GroupMember {
+                        group_id: group,
+                        user_id: user,
+                        user_pool_id: pool.map(String::from),
+                        ..GroupMember::default()
+                    })
+                    .collect(),
+                ..TenantDump::default()
+            },
+        )
+}
+
+/// `dump` as JSON with its top-level fields in a rotated order, pretty or compact.
+fn written(dump: &TenantDump, rotate: usize, pretty: bool) -> Vec<u8> {
+    let serde_json::Value::Object(fields) = serde_json::to_value(dump).unwrap() else {
+        unreachable!("a document is an object");
+    };
+    let mut fields: Vec<(String, serde_json::Value)> = fields.into_iter().collect();
+    if !fields.is_empty() {
+        let by = rotate % fields.len();
+        fields.rotate_left(by);
+    }
+    let mut out = b"{".to_vec();
+    for (number, (key, value)) in fields.iter().enumerate() {
+        if number > 0 {
+            out.extend_from_slice(b",\n");
+        }
+        write_json(key, &mut out, 0);
+        out.push(b':');
+        write_json(value, &mut out, u8::from(pretty));
+    }
+    out.push(b'}');
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_streamed_validation_finds_what_the_whole_document_validation_finds(
+        dump in arb_messy_dump(),
+        rotate in 0usize..10,
+        pretty in any::<bool>(),
+        known in prop::sample::select(vec![vec![], vec!["p2".to_string()]]),
+    ) {
+        let options = poolsync::validate::ValidateOptions { known_pools: known };
+        let whole = poolsync::validate::validate(&dump, &options);
+        let bytes = written(&dump, rotate, pretty);
+        let source = poolsync::sieve::Source::Memory { name: "desired", bytes: &bytes };
+        let streamed = poolsync::sieve::validate(source, &options, u64::MAX).unwrap();
+        prop_assert_eq!(&streamed.problems, &whole);
+        prop_assert_eq!(streamed.users, dump.users.len());
+        prop_assert_eq!(streamed.pools_with_users, poolsync::sieve::pools_with_users(&dump));
+    }
+
+    #[test]
+    fn sifting_documents_with_problems_fails_as_the_exact_path_fails(
+        current in arb_messy_dump(),
+        desired in arb_messy_dump(),
+        rotate in 0usize..10,
+        option in 0u8..8,
+        check in any::<bool>(),
+        scope_current in any::<bool>(),
+    ) {
+        let options = options_for(option);
+        let mut scoped = current.clone();
+        if scope_current {
+            poolsync::export::filter_pools(&mut scoped, &options.pools);
+        }
+        let exact = {
+            let known = poolsync::validate::ValidateOptions {
+                known_pools: scoped.pools.iter().filter_map(|p| p.id.clone()).collect(),
+            };
+            let problems = poolsync::validate::validate(&desired, &known);
+            if check && !problems.is_empty() {
+                Err(format!("invalid: {problems:?}"))
+            } else {
+                diff(&scoped, &desired, &options)
+                    .map(|plan| serde_json::to_value(&plan).unwrap())
+                    .map_err(|error| format!("{error}: {:?}", error.problems))
+            }
+        };
+        let current_bytes = written(&current, rotate, false);
+        let desired_bytes = written(&desired, rotate + 3, true);
+        let sifted = poolsync::sieve::plan(
+            poolsync::sieve::Source::Memory { name: "current", bytes: &current_bytes },
+            poolsync::sieve::Source::Memory { name: "desired", bytes: &desired_bytes },
+            poolsync::sieve::SieveOptions {
+                check_desired: check,
+                scope_current,
+                ..poolsync::sieve::SieveOptions::new(&options)
+            },
+        );
+        let sifted = match sifted {
+            Ok(sifted) => {
+                prop_assert_eq!(&sifted.stats.fell_back, &None);
+                Ok(serde_json::to_value(&sifted.plan).unwrap())
+            }
+            Err(poolsync::sieve::PlanError::Diff(error)) => Err(format!("{error}: {:?}", error.problems)),
+            Err(poolsync::sieve::PlanError::Desired(problems)) => Err(format!("invalid: {problems:?}")),
+            Err(other) => Err(other.to_string()),
+        };
+        prop_assert_eq!(sifted, exact);
     }
 }

@@ -6,6 +6,8 @@ use poolsync::import::{build_batches, merge_update};
 use poolsync::model::{
     GroupMember, Pool, SecretValue, TenantDump, User, UserCredential, UserIdentifier,
 };
+use poolsync::render::TextOptions;
+use poolsync::sieve::Detail;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -279,6 +281,38 @@ fn sieve_plan_checked(
     })
 }
 
+fn sieve_plan_detailed(
+    current: &TenantDump,
+    desired: &TenantDump,
+    options: &DiffOptions,
+    detail: Detail,
+) -> poolsync::plan::Plan {
+    let current_bytes = serde_json::to_vec(current).unwrap();
+    let desired_bytes = serde_json::to_vec(desired).unwrap();
+    poolsync::sieve::plan(
+        poolsync::sieve::Source::Memory {
+            name: "current",
+            bytes: &current_bytes,
+        },
+        poolsync::sieve::Source::Memory {
+            name: "desired",
+            bytes: &desired_bytes,
+        },
+        poolsync::sieve::SieveOptions {
+            detail,
+            ..poolsync::sieve::SieveOptions::new(options)
+        },
+    )
+    .unwrap()
+    .plan
+}
+
+fn rendered(plan: &poolsync::plan::Plan, options: &TextOptions) -> String {
+    let mut out = Vec::new();
+    poolsync::render::render_text(plan, &mut out, options).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 fn options_for(choice: u8) -> DiffOptions {
     let ignore = |paths: &[&str]| {
         paths
@@ -356,6 +390,13 @@ proptest! {
         let exact_checked = if problems.is_empty() { exact } else { Err(format!("invalid: {problems:?}")) };
         let checked = sieve_plan_checked(&a, &desired, &options, true);
         prop_assert_eq!(checked.as_ref().map(|(plan, _)| plan), exact_checked.as_ref());
+        // A plan made for a grouped text shows what the exact plan shows.
+        if let Ok(exact) = diff(&a, &desired, &options) {
+            let text = TextOptions { summary_threshold: 2, examples_per_group: 1, ..TextOptions::default() };
+            let shown = sieve_plan_detailed(&a, &desired, &options, Detail::Shown { threshold: 2, examples: 1 });
+            prop_assert_eq!(rendered(&shown, &text), rendered(&exact, &text));
+            prop_assert_eq!(shown.summary, exact.summary);
+        }
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod excerpt;
 mod join;
 mod problems;
 mod reader;
+mod refs;
 mod rows;
 mod source;
 
@@ -45,7 +46,7 @@ use crate::export::filter_pools;
 use crate::index::{Problem, thousands};
 use crate::load::parse_dump;
 use crate::model::TenantDump;
-use crate::plan::Plan;
+use crate::plan::{Action, Plan, UserChange};
 use crate::validate::{ValidateOptions, validate as validate_whole};
 use join::Ticket;
 use problems::Quoting;
@@ -72,6 +73,26 @@ pub struct SieveOptions<'a> {
     /// path, and the exact diff of the users that differ. Above it, the plan is refused
     /// ([`PlanError::TooBig`]) before it starts.
     pub max_memory: u64,
+    /// How much of the plan is worked out.
+    pub detail: Detail,
+}
+
+/// How much of a plan is worked out in full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Every change with its patch and field changes: a plan to carry out, or to print whole.
+    #[default]
+    Full,
+    /// A plan for [`crate::render::render_text`] with these settings: when it has more than
+    /// `threshold` creates, and so is grouped, only the creates it shows (the first `examples`
+    /// of each pool) are diffed in full; the others carry their ids and label, no patch and no
+    /// field changes. A million creates then take the memory of their ids, not of their trees.
+    Shown {
+        /// [`crate::render::TextOptions::summary_threshold`].
+        threshold: usize,
+        /// [`crate::render::TextOptions::examples_per_group`].
+        examples: usize,
+    },
 }
 
 /// The pools that have at least one user in `dump`.
@@ -91,6 +112,7 @@ impl<'a> SieveOptions<'a> {
             scope_current: false,
             progress: None,
             max_memory: u64::MAX,
+            detail: Detail::Full,
         }
     }
 }
@@ -456,6 +478,10 @@ fn sift(
     let mut current_matched = vec![false; current_rows.users.len()];
     let mut unchanged = 0usize;
     let mut matched_mask = 0u64;
+    // Desired users only the desired document has, and current users only the current one has:
+    // both may be named by reference rather than diffed (see [`Detail`] and [`refs`]).
+    let mut created = Vec::new();
+    let mut current_only = Vec::new();
     for (position, user) in desired_rows.users.iter().enumerate() {
         if !user.is_user() {
             continue;
@@ -467,6 +493,9 @@ fn sift(
         let found = current_rows.by_key.get(&user_key(pool, user.uid));
         let (true, Some(&other)) = (known.contains(&pool), found) else {
             desired_chosen[position] = true;
+            if known.contains(&pool) && !user.is_unusual() {
+                created.push(position as u32);
+            }
             continue;
         };
         let other_position = other as usize;
@@ -492,9 +521,64 @@ fn sift(
     }
     for (position, user) in current_rows.users.iter().enumerate() {
         if user.is_user() && in_scope(current_rows.pool_hash(user)) && !current_matched[position] {
-            current_chosen[position] = true;
+            // A user to delete is diffed, for its backup; one left alone is only named.
+            if options.diff.prune {
+                current_chosen[position] = true;
+            } else {
+                current_only.push(position as u32);
+            }
         }
     }
+    fn reread(source: Source<'_>) -> impl Fn(std::io::Error) -> Sifting + '_ {
+        move |error| Sifting::Fallback(format!("could not read {} again: {error}", source.name()))
+    }
+    let unmanaged = current_rows
+        .refs(current, &current_only)
+        .map_err(reread(current))?;
+    let light_creates = match options.detail {
+        Detail::Shown {
+            threshold,
+            examples,
+        } if created.len() > threshold => {
+            let refs = desired_rows
+                .refs(desired, &created)
+                .map_err(reread(desired))?;
+            let mut order: Vec<usize> = (0..created.len()).collect();
+            order.sort_by(|a, b| {
+                let (a, b) = (&refs[*a], &refs[*b]);
+                (&a.pool_id, &a.user_id).cmp(&(&b.pool_id, &b.user_id))
+            });
+            let mut light = Vec::new();
+            let mut shown_in_pool = 0;
+            for (number, index) in order.iter().enumerate() {
+                let same_pool =
+                    number > 0 && refs[order[number - 1]].pool_id == refs[*index].pool_id;
+                shown_in_pool = if same_pool { shown_in_pool + 1 } else { 1 };
+                if shown_in_pool > examples {
+                    let position = created[*index] as usize;
+                    desired_chosen[position] = false;
+                    matched_mask |= desired_rows.users[position].mask;
+                    light.push(*index);
+                }
+            }
+            light
+                .into_iter()
+                .map(|index| {
+                    let reference = &refs[index];
+                    UserChange {
+                        action: Action::Create,
+                        pool_id: reference.pool_id.clone(),
+                        user_id: reference.user_id.clone(),
+                        label: reference.label.clone(),
+                        patch: json_patch::Patch(Vec::new()),
+                        fields: Vec::new(),
+                        current_sha256: None,
+                    }
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     let chosen_bytes = |rows: &Rows, chosen: &[bool]| -> u64 {
         rows.users
             .iter()
@@ -581,6 +665,14 @@ fn sift(
         return Err(Sifting::Failed(error.into()));
     }
     plan.summary.unchanged += unchanged;
+    plan.summary.create += light_creates.len();
+    plan.changes.extend(light_creates);
+    plan.changes
+        .sort_by(|a, b| (&a.pool_id, &a.user_id).cmp(&(&b.pool_id, &b.user_id)));
+    plan.unmanaged.extend(unmanaged);
+    plan.unmanaged
+        .sort_by(|a, b| (&a.pool_id, &a.user_id).cmp(&(&b.pool_id, &b.user_id)));
+    plan.summary.unmanaged = plan.unmanaged.len();
     // An ignore path matched if it matched in a user compared here or in the exact diff.
     let matched: Vec<bool> = exact_matched
         .iter()

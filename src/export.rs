@@ -9,18 +9,20 @@
 //! users straight from its bytes, with an index of its records instead of a tree.
 
 use crate::error::LoadError;
-use crate::load::{check_list, parse_dump, parse_list};
+use crate::load::{check_list, parse_list};
 use crate::model::{
     Code, GroupMember, InternalGroup, Pool, Schema, TenantDump, User, UserCredential,
     UserIdentifier, UserVerifiableAddress,
 };
-use crate::scan::{Piece, RecordArray, ScanError, scan_slice, too_deep};
+use crate::scan::{Piece, RecordArray, ScanError, too_deep};
+use crate::sieve::{Ranges, Source, TooBig};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet as HashSet;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::ser::PrettyFormatter;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::io::{self, Write};
@@ -235,6 +237,20 @@ pub struct CanonicalExport<'a> {
     form: Form<'a>,
 }
 
+/// Memory the typed path takes per byte of the body: the typed tree, filtered and sorted.
+const TYPED_PER_BYTE: u64 = 6;
+
+/// Why an export's body cannot be written in canonical form.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// It does not parse as a tenant document.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Writing it would take more memory than allowed.
+    #[error(transparent)]
+    TooBig(#[from] TooBig),
+}
+
 enum Form<'a> {
     Indexed(Box<Indexed<'a>>),
     /// The typed path, filtered and sorted.
@@ -242,14 +258,16 @@ enum Form<'a> {
 }
 
 impl<'a> CanonicalExport<'a> {
-    /// Indexes `body` (an export's JSON), keeping only the records of `pools` (all when empty).
-    /// `source_name` names the body in errors; `progress` is told how many bytes are read.
+    /// Indexes `body` (an export's JSON, in memory or spooled to a file), keeping only the
+    /// records of `pools` (all when empty). `progress` is told how many bytes are read. A
+    /// document the index refuses is reported with the whole parse's error, found a record at
+    /// a time; one it cannot hold (a key over 2 GiB...) is read whole if `max_memory` allows.
     pub fn index(
-        body: &'a [u8],
-        source_name: &str,
+        body: Source<'a>,
         pools: &[String],
         progress: &dyn Fn(u64),
-    ) -> Result<CanonicalExport<'a>, LoadError> {
+        max_memory: u64,
+    ) -> Result<CanonicalExport<'a>, ExportError> {
         let form = match Indexed::read(body, progress) {
             Ok(mut indexed) => {
                 indexed.filter(pools);
@@ -257,14 +275,23 @@ impl<'a> CanonicalExport<'a> {
                 Form::Indexed(Box::new(indexed))
             }
             Err(reason) => {
-                tracing::debug!("the export is read whole: {reason}");
-                let mut dump = parse_dump(body, source_name)?;
+                tracing::debug!("the export is not indexed: {reason}");
+                body.check()?;
+                let needed = body.size().saturating_mul(TYPED_PER_BYTE);
+                if needed > max_memory {
+                    return Err(ExportError::TooBig(TooBig {
+                        what: format!("writing {} whole ({reason})", body.name()),
+                        needed,
+                        budget: max_memory,
+                    }));
+                }
+                let mut dump = body.load()?;
                 filter_pools(&mut dump, pools);
                 canonicalize(&mut dump);
                 Form::Typed(Box::new(dump))
             }
         };
-        progress(body.len() as u64);
+        progress(body.size());
         Ok(CanonicalExport { form })
     }
 
@@ -437,21 +464,35 @@ fn entry<T: DeserializeOwned + Keyed<N>, const N: usize>(
     })
 }
 
-/// Parses and indexes records at `places` of `body`, in parallel, onto `entries`.
+/// Records gathered for indexing: their texts one after another, and for each its offset in
+/// the body and its length.
+#[derive(Default)]
+struct Pending {
+    texts: Vec<u8>,
+    places: Vec<(u64, u32)>,
+}
+
+/// Parses and indexes the `pending` records, in parallel, onto `entries`.
 fn index_batch<T: DeserializeOwned + Keyed<N>, const N: usize>(
-    body: &[u8],
-    places: &[(u64, u32)],
+    pending: &Pending,
     entries: &mut Vec<Entry<N>>,
     spill: &mut Vec<u8>,
 ) -> Result<(), String> {
-    let chunks = places
+    let mut starts = Vec::with_capacity(pending.places.len());
+    let mut start = 0usize;
+    for (_, len) in &pending.places {
+        starts.push(start);
+        start += *len as usize;
+    }
+    let chunks = pending
+        .places
         .par_chunks(PARSE_CHUNK)
-        .map(|chunk| {
+        .zip(starts.par_chunks(PARSE_CHUNK))
+        .map(|(chunk, starts)| {
             let mut local = Vec::with_capacity(chunk.len());
             let mut local_spill = Vec::new();
-            for &(offset, len) in chunk {
-                let start = usize::try_from(offset).map_err(|error| error.to_string())?;
-                let record = &body[start..start + len as usize];
+            for (&(offset, len), &start) in chunk.iter().zip(starts) {
+                let record = &pending.texts[start..start + len as usize];
                 local.push(entry::<T, N>(record, offset, &mut local_spill)?);
             }
             Ok((local, local_spill))
@@ -479,29 +520,31 @@ fn index_batch<T: DeserializeOwned + Keyed<N>, const N: usize>(
 
 /// The text behind the parts of entries.
 #[derive(Clone, Copy)]
-struct Texts<'s> {
-    body: &'s [u8],
+struct Texts<'s, 'a> {
+    body: &'s Ranges<'a>,
     spill: &'s [u8],
 }
 
-impl<'s> Texts<'s> {
-    fn part<const N: usize>(self, entry: &Entry<N>, index: usize) -> Option<&'s [u8]> {
+impl<'s, 'a: 's> Texts<'s, 'a> {
+    fn part<const N: usize>(self, entry: &Entry<N>, index: usize) -> Option<Cow<'s, [u8]>> {
         let Part { at, len } = entry.parts[index];
         if len == Part::ABSENT.len {
             return None;
         }
-        let (source, start) = if at & Part::SPILLED != 0 {
-            (self.spill, (at & !Part::SPILLED) as usize)
-        } else {
-            // The record was found in the body, so its offset fits a `usize`.
-            (self.body, entry.offset as usize + at as usize)
-        };
-        Some(&source[start..start + len as usize])
+        if at & Part::SPILLED != 0 {
+            let start = (at & !Part::SPILLED) as usize;
+            return Some(Cow::Borrowed(&self.spill[start..start + len as usize]));
+        }
+        // The record was read from the body: its bytes are there (unless the file shrank,
+        // which then reads as an empty part).
+        let read = self
+            .body
+            .bytes(entry.offset + u64::from(at), u64::from(len));
+        Some(read.unwrap_or_default())
     }
 
-    fn record<const N: usize>(self, entry: &Entry<N>) -> &'s [u8] {
-        let start = entry.offset as usize;
-        &self.body[start..start + entry.len as usize]
+    fn record<const N: usize>(self, entry: &Entry<N>) -> io::Result<Cow<'a, [u8]>> {
+        self.body.bytes(entry.offset, u64::from(entry.len))
     }
 
     /// Canonical order: by key, then by place in the body.
@@ -510,7 +553,7 @@ impl<'s> Texts<'s> {
             (0..N)
                 .map(|index| {
                     let text = |entry| self.part(entry, index).unwrap_or_default();
-                    text(a).cmp(text(b))
+                    text(a).cmp(&text(b))
                 })
                 .find(|order| order.is_ne())
                 .unwrap_or(Ordering::Equal)
@@ -521,7 +564,7 @@ impl<'s> Texts<'s> {
 
 /// What indexing a body leaves.
 struct Indexed<'a> {
-    body: &'a [u8],
+    body: Ranges<'a>,
     /// Key parts that are not in their record's text as they are.
     spill: Vec<u8>,
     /// Pools, schemas, groups and unknown fields, parsed; the record arrays stay empty.
@@ -534,9 +577,9 @@ struct Indexed<'a> {
 }
 
 impl<'a> Indexed<'a> {
-    fn read(body: &'a [u8], progress: &dyn Fn(u64)) -> Result<Indexed<'a>, String> {
+    fn read(body: Source<'a>, progress: &dyn Fn(u64)) -> Result<Indexed<'a>, String> {
         let mut indexed = Indexed {
-            body,
+            body: Ranges::open(body).map_err(|error| error.to_string())?,
             spill: Vec::new(),
             frame: TenantDump::default(),
             users: Vec::new(),
@@ -545,23 +588,25 @@ impl<'a> Indexed<'a> {
             credentials: Vec::new(),
             members: Vec::new(),
         };
-        let mut pending: Vec<(u64, u32)> = Vec::with_capacity(BATCH);
+        let mut pending = Pending::default();
         let mut pending_array = RecordArray::Users;
-        let scanned = scan_slice(body, |piece| match piece {
+        let scanned = body.scan(|piece| match piece {
             Piece::Record {
                 array,
                 offset,
                 bytes,
                 ..
             } => {
-                if array != pending_array || pending.len() == BATCH {
+                if array != pending_array || pending.places.len() == BATCH {
                     indexed.index(pending_array, &pending)?;
-                    pending.clear();
+                    pending.places.clear();
+                    pending.texts.clear();
                     pending_array = array;
                     progress(offset);
                 }
                 let len = u32::try_from(bytes.len()).map_err(|_| "a record too long to index")?;
-                pending.push((offset, len));
+                pending.places.push((offset, len));
+                pending.texts.extend_from_slice(bytes);
                 Ok(())
             }
             Piece::Field { key, bytes, .. } => indexed.field(key, bytes),
@@ -574,21 +619,21 @@ impl<'a> Indexed<'a> {
         Ok(indexed)
     }
 
-    fn index(&mut self, array: RecordArray, places: &[(u64, u32)]) -> Result<(), String> {
-        let (body, spill) = (self.body, &mut self.spill);
+    fn index(&mut self, array: RecordArray, pending: &Pending) -> Result<(), String> {
+        let spill = &mut self.spill;
         match array {
-            RecordArray::Users => index_batch::<User, 2>(body, places, &mut self.users, spill),
+            RecordArray::Users => index_batch::<User, 2>(pending, &mut self.users, spill),
             RecordArray::Identifiers => {
-                index_batch::<UserIdentifier, 4>(body, places, &mut self.identifiers, spill)
+                index_batch::<UserIdentifier, 4>(pending, &mut self.identifiers, spill)
             }
             RecordArray::Addresses => {
-                index_batch::<UserVerifiableAddress, 4>(body, places, &mut self.addresses, spill)
+                index_batch::<UserVerifiableAddress, 4>(pending, &mut self.addresses, spill)
             }
             RecordArray::Credentials => {
-                index_batch::<UserCredential, 3>(body, places, &mut self.credentials, spill)
+                index_batch::<UserCredential, 3>(pending, &mut self.credentials, spill)
             }
             RecordArray::GroupMembers => {
-                index_batch::<GroupMember, 2>(body, places, &mut self.members, spill)
+                index_batch::<GroupMember, 2>(pending, &mut self.members, spill)
             }
         }
     }
@@ -618,21 +663,21 @@ impl<'a> Indexed<'a> {
         }
         filter_pools(&mut self.frame, pools);
         let texts = Texts {
-            body: self.body,
+            body: &self.body,
             spill: &self.spill,
         };
         let wanted: HashSet<&[u8]> = pools.iter().map(|pool| pool.as_bytes()).collect();
         self.users.retain(|user| {
             texts
                 .part(user, 0)
-                .is_some_and(|pool| wanted.contains(pool))
+                .is_some_and(|pool| wanted.contains(&*pool))
         });
-        let users: HashSet<&[u8]> = self
+        let users: HashSet<Cow<'_, [u8]>> = self
             .users
             .iter()
             .filter_map(|user| texts.part(user, 1))
             .collect();
-        let owned = |user: Option<&[u8]>| user.is_some_and(|user| users.contains(user));
+        let owned = |user: Option<Cow<'_, [u8]>>| user.is_some_and(|user| users.contains(&*user));
         self.identifiers.retain(|r| owned(texts.part(r, 0)));
         self.addresses.retain(|r| owned(texts.part(r, 0)));
         self.credentials.retain(|r| owned(texts.part(r, 0)));
@@ -643,7 +688,7 @@ impl<'a> Indexed<'a> {
     fn sort(&mut self) {
         canonicalize(&mut self.frame);
         let texts = Texts {
-            body: self.body,
+            body: &self.body,
             spill: &self.spill,
         };
         self.users.par_sort_unstable_by(|a, b| texts.compare(a, b));
@@ -717,7 +762,7 @@ impl<'a> Indexed<'a> {
         document.key(key)?;
         document.out.write_all(b"[")?;
         let texts = Texts {
-            body: self.body,
+            body: &self.body,
             spill: &self.spill,
         };
         let mut written = 0;
@@ -730,7 +775,8 @@ impl<'a> Indexed<'a> {
                     for (index, entry) in chunk.iter().enumerate() {
                         let first = written + number + index == 0;
                         buffer.extend_from_slice(if first { b"\n    " } else { b",\n    " });
-                        let record: T = serde_json::from_slice(texts.record(entry))?;
+                        let text = texts.record(entry).map_err(serde_json::Error::io)?;
+                        let record: T = serde_json::from_slice(&text)?;
                         pretty(&record, 2, &mut buffer)?;
                     }
                     Ok(buffer)
@@ -823,6 +869,7 @@ impl Write for Indented<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::parse_dump;
     use serde_json::json;
 
     #[test]
@@ -858,7 +905,11 @@ mod tests {
     fn streamed(body: &[u8], pools: &[String]) -> (Result<Vec<u8>, String>, bool) {
         let read = std::cell::Cell::new(0);
         let written = std::cell::Cell::new(0);
-        match CanonicalExport::index(body, "body", pools, &|bytes| read.set(bytes)) {
+        let source = Source::Memory {
+            name: "body",
+            bytes: body,
+        };
+        match CanonicalExport::index(source, pools, &|bytes| read.set(bytes), u64::MAX) {
             Err(error) => (Err(error.to_string()), true),
             Ok(export) => {
                 assert_eq!(read.get(), body.len() as u64);

@@ -268,10 +268,10 @@ fn list(items: &[String]) -> String {
 }
 
 /// The keys that more than one placement claims, each with its claimants.
-fn claimed_twice<'p, K: Ord>(
-    placements: &'p [Placement],
+fn claimed_twice<K: Ord>(
+    placements: &[Placement],
     keys: impl Fn(&Placement) -> Vec<K>,
-) -> Vec<(K, Vec<&'p Placement>)> {
+) -> Vec<(K, Vec<&Placement>)> {
     let mut claims: BTreeMap<K, Vec<&Placement>> = BTreeMap::new();
     for placement in placements {
         for key in keys(placement) {
@@ -300,6 +300,8 @@ pub(crate) struct Candidate {
     pub(crate) key: UserKey,
     pub(crate) label: Option<String>,
     pub(crate) identifiers: Vec<(String, String)>,
+    /// Where the caller keeps it (its position in the source document, when streamed).
+    pub(crate) row: u32,
 }
 
 impl Candidate {
@@ -308,6 +310,7 @@ impl Candidate {
             key: key.clone(),
             label: user.label(),
             identifiers: identifier_keys(user),
+            row: 0,
         }
     }
 }
@@ -352,6 +355,9 @@ pub(crate) struct Placement {
     pub(crate) source: UserKey,
     pub(crate) target: UserKey,
     pub(crate) matched_by: String,
+    /// The candidate's row.
+    pub(crate) row: u32,
+    /// Its identifiers' types and natural keys, while it is being placed.
     identifiers: Vec<(String, String)>,
 }
 
@@ -500,6 +506,7 @@ pub(crate) fn place(
             source: candidate.key,
             target: placed_at,
             matched_by,
+            row: candidate.row,
             identifiers: candidate.identifiers,
         });
     }
@@ -524,7 +531,10 @@ pub(crate) fn place(
             }
         }
         if taken.is_empty() {
-            placed.placements.push(placement);
+            placed.placements.push(Placement {
+                identifiers: Vec::new(),
+                ..placement
+            });
             continue;
         }
         let reasons: Vec<String> = taken
@@ -763,6 +773,15 @@ impl<'a> Rehome<'a> {
     pub(crate) fn keeps_target_passwords(&self) -> bool {
         self.policy == CredentialPolicy::Drop
     }
+
+    /// A password credential the target has for this user, kept as it is, naming its user
+    /// whole (so that leaving the user out takes it too).
+    pub(crate) fn kept_password(&self, mut credential: UserCredential) -> UserCredential {
+        credential.user_id = self.user_id.clone();
+        credential.user_pool_id = self.pool_id.clone();
+        credential.tenant_id = self.tenant_id.clone();
+        credential
+    }
 }
 
 /// Turns the source export into the target's desired state, in memory; see the module docs.
@@ -870,7 +889,7 @@ pub fn transform(
                 existing
                     .iter()
                     .filter(|c| c.kind.as_deref() == Some("password"))
-                    .map(|c| (*c).clone()),
+                    .map(|c| rehome.kept_password((*c).clone())),
             );
         }
         migration.id_map.push(placement.mapping());
@@ -1162,7 +1181,10 @@ mod tests {
             .iter()
             .filter(|c| c.kind.as_deref() == Some("password"))
             .collect();
-        assert_eq!(passwords, [&target.user_credentials[0]]);
+        // Kept as the target has it, naming its user and the target tenant like every record.
+        let mut kept = target.user_credentials[0].clone();
+        kept.tenant_id = Some("dst".into());
+        assert_eq!(passwords, [&kept]);
     }
 
     #[test]

@@ -544,8 +544,26 @@ fn typed_export(body: &[u8], pools: &[String]) -> Result<(Vec<u8>, usize, usize)
     Ok((out, dump.pools.len(), dump.users.len()))
 }
 
-fn streamed_export(body: &[u8], pools: &[String]) -> Result<(Vec<u8>, usize, usize), String> {
-    let export = poolsync::export::CanonicalExport::index(body, "response body", pools, &|_| {})
+/// The export written from `body`, held in memory or spooled to a file.
+fn streamed_export(
+    body: &[u8],
+    pools: &[String],
+    spooled: bool,
+) -> Result<(Vec<u8>, usize, usize), String> {
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, body).unwrap();
+    let source = if spooled {
+        poolsync::sieve::Source::Handle {
+            name: "response body",
+            file: &file,
+        }
+    } else {
+        poolsync::sieve::Source::Memory {
+            name: "response body",
+            bytes: body,
+        }
+    };
+    let export = poolsync::export::CanonicalExport::index(source, pools, &|_| {}, u64::MAX)
         .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     export.write(&mut out, &|_| {}).unwrap();
@@ -578,13 +596,14 @@ proptest! {
             body.truncate(cut.index(body.len()));
         }
         let typed = typed_export(&body, &pools);
-        let streamed = streamed_export(&body, &pools);
+        let streamed = streamed_export(&body, &pools, seed % 2 == 1);
         prop_assert_eq!(
             streamed.as_ref().map(|(out, pools, users)| (String::from_utf8_lossy(out), pools, users)),
             typed.as_ref().map(|(out, pools, users)| (String::from_utf8_lossy(out), pools, users))
         );
         if cut.is_none() {
-            let export = poolsync::export::CanonicalExport::index(&body, "response body", &pools, &|_| {}).unwrap();
+            let source = poolsync::sieve::Source::Memory { name: "response body", bytes: &body };
+            let export = poolsync::export::CanonicalExport::index(source, &pools, &|_| {}, u64::MAX).unwrap();
             prop_assert!(!export.read_whole(), "an ordinary document is read a record at a time");
         }
     }
@@ -853,5 +872,104 @@ proptest! {
             Err(other) => Err(other.to_string()),
         };
         prop_assert_eq!(sifted, exact);
+    }
+}
+
+/// A migration's outcome, comparable: the desired state in canonical order with the migration's
+/// decisions, or the error.
+fn migrated_outcome(
+    result: Result<(poolsync::migrate::Migration, TenantDump), String>,
+) -> Result<serde_json::Value, String> {
+    result.map(|(migration, mut desired)| {
+        poolsync::export::canonicalize(&mut desired);
+        json!({
+            "desired": desired,
+            "id_map": migration.id_map,
+            "held_back": migration.held_back,
+            "target_pools": migration.target_pools,
+            "pool_mapping": migration.pool_mapping,
+            "warnings": migration.warnings,
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_streamed_migration_migrates_what_the_in_memory_transform_migrates(
+        source in arb_dump(),
+        target in arb_dump(),
+        choice in any::<u64>(),
+        settings in 0u8..16,
+        leave in any::<bool>(),
+    ) {
+        use poolsync::migrate::{CredentialPolicy, MatchBy, MigrateOptions};
+        let mut target = mixed(&target, &source, choice, settings % 4);
+        let mut source = source;
+        // Identifiers that users share (by their local part alone), so that users claim each
+        // other's: held back, matched twice, claimed twice.
+        if choice % 3 == 0 {
+            for identifier in source.user_identifiers.iter_mut().chain(&mut target.user_identifiers) {
+                if let Some(value) = &mut identifier.identifier {
+                    *value = format!("{}@x.io", value.split('.').next().unwrap_or_default());
+                }
+            }
+        }
+        let mut options = MigrateOptions {
+            target_tenant: "dst".into(),
+            credentials: match settings % 3 {
+                0 => CredentialPolicy::Keep,
+                1 => CredentialPolicy::ForceReset,
+                _ => CredentialPolicy::Drop,
+            },
+            match_by: if settings & 4 == 0 { MatchBy::Id } else { MatchBy::Identifier },
+            ..MigrateOptions::default()
+        };
+        if settings & 8 != 0 {
+            options.pool_map.insert("pool-0".into(), "pool-1".into());
+        }
+        if settings == 3 {
+            options.pools = vec!["pool-1".into()];
+        }
+        // A few users left out afterwards, as `--mode fail` leaves out those that differ.
+        let gone: std::collections::BTreeSet<poolsync::index::UserKey> = if leave {
+            target.users.iter().take(2).filter_map(|u| Some(poolsync::index::UserKey {
+                pool_id: u.user_pool_id.clone()?,
+                user_id: u.id.clone()?,
+            })).collect()
+        } else {
+            Default::default()
+        };
+        let in_memory = poolsync::migrate::transform(&source, &target, &options)
+            .map(|(mut migration, mut desired)| {
+                migration.leave_out(&gone);
+                poolsync::migrate::leave_out(&mut desired, &gone);
+                (migration, desired)
+            })
+            .map_err(|error| format!("{error}: {error:?}"));
+        let source_bytes = written(&source, choice as usize, false);
+        let target_bytes = written(&target, (choice >> 8) as usize, true);
+        let streamed = poolsync::sieve::migrate(
+            poolsync::sieve::Source::Memory { name: "source", bytes: &source_bytes },
+            poolsync::sieve::Source::Memory { name: "target", bytes: &target_bytes },
+            &options,
+            u64::MAX,
+        )
+        .map_err(|error| match error {
+            poolsync::sieve::MigrationError::Migrate(error) => format!("{error}: {error:?}"),
+            other => other.to_string(),
+        })
+        .and_then(|mut spooled| {
+            spooled.leave_out(&gone).map_err(|error| error.to_string())?;
+            let mut text = Vec::new();
+            let poolsync::sieve::Source::Handle { file, .. } = spooled.desired() else {
+                unreachable!("the desired document is spooled");
+            };
+            std::io::Read::read_to_end(&mut std::io::Seek::seek(&mut &*file, std::io::SeekFrom::Start(0)).map(|_| file).unwrap(), &mut text).unwrap();
+            let desired = poolsync::load::parse_dump(&text, "spooled").map_err(|error| error.to_string())?;
+            Ok((spooled.migration.clone(), desired))
+        });
+        prop_assert_eq!(migrated_outcome(streamed), migrated_outcome(in_memory));
     }
 }

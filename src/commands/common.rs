@@ -16,7 +16,6 @@ use poolsync::error::LoadError;
 use poolsync::exit_codes;
 use poolsync::journal::Journal;
 use poolsync::markdown::{MarkdownOptions, render_markdown};
-use poolsync::model::TenantDump;
 use poolsync::plan::Plan;
 use poolsync::planfile::{KIND, PlanFile};
 use poolsync::redact::Redactor;
@@ -38,11 +37,6 @@ pub(crate) fn connect(target: &TargetArgs, global: &GlobalArgs) -> Result<ApiCli
     Ok(ApiClient::new(settings)?)
 }
 
-/// Reads a tenant file, with a hint on how to find every problem in it.
-pub(crate) fn load_file(path: &Path) -> Result<TenantDump, Failure> {
-    poolsync::load::read_dump(path).map_err(|error| load_failure(error, path))
-}
-
 /// The desired file's SHA-256, for saved plans and journals, read in chunks.
 pub(crate) fn desired_sha(path: &Path) -> Result<String, Failure> {
     poolsync::planfile::sha256_file(path).map_err(|source| read_failure(path, source))
@@ -53,18 +47,6 @@ pub(crate) fn desired_sha(path: &Path) -> Result<String, Failure> {
 pub(crate) async fn download(client: &ApiClient) -> Result<SpooledExport, Failure> {
     let bar = DownloadBar::new();
     Ok(client.export_spooled(&bar, SPILL_ABOVE).await?)
-}
-
-/// The tenant's whole export as a document, limited to `pools` (all when empty).
-pub(crate) async fn export_tenant(
-    client: &ApiClient,
-    pools: &[String],
-) -> Result<TenantDump, Failure> {
-    let bar = DownloadBar::new();
-    let mut dump = client.export(&bar).await?;
-    drop(bar);
-    poolsync::export::filter_pools(&mut dump, pools);
-    Ok(dump)
 }
 
 /// Plans `desired` against `current` (see [`poolsync::sieve::plan`]), with the desired

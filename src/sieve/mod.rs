@@ -32,15 +32,14 @@
 
 mod excerpt;
 mod join;
+mod migrate;
 mod problems;
 mod reader;
 mod refs;
 mod rows;
 mod source;
 
-pub use source::Source;
-
-use crate::diff::{DiffError, DiffOptions, diff, diff_matching, ignore_warnings};
+pub(crate) use crate::diff::{DiffError, DiffOptions, diff, diff_matching, ignore_warnings};
 use crate::error::LoadError;
 use crate::export::filter_pools;
 use crate::index::{Problem, thousands};
@@ -49,11 +48,13 @@ use crate::model::TenantDump;
 use crate::plan::{Action, Plan, UserChange};
 use crate::validate::{ValidateOptions, validate as validate_whole};
 use join::Ticket;
+pub use migrate::{MIGRATED, MigrationError, Spooled, migrate};
 use problems::Quoting;
 use reader::{IgnoreRules, Reading, Refusal, read};
 use rows::{NONE, Rows, hash_str, user_key};
 use rustc_hash::FxHashSet as HashSet;
-use source::Ranges;
+pub(crate) use source::Ranges;
+pub use source::Source;
 use std::collections::BTreeSet;
 
 /// Settings of a plan.

@@ -10,8 +10,14 @@ use crate::plan::UserRef;
 use rustc_hash::FxHashMap as HashMap;
 
 impl Rows {
-    /// The pool, id and label of `users` (by position), in that order.
-    pub(crate) fn refs(&self, source: Source<'_>, users: &[u32]) -> std::io::Result<Vec<UserRef>> {
+    /// Reads `users` (by position) again, each with its identifiers, and hands them to `visit`
+    /// with their index in `users`.
+    pub(crate) fn read_users<E: From<std::io::Error>>(
+        &self,
+        source: Source<'_>,
+        users: &[u32],
+        mut visit: impl FnMut(usize, User, Vec<UserIdentifier>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let wanted: HashMap<u32, usize> = users
             .iter()
             .enumerate()
@@ -27,7 +33,6 @@ impl Rows {
             .collect();
         identifiers.sort_unstable();
         let mut ranges = Ranges::open(source)?;
-        let mut refs = Vec::with_capacity(users.len());
         let mut next = identifiers.iter().peekable();
         for (index, position) in users.iter().enumerate() {
             let row = &self.users[*position as usize];
@@ -37,9 +42,18 @@ impl Rows {
                 let sub = &self.subs[*sub];
                 records.push(ranges.record(sub.offset, u64::from(sub.len))?);
             }
+            visit(index, user, records)?;
+        }
+        Ok(())
+    }
+
+    /// The pool, id and label of `users` (by position), in that order.
+    pub(crate) fn refs(&self, source: Source<'_>, users: &[u32]) -> std::io::Result<Vec<UserRef>> {
+        let mut refs = Vec::with_capacity(users.len());
+        self.read_users(source, users, |_, user, identifiers| {
             let label = UserAggregate {
                 user: &user,
-                identifiers: records.iter().collect(),
+                identifiers: identifiers.iter().collect(),
                 addresses: Vec::new(),
                 credentials: Vec::new(),
                 groups: Vec::new(),
@@ -50,7 +64,8 @@ impl Rows {
                 user_id: user.id.clone().unwrap_or_default(),
                 label,
             });
-        }
+            Ok::<_, std::io::Error>(())
+        })?;
         Ok(refs)
     }
 }

@@ -6,6 +6,7 @@ use crate::error::LoadError;
 use crate::load::{check_reader, check_slice, parse_dump, read_dump};
 use crate::model::TenantDump;
 use crate::scan::{CHUNK, Piece, ScanError, scan_reader, scan_slice};
+use std::borrow::Cow;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -150,6 +151,30 @@ impl<'a> Ranges<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The `len` bytes at `offset`: borrowed from memory, or read from the file (at any
+    /// position, from any thread).
+    pub(crate) fn bytes(&self, offset: u64, len: u64) -> std::io::Result<Cow<'a, [u8]>> {
+        match self {
+            Ranges::Memory(bytes) => {
+                let short =
+                    || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the input shrank");
+                let start = usize::try_from(offset).map_err(|_| short())?;
+                let end = usize::try_from(len)
+                    .ok()
+                    .and_then(|len| start.checked_add(len))
+                    .ok_or_else(short)?;
+                Ok(Cow::Borrowed(bytes.get(start..end).ok_or_else(short)?))
+            }
+            Ranges::File(file) => {
+                use std::os::unix::fs::FileExt;
+                let len = usize::try_from(len).map_err(std::io::Error::other)?;
+                let mut out = vec![0; len];
+                file.read_exact_at(&mut out, offset)?;
+                Ok(Cow::Owned(out))
+            }
+        }
     }
 
     /// The record of `len` bytes at `offset`, parsed into its type.

@@ -137,17 +137,20 @@ pub(crate) fn membership_without_group(position: usize) -> Problem {
 /// How many characters of a value messages show.
 pub const SHOWN_CHARACTERS: usize = 64;
 
-/// A value as any message, warning or plan line shows it: whole when it is short, else its first
+/// A value as any message or warning shows it: whole when it is short, else its first
 /// [`SHOWN_CHARACTERS`] characters, `…` and its size (`AAAA… (52,428,800 bytes)`), so that a
 /// hostile or absurd value (an identifier, a pool id, a `status` of 50 MB, a server's answer)
 /// keeps an error to a screen. Control characters are escaped (`\u{1b}`), so that a value can
 /// neither flood nor drive the terminal. Whatever the field, this is the one place values are
-/// cut.
+/// cut; plan lines, whose paths and values are longer by nature, cut at a longer length
+/// ([`shorten_to`]).
 pub fn shorten(value: &str) -> Cow<'_, str> {
-    let cut = value
-        .char_indices()
-        .nth(SHOWN_CHARACTERS)
-        .map(|(end, _)| end);
+    shorten_to(value, SHOWN_CHARACTERS)
+}
+
+/// [`shorten`] at `characters` characters.
+pub fn shorten_to(value: &str, characters: usize) -> Cow<'_, str> {
+    let cut = value.char_indices().nth(characters).map(|(end, _)| end);
     let head = &value[..cut.unwrap_or(value.len())];
     if cut.is_none() && !head.chars().any(char::is_control) {
         return value.into();

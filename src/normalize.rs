@@ -10,7 +10,7 @@
 //! the sub-records' `user_id`/`user_pool_id`) are dropped; `null`, `{}` and `[]` are the same as
 //! absent. Pure functions of data: no I/O, no clock.
 
-use crate::index::{Problem, UserAggregate};
+use crate::index::{Problem, UserAggregate, shorten};
 use crate::model::{Object, User, UserCredential, UserIdentifier, UserVerifiableAddress};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -343,7 +343,12 @@ fn sub_record_keys(user: &UserAggregate<'_>) -> SubRecordKeys {
 
 fn key_problems(user: &UserAggregate<'_>, keys: &SubRecordKeys) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let record = || format!("user `{}`", user.user.id.as_deref().unwrap_or_default());
+    let record = || {
+        format!(
+            "user `{}`",
+            shorten(user.user.id.as_deref().unwrap_or_default())
+        )
+    };
     let mut report = |field: &str, message: String| {
         problems.push(Problem {
             record: record(),
@@ -356,7 +361,7 @@ fn key_problems(user: &UserAggregate<'_>, keys: &SubRecordKeys) -> Vec<Problem> 
         if !seen.insert(key) {
             report(
                 "user_identifiers",
-                format!("identifier `{key}` appears twice"),
+                format!("identifier `{}` appears twice", shorten(key)),
             );
         }
     }
@@ -365,7 +370,7 @@ fn key_problems(user: &UserAggregate<'_>, keys: &SubRecordKeys) -> Vec<Problem> 
         if !seen.insert(key) {
             report(
                 "user_verifiable_addresses",
-                format!("verifiable address `{key}` appears twice"),
+                format!("verifiable address `{}` appears twice", shorten(key)),
             );
         }
     }
@@ -375,7 +380,8 @@ fn key_problems(user: &UserAggregate<'_>, keys: &SubRecordKeys) -> Vec<Problem> 
             report(
                 "user_credentials",
                 format!(
-                    "several `{key}` credentials without ids: give each an `id` to tell them apart"
+                    "several `{}` credentials without ids: give each an `id` to tell them apart",
+                    shorten(key)
                 ),
             );
         }

@@ -5,7 +5,7 @@
 //! pool, sub-records of missing users, users of unknown pools, and malformed e-mail and E.164
 //! values. JSON syntax and field types are checked earlier, by [`crate::load`]. Pure: no I/O.
 
-use crate::index::{Problem, TenantIndex, record_name, shorten};
+use crate::index::{Problem, TenantIndex, record_name, shorten, thousands};
 use crate::model::{
     InternalGroup, Pool, TenantDump, User, UserCredential, UserIdentifier, UserVerifiableAddress,
     enum_values,
@@ -108,7 +108,7 @@ impl Checker {
             self.report(
                 name,
                 "identifier",
-                format!("is longer than {MAX_ID_LENGTH} bytes"),
+                format!("is longer than {} bytes", thousands(MAX_ID_LENGTH)),
             );
         }
         self.require(name, "type", identifier.kind.is_some());
@@ -227,8 +227,9 @@ fn id_problem(id: &str) -> Option<String> {
         Some("is empty".into())
     } else if id.len() > MAX_ID_LENGTH {
         Some(format!(
-            "is {} bytes long; ids are at most {MAX_ID_LENGTH}",
-            id.len()
+            "is {} bytes long; ids are at most {}",
+            thousands(id.len()),
+            thousands(MAX_ID_LENGTH)
         ))
     } else if id.chars().any(char::is_control) {
         Some("contains a control character".into())

@@ -19,7 +19,7 @@ use poolsync::clock::now_rfc3339;
 use poolsync::diff::{DiffError, DiffOptions, PlanScope};
 use poolsync::exit_codes;
 use poolsync::export::{CanonicalExport, ExportError};
-use poolsync::index::UserKey;
+use poolsync::index::{UserKey, shorten};
 use poolsync::migrate::{
     Conflict, CredentialPolicy, IdMapping, MatchBy, MigrateOptions, Migration, id_map_csv,
     overwrites, parse_pool_mapping, pool_map,
@@ -354,7 +354,7 @@ fn print_migration(
         }
     )?;
     for (from, to) in &migration.pool_mapping {
-        writeln!(out, "  pool `{from}` -> `{to}`")?;
+        writeln!(out, "  pool `{}` -> `{}`", shorten(from), shorten(to))?;
     }
     writeln!(out)?;
     let options = TextOptions {
@@ -388,10 +388,10 @@ fn print_migration(
             writeln!(
                 out,
                 "  `{}` in pool `{}` -> `{}` in pool `{}` (by {})",
-                mapping.source_user_id,
-                mapping.source_pool,
-                mapping.target_user_id,
-                mapping.target_pool,
+                shorten(&mapping.source_user_id),
+                shorten(&mapping.source_pool),
+                shorten(&mapping.target_user_id),
+                shorten(&mapping.target_pool),
                 mapping.matched_by
             )?;
         }
@@ -454,12 +454,14 @@ fn write_conflicts(
         let label = conflict
             .label
             .as_deref()
-            .map(|l| format!(" ({l})"))
+            .map(|l| format!(" ({})", shorten(l)))
             .unwrap_or_default();
         writeln!(
             out,
             "  ! user `{}`{label} in pool `{}`: {}",
-            conflict.user_id, conflict.pool_id, conflict.reason
+            shorten(&conflict.user_id),
+            shorten(&conflict.pool_id),
+            conflict.reason
         )?;
     }
     Ok(())

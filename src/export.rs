@@ -217,8 +217,8 @@ pub struct ExportCounts {
 }
 
 /// An export's body, ready to be written in canonical form: byte for byte what [`to_pretty_json`]
-/// writes of the body parsed by [`parse_dump`], [`filter_pools`]ed and [`canonicalize`]d, but
-/// without a tree of the document in memory.
+/// writes of the body parsed by [`crate::load::parse_dump`], [`filter_pools`]ed and
+/// [`canonicalize`]d, but without a tree of the document in memory.
 ///
 /// [`CanonicalExport::index`] splits the body into records ([`crate::scan`]), parses each record
 /// of the per-user arrays on its own (in parallel) into its typed model, which checks it as the
@@ -228,11 +228,12 @@ pub struct ExportCounts {
 /// comparisons without touching the body. Pools, schemas, groups and unknown top-level fields are
 /// few and kept parsed; codes are checked and dropped. [`CanonicalExport::write`] parses the
 /// records again in canonical order and writes each as serde_json's pretty printer would at its
-/// depth. Memory: the body, 48 to 64 bytes per record, and a window of written records.
+/// depth. Memory: 48 to 64 bytes per record and a window of written records, beside the body,
+/// which is either in memory or spooled to a file and read again by byte range.
 ///
-/// Whatever the scanner or a record's parse refuses, and a record nested so deep that it could
-/// parse on its own but not inside the document, sends the body down the typed path
-/// ([`parse_dump`]), so errors (and output) are exactly that path's.
+/// Whatever the scanner or a record's parse refuses (a record nested so deep that it could parse
+/// on its own but not inside the document included) is reported with the whole parse's error,
+/// found again a record at a time ([`crate::load::check_reader`]).
 pub struct CanonicalExport<'a> {
     form: Form<'a>,
 }

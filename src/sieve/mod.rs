@@ -1,11 +1,11 @@
 //! Planning and checking documents too big to hold: unchanged users are sifted out by
 //! fingerprint while the documents stream past, and only the rest is diffed in full.
 //!
-//! Each side is read on its own thread, a record at a time ([`reader`], over [`crate::scan`]).
+//! Each side is read on its own thread, a record at a time (`reader`, over [`crate::scan`]).
 //! Every record is parsed, checked like [`crate::validate`] would check it, normalized the way
-//! [`crate::normalize`] does, and reduced to a row ([`rows`]): 128-bit fingerprints, its keys
+//! [`crate::normalize`] does, and reduced to a row (`rows`): 128-bit fingerprints, its keys
 //! and its place in the input; the record itself is dropped. Rows are then joined into users as
-//! [`crate::index::TenantIndex`] groups records ([`join`]): the sub-records' fingerprints are
+//! [`crate::index::TenantIndex`] groups records (`join`): the sub-records' fingerprints are
 //! combined (order-insensitively) into one for each user's content and one for its sub-record
 //! ids, and what cannot be placed (an orphan, a duplicate user) is noted. A desired user whose
 //! fingerprints equal its current user's is unchanged and costs nothing more. Every other user
@@ -14,7 +14,7 @@
 //! small documents so gathered are diffed by the exact in-memory path ([`crate::diff::diff`]),
 //! which writes the plan.
 //!
-//! Problems are found the same way, with the same memory ([`problems`]): the rows say which
+//! Problems are found the same way, with the same memory (`problems`): the rows say which
 //! records have one (a bad value, a duplicate id, an identifier held twice, an orphan, a pool
 //! nobody lists), and only those records are read again to word it, as `validate` and the index
 //! word it, in their order. A document that does not parse is read again a record at a time

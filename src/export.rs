@@ -8,14 +8,13 @@
 //! backups; and [`CanonicalExport`], which `poolsync export` uses to write a body of millions of
 //! users straight from its bytes, with an index of its records instead of a tree.
 
-use crate::error::LoadError;
 use crate::load::{check_list, parse_list};
 use crate::model::{
     Code, GroupMember, InternalGroup, Pool, Schema, TenantDump, User, UserCredential,
     UserIdentifier, UserVerifiableAddress,
 };
 use crate::scan::{Piece, RecordArray, ScanError, too_deep};
-use crate::sieve::{Ranges, Source, TooBig};
+use crate::sieve::{DocumentError, Ranges, Source, within};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet as HashSet;
 use serde::Serialize;
@@ -241,17 +240,6 @@ pub struct CanonicalExport<'a> {
 /// Memory the typed path takes per byte of the body: the typed tree, filtered and sorted.
 const TYPED_PER_BYTE: u64 = 6;
 
-/// Why an export's body cannot be written in canonical form.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    /// It does not parse as a tenant document.
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    /// Writing it would take more memory than allowed.
-    #[error(transparent)]
-    TooBig(#[from] TooBig),
-}
-
 enum Form<'a> {
     Indexed(Box<Indexed<'a>>),
     /// The typed path, filtered and sorted.
@@ -268,7 +256,7 @@ impl<'a> CanonicalExport<'a> {
         pools: &[String],
         progress: &dyn Fn(u64),
         max_memory: u64,
-    ) -> Result<CanonicalExport<'a>, ExportError> {
+    ) -> Result<CanonicalExport<'a>, DocumentError> {
         let form = match Indexed::read(body, progress) {
             Ok(mut indexed) => {
                 indexed.filter(pools);
@@ -278,14 +266,8 @@ impl<'a> CanonicalExport<'a> {
             Err(reason) => {
                 tracing::debug!("the export is not indexed: {reason}");
                 body.check()?;
-                let needed = body.size().saturating_mul(TYPED_PER_BYTE);
-                if needed > max_memory {
-                    return Err(ExportError::TooBig(TooBig {
-                        what: format!("writing {} whole ({reason})", body.name()),
-                        needed,
-                        budget: max_memory,
-                    }));
-                }
+                let what = || format!("writing {} whole ({reason})", body.name());
+                within(what, body.size(), TYPED_PER_BYTE, max_memory)?;
                 let mut dump = body.load()?;
                 filter_pools(&mut dump, pools);
                 canonicalize(&mut dump);

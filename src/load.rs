@@ -278,6 +278,7 @@ fn cut_quoted(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::tests::Trickle;
 
     fn parse_error(text: &[u8]) -> String {
         parse_dump(text, "desired.json").unwrap_err().to_string()
@@ -318,21 +319,6 @@ mod tests {
             "]".repeat(100_000)
         );
         assert!(parse_error(deep.as_bytes()).contains("recursion limit"));
-    }
-
-    /// A reader that hands out `step` bytes per call, to put chunk edges everywhere.
-    struct Trickle<'a> {
-        bytes: &'a [u8],
-        step: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-            let count = self.step.min(out.len()).min(self.bytes.len());
-            out[..count].copy_from_slice(&self.bytes[..count]);
-            self.bytes = &self.bytes[count..];
-            Ok(count)
-        }
     }
 
     /// `check_slice` and `check_reader` (at several chunk sizes) report what `parse_dump` does.

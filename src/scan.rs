@@ -484,14 +484,14 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::{Value, json};
 
     /// A reader that hands out `step` bytes per call, to put chunk edges everywhere.
-    struct Trickle<'a> {
-        bytes: &'a [u8],
-        step: usize,
+    pub(crate) struct Trickle<'a> {
+        pub(crate) bytes: &'a [u8],
+        pub(crate) step: usize,
     }
 
     impl Read for Trickle<'_> {

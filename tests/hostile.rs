@@ -31,9 +31,20 @@ fn assert_refused(server: &poolsync::emulator::EmulatorHandle, file: &Path) {
         ],
     );
     let name = file.file_name().unwrap().to_string_lossy().to_string();
-    let text = transcript(&output);
-    assert_eq!(output.status.code(), Some(1), "{name}: {text}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_one_screen_of_error(&output, &name);
+}
+
+/// Exit 1 with `error: …` on stderr, a screen at most (30 lines, 8 KiB), nothing on stdout,
+/// never a panic; returns stderr.
+fn assert_one_screen_of_error(output: &std::process::Output, name: &str) -> String {
+    let text = transcript(output);
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{name}: {}",
+        &text[..text.len().min(2000)]
+    );
     assert!(stderr.starts_with("error: "), "{name}: {stderr}");
     assert!(
         !text.contains("panicked") && !text.contains("RUST_BACKTRACE"),
@@ -50,8 +61,10 @@ fn assert_refused(server: &poolsync::emulator::EmulatorHandle, file: &Path) {
     );
     assert!(
         output.stdout.is_empty(),
-        "{name}: nothing on stdout: {text}"
+        "{name}: {} bytes on stdout",
+        output.stdout.len()
     );
+    stderr
 }
 
 #[test]
@@ -288,30 +301,7 @@ fn write(directory: &Path, name: &str, value: &serde_json::Value) -> PathBuf {
 
 /// Runs `poolsync` offline and checks that it refuses with one screen of error at most.
 fn assert_one_screen(args: &[&str], name: &str) -> String {
-    let output = crate::support::run(args);
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{name}: {}",
-        &stderr[..stderr.len().min(2000)]
-    );
-    assert!(stderr.starts_with("error: "), "{name}: {stderr}");
-    assert!(
-        stderr.lines().count() <= 30,
-        "{name}: more than a screen:\n{stderr}"
-    );
-    assert!(
-        stderr.len() <= 8 * 1024,
-        "{name}: {} bytes of error",
-        stderr.len()
-    );
-    assert!(
-        output.stdout.is_empty(),
-        "{name}: {} bytes on stdout",
-        output.stdout.len()
-    );
-    stderr
+    assert_one_screen_of_error(&crate::support::run(args), name)
 }
 
 #[test]

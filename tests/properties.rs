@@ -7,7 +7,7 @@ use poolsync::model::{
     GroupMember, Pool, SecretValue, TenantDump, User, UserCredential, UserIdentifier,
 };
 use poolsync::render::TextOptions;
-use poolsync::sieve::Detail;
+use poolsync::sieve::{Detail, SieveOptions};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -257,6 +257,26 @@ fn sieve_plan_checked(
     options: &DiffOptions,
     check_desired: bool,
 ) -> Result<(serde_json::Value, poolsync::sieve::SieveStats), String> {
+    sieve_plan_with(current, desired, options, |sieve| SieveOptions {
+        check_desired,
+        ..sieve
+    })
+    .map(|sifted| (serde_json::to_value(&sifted.plan).unwrap(), sifted.stats))
+    .map_err(|error| match error {
+        poolsync::sieve::PlanError::Diff(error) => format!("{error}: {:?}", error.problems),
+        poolsync::sieve::PlanError::Desired(problems) => format!("invalid: {problems:?}"),
+        other => other.to_string(),
+    })
+}
+
+/// The sieve's plan of two documents (the desired one written pretty), with `settings` made
+/// of the plain settings for `options`.
+fn sieve_plan_with<'o>(
+    current: &TenantDump,
+    desired: &TenantDump,
+    options: &'o DiffOptions,
+    settings: impl FnOnce(SieveOptions<'o>) -> SieveOptions<'o>,
+) -> Result<poolsync::sieve::Sifted, poolsync::sieve::PlanError> {
     let current_bytes = serde_json::to_vec(current).unwrap();
     let desired_bytes = serde_json::to_vec_pretty(desired).unwrap();
     poolsync::sieve::plan(
@@ -268,43 +288,8 @@ fn sieve_plan_checked(
             name: "desired",
             bytes: &desired_bytes,
         },
-        poolsync::sieve::SieveOptions {
-            check_desired,
-            ..poolsync::sieve::SieveOptions::new(options)
-        },
+        settings(SieveOptions::new(options)),
     )
-    .map(|sifted| (serde_json::to_value(&sifted.plan).unwrap(), sifted.stats))
-    .map_err(|error| match error {
-        poolsync::sieve::PlanError::Diff(error) => format!("{error}: {:?}", error.problems),
-        poolsync::sieve::PlanError::Desired(problems) => format!("invalid: {problems:?}"),
-        other => other.to_string(),
-    })
-}
-
-fn sieve_plan_detailed(
-    current: &TenantDump,
-    desired: &TenantDump,
-    options: &DiffOptions,
-    detail: Detail,
-) -> poolsync::plan::Plan {
-    let current_bytes = serde_json::to_vec(current).unwrap();
-    let desired_bytes = serde_json::to_vec(desired).unwrap();
-    poolsync::sieve::plan(
-        poolsync::sieve::Source::Memory {
-            name: "current",
-            bytes: &current_bytes,
-        },
-        poolsync::sieve::Source::Memory {
-            name: "desired",
-            bytes: &desired_bytes,
-        },
-        poolsync::sieve::SieveOptions {
-            detail,
-            ..poolsync::sieve::SieveOptions::new(options)
-        },
-    )
-    .unwrap()
-    .plan
 }
 
 fn rendered(plan: &poolsync::plan::Plan, options: &TextOptions) -> String {
@@ -393,7 +378,8 @@ proptest! {
         // A plan made for a grouped text shows what the exact plan shows.
         if let Ok(exact) = diff(&a, &desired, &options) {
             let text = TextOptions { summary_threshold: 2, examples_per_group: 1, ..TextOptions::default() };
-            let shown = sieve_plan_detailed(&a, &desired, &options, Detail::Shown { threshold: 2, examples: 1 });
+            let detail = Detail::Shown { threshold: 2, examples: 1 };
+            let shown = sieve_plan_with(&a, &desired, &options, |sieve| SieveOptions { detail, ..sieve }).unwrap().plan;
             prop_assert_eq!(rendered(&shown, &text), rendered(&exact, &text));
             prop_assert_eq!(shown.summary, exact.summary);
         }

@@ -9,9 +9,10 @@ use clap::Args;
 use indicatif::HumanCount;
 use poolsync::apply::{SPILL_ABOVE, export_source};
 use poolsync::exit_codes;
-use poolsync::export::{CanonicalExport, ExportError};
+use poolsync::export::CanonicalExport;
 use poolsync::fsutil::write_atomic_with;
 use poolsync::render::count_noun;
+use poolsync::sieve::DocumentError;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -42,8 +43,8 @@ pub(crate) fn run(args: ExportArgs, global: &GlobalArgs) -> Result<u8, Failure> 
     let progress = |at| bar.0.set_position(at);
     let export = CanonicalExport::index(source, &args.pools, &progress, memory_budget()).map_err(
         |error| match error {
-            ExportError::Load(error) => Failure::from(body.not_a_tenant_document(&error)),
-            ExportError::TooBig(error) => too_big(error),
+            DocumentError::Load(error) => Failure::from(body.not_a_tenant_document(&error)),
+            DocumentError::TooBig(error) => too_big(error),
         },
     )?;
     let missing: Vec<String> = args

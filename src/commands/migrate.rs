@@ -18,7 +18,7 @@ use poolsync::client::{ApiClient, BatchOptions, ConnectionSettings};
 use poolsync::clock::now_rfc3339;
 use poolsync::diff::{DiffError, DiffOptions, PlanScope};
 use poolsync::exit_codes;
-use poolsync::export::{CanonicalExport, ExportError};
+use poolsync::export::CanonicalExport;
 use poolsync::index::{UserKey, shorten};
 use poolsync::migrate::{
     Conflict, CredentialPolicy, IdMapping, MatchBy, MigrateOptions, Migration, id_map_csv,
@@ -28,6 +28,7 @@ use poolsync::model::ImportMode;
 use poolsync::plan::Plan;
 use poolsync::planfile::{PlanFile, PlanOrigin};
 use poolsync::render::{self, TextOptions, count_noun};
+use poolsync::sieve::DocumentError;
 use poolsync::sieve::{Detail, MigrationError, PlanError, Side, SieveOptions, Source, Spooled};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -507,7 +508,7 @@ fn desired_fingerprint(spooled: &Spooled<'_>) -> Result<String, Failure> {
     }
     let export = CanonicalExport::index(spooled.desired(), &[], &|_| {}, memory_budget()).map_err(
         |error| match error {
-            ExportError::TooBig(error) => too_big(error),
+            DocumentError::TooBig(error) => too_big(error),
             error => Failure::new(error),
         },
     )?;

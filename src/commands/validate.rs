@@ -5,7 +5,7 @@ use crate::command_error::{Failure, load_failure, too_big};
 use clap::Args;
 use poolsync::exit_codes;
 use poolsync::render::count_noun;
-use poolsync::sieve::{Source, ValidateError, validate};
+use poolsync::sieve::{DocumentError, Source, validate};
 use poolsync::validate::ValidateOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,8 +26,8 @@ pub(crate) fn run(args: ValidateArgs) -> Result<u8, Failure> {
     };
     let validation = validate(Source::File(&args.file), &options, memory_budget()).map_err(
         |error| match error {
-            ValidateError::Load(error) => load_failure(error, &args.file),
-            ValidateError::TooBig(error) => too_big(error),
+            DocumentError::Load(error) => load_failure(error, &args.file),
+            DocumentError::TooBig(error) => too_big(error),
         },
     )?;
     let file = args.file.display();

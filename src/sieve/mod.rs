@@ -175,13 +175,13 @@ fn gigabytes(bytes: u64) -> String {
 
 /// Memory the whole-document path takes per byte of JSON: the typed tree, the index and the
 /// normalized users of both documents (measured: 6.7 to 6.9 at a million users).
-const WHOLE_PER_BYTE: u64 = 8;
+pub(crate) const WHOLE_PER_BYTE: u64 = 8;
 /// Memory the exact diff takes per byte of the users it diffs: their typed records, index,
 /// normalized forms and changes (measured: 11 for a plan of 100,000 creates).
 const EXACT_PER_BYTE: u64 = 12;
 
 /// Refuses `what` when `bytes` of JSON at `per_byte` exceed the budget.
-fn within(
+pub(crate) fn within(
     what: impl FnOnce() -> String,
     bytes: u64,
     per_byte: u64,
@@ -706,13 +706,13 @@ pub struct Validation {
     pub pools_with_users: BTreeSet<String>,
 }
 
-/// Why [`validate`] could not check a document.
+/// Why a document could not be read ([`validate`], [`crate::export::CanonicalExport`]).
 #[derive(Debug, thiserror::Error)]
-pub enum ValidateError {
+pub enum DocumentError {
     /// It could not be read or parsed.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// Checking it would need more memory than allowed.
+    /// Reading it would need more memory than allowed.
     #[error(transparent)]
     TooBig(#[from] TooBig),
 }
@@ -724,7 +724,7 @@ pub fn validate(
     source: Source<'_>,
     options: &ValidateOptions,
     max_memory: u64,
-) -> Result<Validation, ValidateError> {
+) -> Result<Validation, DocumentError> {
     let reading = Reading {
         side: Side::Desired,
         rules: None,

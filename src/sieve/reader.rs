@@ -153,7 +153,7 @@ impl Reader<'_> {
                 match array {
                     RecordArray::Users => self.user(index, place, bytes)?,
                     RecordArray::Identifiers => {
-                        let mut record: UserIdentifier = parse(bytes, 2)?;
+                        let record: UserIdentifier = parse(bytes, 2)?;
                         if self.reading.check {
                             self.checker.identifier(index, &record);
                         }
@@ -163,32 +163,23 @@ impl Reader<'_> {
                         } else {
                             0
                         };
-                        let owner = (record.user_id.take(), record.user_pool_id.take());
-                        let id = record.id.take();
-                        let sub = Sub::new(Class::Identifier, index, place, owner, id, holds);
-                        self.sub(sub, &key, record)?;
+                        self.keyed(Class::Identifier, (index, place), record, &key, holds)?;
                     }
                     RecordArray::Addresses => {
-                        let mut record: UserVerifiableAddress = parse(bytes, 2)?;
+                        let record: UserVerifiableAddress = parse(bytes, 2)?;
                         if self.reading.check {
                             self.checker.address(index, &record);
                         }
                         let key = natural_key(record.kind.as_deref(), record.address.as_deref());
-                        let owner = (record.user_id.take(), record.user_pool_id.take());
-                        let id = record.id.take();
-                        let sub = Sub::new(Class::Address, index, place, owner, id, 0);
-                        self.sub(sub, &key, record)?;
+                        self.keyed(Class::Address, (index, place), record, &key, 0)?;
                     }
                     RecordArray::Credentials => {
-                        let mut record: UserCredential = parse(bytes, 2)?;
+                        let record: UserCredential = parse(bytes, 2)?;
                         if self.reading.check {
                             self.checker.credential(index, &record);
                         }
                         let key = record.kind.clone().unwrap_or_default();
-                        let owner = (record.user_id.take(), record.user_pool_id.take());
-                        let id = record.id.take();
-                        let sub = Sub::new(Class::Credential, index, place, owner, id, 0);
-                        self.sub(sub, &key, record)?;
+                        self.keyed(Class::Credential, (index, place), record, &key, 0)?;
                     }
                     RecordArray::GroupMembers => {
                         let record: GroupMember = parse(bytes, 2)?;
@@ -198,7 +189,14 @@ impl Reader<'_> {
                             0
                         };
                         let owner = (record.user_id, record.user_pool_id);
-                        let sub = Sub::new(Class::Member, index, place, owner, None, flags);
+                        let sub = Sub {
+                            class: Class::Member,
+                            position: index,
+                            place,
+                            owner,
+                            id: None,
+                            flags,
+                        };
                         let group = record.group_id.unwrap_or_default();
                         self.sub(sub, &group, Empty)?;
                     }
@@ -306,6 +304,28 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// A sub-record with an id: its user, pool and id are taken out of it (they are its keys,
+    /// not its content) before it is hashed.
+    fn keyed<T: InPlace + Keyed>(
+        &mut self,
+        class: Class,
+        (position, place): (usize, (u64, u64)),
+        mut record: T,
+        key: &str,
+        flags: u8,
+    ) -> Result<(), Stop> {
+        let (user_id, pool_id, id) = record.take_keys();
+        let sub = Sub {
+            class,
+            position,
+            place,
+            owner: (user_id, pool_id),
+            id,
+            flags,
+        };
+        self.sub(sub, key, record)
+    }
+
     fn sub<T: InPlace>(&mut self, sub: Sub, key: &str, record: T) -> Result<(), Stop> {
         let Sub {
             class,
@@ -406,25 +426,23 @@ struct Sub {
     flags: u8,
 }
 
-impl Sub {
-    fn new(
-        class: Class,
-        position: usize,
-        place: (u64, u64),
-        owner: (Option<String>, Option<String>),
-        id: Option<String>,
-        flags: u8,
-    ) -> Sub {
-        Sub {
-            class,
-            position,
-            place,
-            owner,
-            id,
-            flags,
-        }
-    }
+/// A sub-record that names its user and pool and has an id of its own.
+trait Keyed {
+    /// Takes its user id, pool id and id out of it.
+    fn take_keys(&mut self) -> (Option<String>, Option<String>, Option<String>);
 }
+
+macro_rules! keyed {
+    ($($record:ty),*) => {$(
+        impl Keyed for $record {
+            fn take_keys(&mut self) -> (Option<String>, Option<String>, Option<String>) {
+                (self.user_id.take(), self.user_pool_id.take(), self.id.take())
+            }
+        }
+    )*};
+}
+
+keyed!(UserIdentifier, UserVerifiableAddress, UserCredential);
 
 /// The content of a group membership: nothing beyond its key (the group).
 #[derive(serde::Serialize)]

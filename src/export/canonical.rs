@@ -669,7 +669,6 @@ impl Write for Indented<'_> {
 mod tests {
     use super::*;
     use crate::load::parse_dump;
-    use serde_json::json;
 
     fn typed(body: &[u8], pools: &[String]) -> Result<Vec<u8>, String> {
         let mut dump = parse_dump(body, "body").map_err(|error| error.to_string())?;

@@ -200,7 +200,6 @@ pub use canonical::{CanonicalExport, ExportCounts};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::parse_dump;
     use serde_json::json;
 
     #[test]

@@ -1,4 +1,6 @@
 //! Passwords: the hash reader on real exports of other platforms, verification, the
 //! emulator's password check and `poolsync check-logins`.
 
+mod cases;
 mod real;
+mod verify;

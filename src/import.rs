@@ -4,16 +4,13 @@
 //! credentials, memberships), because an `update` import replaces a user and its sub-records as
 //! a unit. Derived fields are filled in here (`tenant_id`, `identifier_lc`, `address_lc`,
 //! timestamps), sub-records get the same ids the diff matched them to, and users are cut into
-//! batches of at most [`MAX_BATCH_USERS`]. Pure: the caller passes the clock in as `now`.
+//! batches of at most [`MAX_USERS_PER_REQUEST`]. Pure: the caller passes the clock in as `now`.
 
 use crate::index::{TenantIndex, UserAggregate, UserKey};
-use crate::model::{GroupMember, TenantDump};
+use crate::model::{GroupMember, MAX_USERS_PER_REQUEST, TenantDump};
 use crate::normalize::{address_id, credential_id, identifier_id, natural_key};
 use crate::plan::{Action, Plan, RecordChanges};
 use std::collections::BTreeSet;
-
-/// The most users the import API accepts in one request.
-pub const MAX_BATCH_USERS: usize = 100;
 
 /// A request body and the users in it.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +126,7 @@ pub fn materialize_user(
 
 /// The import requests that carry out `plan`: first one with the pools and groups to create or
 /// update (if any), then the users in batches of at most `batch_size` (capped at
-/// [`MAX_BATCH_USERS`] whatever is asked).
+/// [`MAX_USERS_PER_REQUEST`] whatever is asked).
 pub fn build_batches(
     plan: &Plan,
     current: &TenantDump,
@@ -180,7 +177,7 @@ impl<'a> BatchBuilder<'a> {
             desired_index,
             tenant_id,
             now,
-            batch_size: batch_size.clamp(1, MAX_BATCH_USERS),
+            batch_size: batch_size.clamp(1, MAX_USERS_PER_REQUEST),
             has_pool_batch: !plan.pools.changes.is_empty() || !plan.groups.changes.is_empty(),
         }
     }

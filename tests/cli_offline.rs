@@ -1,18 +1,14 @@
 //! End-to-end tests of the commands that need no server: `diff` and `validate`, run as the real
 //! binary, with stdout, stderr and exit code snapshotted together.
 
-use crate::support::{path, poolsync, run, snapshot_settings, transcript};
+use crate::support::{
+    path, poolsync, run, snapshot_run as snapshot, snapshot_settings, transcript,
+};
 use std::io::Write;
 
 const EXPORT: &str = "examples/acme/export.json";
 const CHANGES: &str = "examples/acme/desired-changes.json";
 const UNCHANGED: &str = "examples/acme/desired-unchanged.json";
-
-fn snapshot(name: &str, args: &[&str]) -> std::process::Output {
-    let output = run(args);
-    snapshot_settings().bind(|| insta::assert_snapshot!(name, transcript(&output)));
-    output
-}
 
 #[test]
 fn diff_prints_the_plan_and_exits_0_without_detailed_exitcode() {

@@ -46,6 +46,8 @@ pub mod settings;
 pub mod token;
 pub mod transport;
 
+/// Import modes belong to the contract; re-exported where the client takes them.
+pub use crate::model::ImportMode;
 pub use batch::{
     Batch, BatchError, BatchEvent, BatchObserver, BatchOptions, BatchOutcome, BatchStatus,
     Cancellation, DeleteJob, run_batches, run_deletes,
@@ -55,6 +57,5 @@ pub use retry::RetryPolicy;
 pub use settings::{ApiPath, ConnectionArgs, ConnectionSettings, SettingsError};
 pub use token::Scope;
 pub use transport::{
-    ApiClient, DeleteOutcome, ExportBody, ExportProgress, ImportMode, NoProgress, SpooledBody,
-    SpooledExport,
+    ApiClient, DeleteOutcome, ExportBody, ExportProgress, NoProgress, SpooledBody, SpooledExport,
 };

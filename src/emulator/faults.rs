@@ -91,16 +91,16 @@ pub(crate) struct FaultInjector {
 }
 
 impl FaultInjector {
-    pub fn new(config: FaultConfig) -> Self {
+    pub(super) fn new(config: FaultConfig) -> Self {
         let rng = Mutex::new(ChaCha8Rng::seed_from_u64(config.seed));
         FaultInjector { config, rng }
     }
 
-    pub fn config(&self) -> &FaultConfig {
+    pub(super) fn config(&self) -> &FaultConfig {
         &self.config
     }
 
-    pub fn draw(&self) -> Draw {
+    pub(super) fn draw(&self) -> Draw {
         let mut rng = self
             .rng
             .lock()
@@ -144,7 +144,7 @@ impl Default for RateWindow {
 
 impl RateWindow {
     /// Counts one request; `Some(retry_after_secs)` if the limit refuses it.
-    pub fn admit(
+    pub(super) fn admit(
         &mut self,
         limit: Option<RateLimit>,
         retry_after_secs: u64,

@@ -5,7 +5,7 @@
 //! several tenants at once, with deterministic fault injection for rehearsals and tests. Tests
 //! start it in-process on `127.0.0.1:0` ([`Emulator::start`], or
 //! [`Emulator::start_in_background`] for tests that run the `poolsync` binary); people start it
-//! with `poolsync emulate` ([`cli`]).
+//! with `poolsync emulate`.
 //!
 //! ```no_run
 //! # async fn demo(seed: poolsync::model::TenantDump) -> Result<(), poolsync::emulator::EmulatorError> {
@@ -25,7 +25,6 @@
 
 mod api_error;
 mod auth;
-pub mod cli;
 mod config;
 mod error;
 mod faults;
@@ -33,7 +32,6 @@ mod persist;
 mod server;
 mod state;
 
-pub use cli::{EmulateArgs, run_emulate};
 pub use config::{
     ClientConfig, DEFAULT_SCOPES, EmulatorConfig, SCOPE_IDENTITY, SCOPE_MANAGE_CONFIGURATION,
     SCOPE_READ_CONFIGURATION,

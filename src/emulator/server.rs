@@ -141,13 +141,6 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The current time as the API writes it.
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
-}
-
 impl Shared {
     fn tenant(&self, tenant_id: &str) -> Result<&Arc<Tenant>, ApiError> {
         self.tenants
@@ -215,7 +208,7 @@ fn build_tenants(
     seeds: Vec<(String, TenantDump)>,
     state_file: Option<PathBuf>,
 ) -> Result<BuiltTenants, EmulatorError> {
-    let now = now_rfc3339();
+    let now = crate::clock::now_rfc3339_precise();
     let stored = match &state_file {
         Some(path) => persist::load(path)?,
         None => None,
@@ -532,7 +525,7 @@ async fn write_state(
                     tracing::debug!(target: "poolsync::emulator", "state written to `{}`", path.display())
                 }
                 Err(error) => {
-                    tracing::error!(target: "poolsync::emulator", "{error}: {}", error_chain(&error));
+                    tracing::error!(target: "poolsync::emulator", "{error}: {}", crate::error::causes(&error).join(": "));
                     // Try again at the next change.
                     return previous;
                 }
@@ -541,16 +534,6 @@ async fn write_state(
         written
     });
     task.await.unwrap_or_default()
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut causes = Vec::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        causes.push(cause.to_string());
-        source = cause.source();
-    }
-    causes.join(": ")
 }
 
 /// Waits until shutdown is asked for (or the emulator is gone).
@@ -991,7 +974,7 @@ async fn import(
             }
             // What does not depend on the tenant is done before taking its lock.
             let prepared = PreparedImport::new(dump);
-            let now = now_rfc3339();
+            let now = crate::clock::now_rfc3339_precise();
             let mut state = write(&tenant.state);
             let before = state.generation();
             let outcome = state.import_prepared(prepared, mode, &now);

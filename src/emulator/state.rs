@@ -56,7 +56,7 @@ pub(crate) enum ImportMode {
 
 impl ImportMode {
     /// Reads the `mode` query parameter; missing means `ignore`.
-    pub fn parse(mode: Option<&str>) -> Result<Self, ApiError> {
+    pub(super) fn parse(mode: Option<&str>) -> Result<Self, ApiError> {
         match mode {
             None | Some("ignore") => Ok(ImportMode::Ignore),
             Some("fail") => Ok(ImportMode::Fail),
@@ -300,7 +300,7 @@ struct Owners {
 }
 
 impl PreparedImport {
-    pub fn new(mut dump: TenantDump) -> Self {
+    pub(super) fn new(mut dump: TenantDump) -> Self {
         fill_missing_ids(&mut dump);
         // A user id sent twice is refused by validation before anything is applied.
         let position: HashMap<&str, usize> = dump
@@ -469,7 +469,7 @@ fn put<T>(list: &mut Vec<T>, action: Action, item: T) -> bool {
 }
 
 impl TenantState {
-    pub fn new(tenant_id: &str) -> Self {
+    pub(super) fn new(tenant_id: &str) -> Self {
         TenantState {
             tenant_id: tenant_id.to_string(),
             schemas: Vec::new(),
@@ -485,7 +485,11 @@ impl TenantState {
 
     /// A tenant holding `seed`, after [`fill_server_fields`]; the seed must satisfy every rule
     /// of an import (the message says which it breaks).
-    pub fn from_seed(tenant_id: &str, mut seed: TenantDump, now: &str) -> Result<Self, String> {
+    pub(super) fn from_seed(
+        tenant_id: &str,
+        mut seed: TenantDump,
+        now: &str,
+    ) -> Result<Self, String> {
         fill_server_fields(&mut seed, tenant_id, now);
         let codes = std::mem::take(&mut seed.codes);
         let mut state = TenantState::new(tenant_id);
@@ -507,11 +511,11 @@ impl TenantState {
         Ok(state)
     }
 
-    pub fn generation(&self) -> u64 {
+    pub(super) fn generation(&self) -> u64 {
         self.generation
     }
 
-    pub fn user_count(&self) -> usize {
+    pub(super) fn user_count(&self) -> usize {
         self.user_slot.len()
     }
 
@@ -532,7 +536,7 @@ impl TenantState {
     }
 
     /// Imports `dump` under `mode`. On error, see the module docs for what may have changed.
-    pub fn import(
+    pub(super) fn import(
         &mut self,
         dump: TenantDump,
         mode: ImportMode,
@@ -542,7 +546,7 @@ impl TenantState {
     }
 
     /// [`TenantState::import`] of a body prepared beforehand (outside the tenant's lock).
-    pub fn import_prepared(
+    pub(super) fn import_prepared(
         &mut self,
         prepared: PreparedImport,
         mode: ImportMode,
@@ -1199,7 +1203,7 @@ impl TenantState {
     }
 
     /// Deletes a user of `pool_id` with everything that hangs from it; false if there is none.
-    pub fn delete_user(&mut self, pool_id: &str, user_id: &str) -> bool {
+    pub(super) fn delete_user(&mut self, pool_id: &str, user_id: &str) -> bool {
         let Some(slot) = self.user_slot.get(user_id).copied() else {
             return false;
         };
@@ -1236,7 +1240,7 @@ impl TenantState {
     }
 
     /// A copy of the tenant as a document, in export order.
-    pub fn to_dump(&self) -> TenantDump {
+    pub(super) fn to_dump(&self) -> TenantDump {
         let mut dump = TenantDump {
             pools: self.pools.clone(),
             schemas: self.schemas.clone(),
@@ -1259,7 +1263,7 @@ impl TenantState {
     }
 
     /// The export document, serialized straight from the store (no copy, no `Value` tree).
-    pub fn export_view(&self) -> ExportView<'_> {
+    pub(super) fn export_view(&self) -> ExportView<'_> {
         ExportView(self)
     }
 }

@@ -1,19 +1,19 @@
-//! The hash reader: a source's password ([`PasswordInput`]) → the contract's [`Hash`], or the
-//! reason it cannot be carried ([`Uncarried`]). Pure, total (never panics), and fuzzed
-//! (`fuzz/fuzz_targets/read_hash.rs`).
+//! The hash reader: a source's password ([`PasswordInput`]) → the contract's
+//! [`Hash`](struct@Hash), or the reason it cannot be carried ([`Uncarried`]). Pure, total (never
+//! panics), and fuzzed (`fuzz/fuzz_targets/read_hash.rs`).
 //!
 //! What it reads, by the text's first character or the source's own fields:
 //!
-//! - `$…`: modular crypt and PHC strings ([`modular`]): bcrypt `$2a$`/`$2b$`/`$2y$`;
+//! - `$…`: modular crypt and PHC strings (`modular`): bcrypt `$2a$`/`$2b$`/`$2y$`;
 //!   `$argon2id$v=19$…`; `$pbkdf2-sha256$` / `$pbkdf2-sha512$` / `$pbkdf2$` in the PHC (Kratos,
 //!   RustCrypto: `i=…,l=…`) and passlib (rounds, `.` for `+`) forms; Kratos' `$sha1$pf=…`,
 //!   `$md5$…`; and the names of what cannot be carried (scrypt, phpass, md5-crypt, sha-crypt, …).
-//! - `{…}`: LDAP-style schemes ([`prefixed`]): `{SSHA}`, `{SHA256}`, `{SMD5}`, … (salt after the
+//! - `{…}`: LDAP-style schemes (`prefixed`): `{SSHA}`, `{SHA256}`, `{SMD5}`, … (salt after the
 //!   digest), `{CRYPT}` by what follows, `{ARGON2}`, and ForgeRock's `{PBKDF2-HMAC-SHA256}`.
 //! - `name$…`: Django's forms (`pbkdf2_sha256$…`, `argon2$argon2id$…`, `bcrypt$$2b$…`) and a
 //!   source's own hasher names such as Clerk's `password_hasher`, including bare hex or base64
-//!   digests ([`named`]).
-//! - Keycloak's credential fields ([`keycloak`]).
+//!   digests (`named`).
+//! - Keycloak's credential fields (`keycloak`).
 //!
 //! Every value comes out in the contract's encodings (standard padded base64 of the bytes; the
 //! modular-crypt string for bcrypt), and every parameter is checked: iterations above zero, the

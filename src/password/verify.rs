@@ -1,9 +1,9 @@
 //! Checking a password against a stored hash, as the service does: a credential's payload →
-//! [`Hash`] ([`Hash::from_payload`]), then [`verify`] for every method of the contract's table
+//! [`Hash`](struct@Hash) ([`Hash::from_payload`]), then [`verify()`] for every method of the contract's table
 //! (`../shared/system-api.md`, "Password credentials").
 //!
 //! Pure and synchronous: no I/O, no clock, no async. Hashing is slow on purpose (bcrypt,
-//! pbkdf2, argon2), so a server calls [`verify`] on a blocking thread. What a hostile payload
+//! pbkdf2, argon2), so a server calls [`verify()`] on a blocking thread. What a hostile payload
 //! can cost is bounded: a hash over the limits below never verifies, whatever the password.
 //!
 //! | method | limit |
@@ -35,7 +35,7 @@ pub const MAX_ARGON2_MEMORY_KIB: u32 = 1 << 20;
 /// The most argon2 work verified: memory in KiB times iterations (4 GiB passed over).
 pub const MAX_ARGON2_WORK_KIB: u64 = 1 << 22;
 
-/// Why a credential payload is not a [`Hash`]. None holds any part of the payload's values.
+/// Why a credential payload is not a [`Hash`](struct@Hash). None holds any part of the payload's values.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the payload is not a hash of the contract: {why}")]
 pub struct PayloadError {
@@ -49,7 +49,7 @@ fn payload_error(why: impl Into<String>) -> PayloadError {
 
 impl Hash {
     /// A stored `password` credential's payload (`{"hashed_password": {"value", "config"}}`) as
-    /// a [`Hash`]: strict on types and encodings (standard padded base64), and the same checks
+    /// a [`Hash`](struct@Hash): strict on types and encodings (standard padded base64), and the same checks
     /// as the hash reader; never panics. What [`Hash::to_payload`] writes reads back equal.
     pub fn from_payload(payload: &Value) -> Result<Hash, PayloadError> {
         let hashed = object(payload, "the payload")?;

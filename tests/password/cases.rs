@@ -9,18 +9,18 @@ use pbkdf2::PasswordHasher as _;
 use poolsync::password::{Hash, PasswordInput, read};
 
 /// The password of every computed case.
-pub const PASSWORD: &str = "correct horse battery staple";
+pub(super) const PASSWORD: &str = "correct horse battery staple";
 /// The salt of the Python vectors below.
 const SALT: &[u8] = b"NaCl-and-pepper";
 
 /// One hash and the password that matches it.
-pub struct Case {
+pub(super) struct Case {
     /// What the hash is, for messages and identifiers (`bcrypt-2a`, `pbkdf2-sha1-16`, …).
-    pub name: String,
+    pub(super) name: String,
     /// The hash, read through the hash reader from the text a source would give.
-    pub hash: Hash,
+    pub(super) hash: Hash,
     /// The password that verifies.
-    pub password: String,
+    pub(super) password: String,
 }
 
 fn case(name: &str, input: PasswordInput, password: &str) -> Case {
@@ -88,7 +88,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// Every case: each method of the contract and each of its parameter sets.
-pub fn all() -> Vec<Case> {
+pub(super) fn all() -> Vec<Case> {
     let mut cases = Vec::new();
 
     // bcrypt: the `bcrypt` crate's own hash, written with each prefix.
@@ -183,7 +183,7 @@ pub fn all() -> Vec<Case> {
 
 /// Real exports whose passwords are known: Clerk's sample CSV says so on its first line, and
 /// the users of both Keycloak realms have their names as passwords.
-pub fn real() -> Vec<Case> {
+pub(super) fn real() -> Vec<Case> {
     use crate::support::shared::shared_path;
     let mut cases = Vec::new();
     if let Some(path) = shared_path(

@@ -2,5 +2,6 @@
 //! emulator's password check and `poolsync check-logins`.
 
 mod cases;
+mod emulator;
 mod real;
 mod verify;

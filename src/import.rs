@@ -56,6 +56,19 @@ pub fn materialize_user(
     });
     into.users.push(user);
 
+    // What every sub-record of the user gets: its owner, and the timestamps of the record it
+    // replaces (`existing`), or now.
+    macro_rules! stamp {
+        ($record:ident, $existing:expr) => {
+            $record.tenant_id = Some(tenant_id.to_string());
+            $record.user_pool_id = Some(pool_id.clone());
+            $record.user_id = Some(user_id.clone());
+            $record.created_at = $record
+                .created_at
+                .or_else(|| created($existing.map(|e| &e.created_at)));
+            $record.updated_at = Some(now.to_string());
+        };
+    }
     for record in &desired.identifiers {
         let mut record = (*record).clone();
         record.id = Some(identifier_id(&record, &user_id, current));
@@ -65,14 +78,8 @@ pub fn materialize_user(
                 .iter()
                 .find(|o| natural_key(o.kind.as_deref(), o.identifier.as_deref()) == key)
         });
-        record.tenant_id = Some(tenant_id.to_string());
-        record.user_pool_id = Some(pool_id.clone());
-        record.user_id = Some(user_id.clone());
+        stamp!(record, existing);
         record.identifier_lc = record.identifier.as_deref().map(str::to_lowercase);
-        record.created_at = record
-            .created_at
-            .or_else(|| created(existing.map(|e| &e.created_at)));
-        record.updated_at = Some(now.to_string());
         into.user_identifiers.push(record);
     }
     for record in &desired.addresses {
@@ -84,14 +91,8 @@ pub fn materialize_user(
                 .iter()
                 .find(|o| natural_key(o.kind.as_deref(), o.address.as_deref()) == key)
         });
-        record.tenant_id = Some(tenant_id.to_string());
-        record.user_pool_id = Some(pool_id.clone());
-        record.user_id = Some(user_id.clone());
+        stamp!(record, existing);
         record.address_lc = record.address.as_deref().map(str::to_lowercase);
-        record.created_at = record
-            .created_at
-            .or_else(|| created(existing.map(|e| &e.created_at)));
-        record.updated_at = Some(now.to_string());
         if record.verified == Some(true) && record.verified_at.is_none() {
             record.verified_at = existing
                 .and_then(|e| e.verified_at.clone())
@@ -103,13 +104,7 @@ pub fn materialize_user(
         let mut record = (*record).clone();
         record.id = Some(credential_id(&record, &user_id, current));
         let existing = current.and_then(|c| c.credentials.iter().find(|o| o.id == record.id));
-        record.tenant_id = Some(tenant_id.to_string());
-        record.user_pool_id = Some(pool_id.clone());
-        record.user_id = Some(user_id.clone());
-        record.created_at = record
-            .created_at
-            .or_else(|| created(existing.map(|e| &e.created_at)));
-        record.updated_at = Some(now.to_string());
+        stamp!(record, existing);
         into.user_credentials.push(record);
     }
     let groups: BTreeSet<&str> = desired.groups.iter().copied().collect();

@@ -31,6 +31,7 @@ mod error;
 mod faults;
 mod password;
 mod persist;
+mod rules;
 mod server;
 mod state;
 

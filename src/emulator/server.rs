@@ -20,7 +20,7 @@ use super::error::EmulatorError;
 use super::faults::{Fault, FaultInjector, RateWindow};
 use super::password::PasswordChecks;
 use super::persist;
-use super::state::{ImportMode, PreparedImport, TenantState};
+use super::state::{PreparedImport, TenantState, parse_mode};
 use crate::model::TenantDump;
 use axum::Router;
 use axum::body::Body;
@@ -958,7 +958,7 @@ async fn import(
         shared
             .authority
             .check(&headers, &tenant_id, &[SCOPE_MANAGE_CONFIGURATION])?;
-        let mode = ImportMode::parse(query_mode(&uri).as_deref())?;
+        let mode = parse_mode(query_mode(&uri).as_deref())?;
         let bytes = read_body(&shared, &headers, body).await?;
         // Parsing and applying are CPU work: they run on a blocking thread, so that the async
         // workers keep serving other connections and waking requests whose latency is over.

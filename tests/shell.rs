@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "plan",
     "apply",
     "migrate",
+    "check-logins",
     "emulate",
     "completions",
     "man",

@@ -2,7 +2,7 @@
 //! 0, 5 and 1, the text and JSON reports, `--redact-pii`, and no password anywhere, not even in
 //! the logs at `-vvv` (the command's and the emulator's).
 
-use crate::support::tenant::{CLIENT, SECRET, TENANT, acme, emulator, live, run};
+use crate::support::tenant::{CLIENT, SECRET, TENANT, acme, emulator, live, run, spawn_emulate};
 use crate::support::{poolsync, snapshot_output, transcript};
 use poolsync::emulator::SCOPE_MANAGE_CONFIGURATION;
 use poolsync::model::{SecretValue, TenantDump};
@@ -337,11 +337,11 @@ fn a_file_others_can_read_gets_a_warning() {
 /// password is in neither's output, at the most verbose level.
 #[test]
 fn no_password_in_any_output_or_log_at_trace_level() {
-    use std::io::{BufRead, BufReader};
     let directory = tempfile::tempdir().unwrap();
     let seed = directory.path().join("seed.json");
     std::fs::write(&seed, serde_json::to_vec(&tenant()).unwrap()).unwrap();
-    let mut child = poolsync()
+    let mut command = poolsync();
+    command
         .args([
             "-vvv",
             "emulate",
@@ -353,21 +353,9 @@ fn no_password_in_any_output_or_log_at_trace_level() {
         .arg("--seed")
         .arg(&seed)
         .args(["--client-secret-env", &format!("{CLIENT}:EMULATOR_SECRET")])
-        .env("EMULATOR_SECRET", SECRET)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the emulator prints its address")
-            .unwrap();
-        if let Some(at) = line.find("listening on ") {
-            break line[at + "listening on ".len()..].trim().to_string();
-        }
-    };
-    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+        .env("EMULATOR_SECRET", SECRET);
+    let emulate = spawn_emulate(command, |_| {});
+    let url = emulate.url.clone();
     let good = canary_file(directory.path(), "good.csv", &good_canaries(), 0o600);
     let bad = canary_file(directory.path(), "bad.csv", &bad_canaries(), 0o600);
     for (file, code) in [(&good, 0), (&bad, 5)] {
@@ -391,13 +379,7 @@ fn no_password_in_any_output_or_log_at_trace_level() {
             );
         }
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
-    let emulator_log = log.join().unwrap().join("\n");
+    let emulator_log = emulate.interrupt().join("\n");
     assert!(
         emulator_log
             .contains("POST /api/identity/acme/system/pools/customers/user/password/v2/verify 200"),

@@ -8,7 +8,7 @@
 //!
 //! | method | limit |
 //! |---|---|
-//! | bcrypt | cost ≤ [`MAX_BCRYPT_COST`] (2¹⁶ rounds, a few seconds) |
+//! | bcrypt | cost ≤ [`MAX_BCRYPT_COST`] (2¹⁶ rounds) |
 //! | pbkdf2 | iterations × blocks of output ≤ [`MAX_PBKDF2_WORK`] |
 //! | argon2 | memory ≤ [`MAX_ARGON2_MEMORY_KIB`] (1 GiB), memory × iterations ≤ [`MAX_ARGON2_WORK_KIB`] |
 //! | sha, md5 | none needed (one digest) |
@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq as _;
 pub const MAX_BCRYPT_COST: u32 = 16;
 
 /// The most pbkdf2 work verified: iterations times the blocks of output (a key as long as the
-/// HMAC's digest is one block), about ten seconds of SHA-512 on one core.
+/// HMAC's digest is one block).
 pub const MAX_PBKDF2_WORK: u64 = 10_000_000;
 
 /// The most memory an argon2 hash may ask for, in KiB (1 GiB).

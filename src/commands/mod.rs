@@ -3,6 +3,7 @@
 //! never imports another command module.
 
 mod apply;
+mod check_logins;
 mod common;
 mod completions;
 mod diff;
@@ -32,6 +33,9 @@ pub(crate) enum Command {
     Apply(apply::ApplyArgs),
     /// Move users from one tenant (or a saved export) into another, then verify
     Migrate(migrate::MigrateArgs),
+    /// Check that canary accounts can sign in: their known passwords through the tenant's
+    /// password check
+    CheckLogins(check_logins::CheckLoginsArgs),
     /// Serve a local emulator of the SecureAuth System API, for rehearsals and tests
     Emulate(emulate::EmulateArgs),
     /// Print a shell completion script, such as `poolsync completions bash > poolsync.bash`
@@ -69,6 +73,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Plan(args) => plan::run(args, global),
         Command::Apply(args) => apply::run(args, global),
         Command::Migrate(args) => migrate::run(args, global),
+        Command::CheckLogins(args) => check_logins::run_check_logins(args, global),
         Command::Emulate(args) => emulate::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),

@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod client;
 pub mod clock;
+pub mod convert;
 pub mod diff;
 pub mod emulator;
 pub mod error;

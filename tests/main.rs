@@ -9,6 +9,7 @@ mod gitops;
 mod hostile;
 mod live;
 mod migrate;
+mod password;
 mod properties;
 mod prune;
 mod resume;

@@ -1,0 +1,4 @@
+//! Passwords: the hash reader on real exports of other platforms, verification, the
+//! emulator's password check and `poolsync check-logins`.
+
+mod real;

@@ -133,6 +133,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Move users from one tenant (or a saved export) into another, then verify
     Migrate(MigrateArgs),
+    /// Convert another identity platform's user export into a desired file
+    Convert(crate::commands::convert::ConvertArgs),
     /// Serve a local emulator of the SecureAuth System API, for rehearsals and tests
     Emulate(poolsync::emulator::cli::EmulateArgs),
 }

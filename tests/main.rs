@@ -2,6 +2,7 @@
 
 mod cli_offline;
 mod client;
+mod convert;
 mod emulator;
 mod examples;
 mod export;

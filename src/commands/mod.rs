@@ -1,5 +1,6 @@
 //! One `run_*` function per subcommand, plus what several of them share.
 
+pub mod convert;
 mod diff;
 mod export;
 mod live;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Plan(args) => live::run_plan(args, &cli.global),
         Command::Apply(args) => live::run_apply(args, &cli.global),
         Command::Migrate(args) => migrate::run_migrate(args, &cli.global),
+        Command::Convert(args) => convert::run_convert(args, &cli.global),
         Command::Emulate(args) => live::run_emulate(args),
     };
     if redact_pii {

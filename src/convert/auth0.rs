@@ -50,7 +50,7 @@ impl Source for Auth0 {
             out,
             &mut |object, out, position| match user(object) {
                 Some(user) => out.user(position, user),
-                None => missing_id(out, position, "user_id", EXPECTS),
+                None => missing_id(out, position, "user_id"),
             },
         )
     }

@@ -54,7 +54,7 @@ fn addresses(value: Option<Value>, key: &str) -> Vec<(String, Option<bool>)> {
 fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: Position) {
     let mut fields = Fields::new(object);
     let Some(id) = fields.id("id") else {
-        return missing_id(out, position, "id", EXPECTS);
+        return missing_id(out, position, "id");
     };
     let mut user = SourceUser::new(id);
     user.lost = lost;

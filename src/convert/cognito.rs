@@ -65,7 +65,7 @@ fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
     }
     let mut attributes = Fields::new(attributes);
     let Some(id) = attributes.id("sub") else {
-        return missing_id(out, position, "Attributes.sub", EXPECTS);
+        return missing_id(out, position, "Attributes.sub");
     };
     let mut user = SourceUser::new(id.clone());
     let email_verified = attributes.flag("email_verified", &mut user);

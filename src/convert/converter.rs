@@ -116,7 +116,8 @@ pub fn convert_user(source: SourceUser, context: &Context<'_>) -> Converted {
     };
     for contact in emails {
         let value = contact.value.trim().to_string();
-        if is_email(&value) && value.len() <= MAX_ID_LENGTH {
+        if is_email(&value) && value.len() <= MAX_ID_LENGTH && !value.chars().any(char::is_control)
+        {
             records.add("email", value, Some(contact.verified));
         } else {
             records.lose(contact, "not an e-mail address");
@@ -373,8 +374,12 @@ pub fn strip_secrets(object: &mut Object, path: &str, found: &mut Vec<String>) {
         } else {
             format!("{path}.{key}")
         };
-        let secret =
-            is_secret_name(key) || matches!(value, Value::String(text) if looks_like_hash(text));
+        // A flag (`backup_codes_enabled`, `totp`) says whether a secret exists; it is none.
+        let secret = match value {
+            Value::Bool(_) | Value::Null => false,
+            Value::String(text) => is_secret_name(key) || looks_like_hash(text),
+            _ => is_secret_name(key),
+        };
         if secret {
             found.push(here);
             return false;

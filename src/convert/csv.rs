@@ -44,7 +44,7 @@ fn read_user(Row { line, cells, lost }: Row, out: &mut dyn Collect) {
     let position = Position::Line(line);
     let mut fields = Fields::new(cells);
     let Some(id) = fields.id("id") else {
-        return missing_id(out, position, "id", EXPECTS);
+        return missing_id(out, position, "id");
     };
     let mut user = SourceUser::new(id);
     user.lost = lost;

@@ -35,7 +35,7 @@ impl Source for Firebase {
 fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
     let mut fields = Fields::new(object);
     let Some(id) = fields.id("localId") else {
-        return missing_id(out, position, "localId", EXPECTS);
+        return missing_id(out, position, "localId");
     };
     let mut user = SourceUser::new(id);
     let email_verified = fields.flag("emailVerified", &mut user);

@@ -61,35 +61,44 @@ pub fn read_records(
         records: 0,
         line: None,
     };
-    // The first line that is not blank decides: a whole JSON value on it means NDJSON (a JSON
-    // array or pretty-printed object never fits its first line unless it is a one-line file,
-    // which reads the same either way).
-    let mut line_number = 0u64;
-    let mut first = Vec::new();
-    loop {
-        first.clear();
-        if input.read_until(b'\n', &mut first)? == 0 {
+    // Blank lines before the first value only move the line count.
+    let mut lines_before = 0u64;
+    let first_byte = loop {
+        let buffer = input.fill_buf()?;
+        let Some(&byte) = buffer.first() else {
             (state.on)(Event::Problem(
                 Position::Line(1),
                 "the file is empty: expected JSON records".into(),
             ));
             return Ok(());
+        };
+        if !byte.is_ascii_whitespace() {
+            break byte;
         }
-        line_number += 1;
-        if !first.iter().all(u8::is_ascii_whitespace) {
-            break;
-        }
+        lines_before += u64::from(byte == b'\n');
+        input.consume(1);
+    };
+    if first_byte == b'[' {
+        return stream(input, lines_before, &mut state);
     }
-    if serde_json::from_slice::<IgnoredAny>(&first).is_ok() {
-        ndjson(input, first, line_number, &mut state)
+    // An object: a whole JSON value on its line means NDJSON. The line is read up to a bound,
+    // so that a wrapper written on one line (a minified export) still streams.
+    let mut first = Vec::new();
+    Read::take(&mut *input, FIRST_LINE_LIMIT).read_until(b'\n', &mut first)?;
+    let complete = first.ends_with(b"\n") || (first.len() as u64) < FIRST_LINE_LIMIT;
+    if complete && serde_json::from_slice::<IgnoredAny>(&first).is_ok() {
+        ndjson(input, first, lines_before + 1, &mut state)
     } else {
         stream(
             io::Cursor::new(first).chain(input),
-            line_number - 1,
+            lines_before,
             &mut state,
         )
     }
 }
+
+/// How much of a first line is read to tell NDJSON from one JSON document.
+const FIRST_LINE_LIMIT: u64 = 1 << 20;
 
 struct State<'a> {
     on: &'a mut dyn FnMut(Event),
@@ -262,7 +271,7 @@ impl TopLevel<'_, '_> {
 
 /// Hands over each element of an array of records.
 fn records<'de, A: SeqAccess<'de>>(state: &mut State<'_>, mut sequence: A) -> Result<(), A::Error> {
-    // Records inside an array are counted, even on an NDJSON line.
+    // Records inside an array are numbered, even on an NDJSON line.
     let line = state.line.take();
     while let Some(value) = sequence.next_element::<Value>()? {
         let position = state.next_position();
@@ -390,6 +399,23 @@ mod tests {
             events("{\n  \"id\": 1\n}\n{\n  \"id\": 2\n}", &[]),
             expected
         );
+    }
+
+    #[test]
+    fn a_wrapper_on_one_long_line_streams_its_records() {
+        let records: Vec<String> = (0..100_000).map(|n| format!("{{\"id\":{n}}}")).collect();
+        let text = format!("{{\"users\":[{}]}}", records.join(","));
+        assert!(text.len() as u64 > FIRST_LINE_LIMIT);
+        let mut count = 0;
+        read_records(&mut text.as_bytes(), &["users"], &mut |event| {
+            count += 1;
+            assert!(
+                matches!(&event, Event::Record(Position::Record(n), _) if *n == count),
+                "{event:?}"
+            );
+        })
+        .unwrap();
+        assert_eq!(count, 100_000);
     }
 
     #[test]

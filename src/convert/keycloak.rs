@@ -37,7 +37,7 @@ impl Source for Keycloak {
 fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
     let mut fields = Fields::new(object);
     let Some(id) = fields.id("id") else {
-        return missing_id(out, position, "id", EXPECTS);
+        return missing_id(out, position, "id");
     };
     if fields.has("serviceAccountClientId") {
         return out.left_out(
@@ -84,7 +84,7 @@ fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
         }
         let phone_verified = ["phoneNumberVerified", "phone_number_verified"]
             .into_iter()
-            .find_map(|key| first(key))
+            .find_map(&mut first)
             .and_then(|value| match value {
                 Value::Bool(flag) => Some(flag),
                 Value::String(text) => super::user::parse_flag(&text),

@@ -40,7 +40,7 @@ impl Source for Kratos {
 fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
     let mut fields = Fields::new(object);
     let Some(id) = fields.id("id") else {
-        return missing_id(out, position, "id", EXPECTS);
+        return missing_id(out, position, "id");
     };
     let mut user = SourceUser::new(id);
     user.inactive = fields.id("state").as_deref() == Some("inactive");

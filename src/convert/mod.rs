@@ -213,6 +213,13 @@ pub fn convert(
             passwords_file: passwords.as_ref().map(|input| input.name.clone()),
             pool: options.pool.clone(),
             credentials: options.credentials,
+            users: report::UserCounts {
+                without_identifier: report::Tally {
+                    what: "no identifier to sign in with".into(),
+                    ..report::Tally::default()
+                },
+                ..report::UserCounts::default()
+            },
             ..ConvertReport::default()
         },
         problems: Vec::new(),
@@ -422,7 +429,7 @@ impl Pipeline<'_, '_> {
                 position,
                 Some(&converted.source_id),
                 Some("id"),
-                format!("the same user as {other}: two source users would be user `{user_id}`"),
+                format!("the user at {other} has the same id (both would be user `{user_id}`)"),
             );
             return;
         }
@@ -591,12 +598,15 @@ pub(crate) fn read_json_users(
     })
 }
 
+/// Reads one record (its fields, and what a CSV row lost) into a user, or says what is wrong.
+pub(crate) type ReadRecord = dyn FnMut(Object, Vec<Lost>, &mut dyn Collect, Position);
+
 /// Reads JSON records, or CSV rows when the file does not start like JSON.
 pub(crate) fn read_json_or_csv(
     input: &mut dyn BufRead,
     out: &mut dyn Collect,
     containers: &[&str],
-    read_user: &mut dyn FnMut(Object, Vec<Lost>, &mut dyn Collect, Position),
+    read_user: &mut ReadRecord,
 ) -> io::Result<()> {
     match json::sniff(input)? {
         Some(b'[' | b'{') => {
@@ -630,12 +640,12 @@ pub(crate) fn read_csv_users(
 }
 
 /// The problem of a record without an id.
-pub(crate) fn missing_id(out: &mut dyn Collect, position: Position, field: &str, expects: &str) {
+pub(crate) fn missing_id(out: &mut dyn Collect, position: Position, field: &str) {
     out.problem(
         position,
         None,
         Some(field),
-        format!("missing: every user needs an id; is this {expects}?"),
+        "missing: every user needs an id".into(),
     );
 }
 

@@ -173,14 +173,14 @@ impl ConvertReport {
                 thousands(passwords.dropped as usize)
             )?;
         }
-        for not_carried in &passwords.not_carried {
+        if !passwords.not_carried.is_empty() {
+            let users: u64 = passwords.not_carried.iter().map(|t| t.count).sum();
             writeln!(
                 out,
-                "  passwords not carried, {}: {}; they must set a new password",
-                not_carried.what,
-                count_noun(not_carried.count as usize, "user", "users")
+                "  passwords not carried: {} must set a new password",
+                count_noun(users as usize, "user", "users")
             )?;
-            write_examples(out, not_carried)?;
+            write_tallies(out, &passwords.not_carried, "user", "users")?;
         }
         if passwords.none > 0 {
             let social = if users.social_only > 0 {
@@ -205,15 +205,13 @@ impl ConvertReport {
             )?;
             write_examples(out, &users.without_identifier)?;
         }
-        for kept in &self.kept_in_metadata {
+        if !self.kept_in_metadata.is_empty() {
             writeln!(
                 out,
-                "  kept in metadata, `{}` {}: {}",
-                kept.what,
-                kept.why.as_deref().unwrap_or_default(),
-                count_noun(kept.count as usize, "user", "users")
+                "  fields not converted (their values are kept in `metadata.{}`):",
+                self.source
             )?;
-            write_examples(out, kept)?;
+            write_tallies(out, &self.kept_in_metadata, "user", "users")?;
         }
         if !self.secrets_left_out.is_empty() {
             let fields = self
@@ -226,26 +224,47 @@ impl ConvertReport {
                 .join(", ");
             writeln!(out, "  secrets left out, never carried: {fields}")?;
         }
-        for left_out in &self.left_out {
+        if !self.left_out.is_empty() {
+            let records: u64 = self.left_out.iter().map(|t| t.count).sum();
             writeln!(
                 out,
-                "  left out, {}: {}",
-                left_out.what,
-                count_noun(left_out.count as usize, "record", "records")
+                "  left out: {}",
+                count_noun(records as usize, "record", "records")
             )?;
-            write_examples(out, left_out)?;
+            write_tallies(out, &self.left_out, "record", "records")?;
         }
         Ok(())
     }
 }
 
+/// Each tally as `what: why: N users`, with its first records under it.
+fn write_tallies(out: &mut dyn Write, tallies: &[Tally], one: &str, many: &str) -> io::Result<()> {
+    for tally in tallies {
+        let what = match &tally.why {
+            Some(why) => format!("`{}`: {why}", tally.what),
+            None => tally.what.clone(),
+        };
+        writeln!(
+            out,
+            "    {what}: {}",
+            count_noun(tally.count as usize, one, many)
+        )?;
+        write_indented(out, tally, "      ")?;
+    }
+    Ok(())
+}
+
 fn write_examples(out: &mut dyn Write, tally: &Tally) -> io::Result<()> {
+    write_indented(out, tally, "    ")
+}
+
+fn write_indented(out: &mut dyn Write, tally: &Tally, margin: &str) -> io::Result<()> {
     for example in &tally.first {
-        writeln!(out, "    {example}")?;
+        writeln!(out, "{margin}{example}")?;
     }
     let rest = tally.count.saturating_sub(tally.first.len() as u64);
     if rest > 0 {
-        writeln!(out, "    ... and {} more", thousands(rest as usize))?;
+        writeln!(out, "{margin}... and {} more", thousands(rest as usize))?;
     }
     Ok(())
 }

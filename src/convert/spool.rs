@@ -36,7 +36,7 @@ struct Array<F: Write> {
 
 /// The id map's spool.
 enum IdMap<F: Write> {
-    Csv(Option<csv::Writer<F>>),
+    Csv(Option<Box<csv::Writer<F>>>),
     Json(Array<F>),
 }
 
@@ -63,7 +63,7 @@ impl<F: Read + Write + Seek> Spool<F> {
         Spool {
             arrays: files.map(array),
             id_map: id_map.map(|(file, format)| match format {
-                IdMapFormat::Csv => IdMap::Csv(Some(csv::Writer::from_writer(file))),
+                IdMapFormat::Csv => IdMap::Csv(Some(Box::new(csv::Writer::from_writer(file)))),
                 IdMapFormat::Json => IdMap::Json(array(file)),
             }),
             buffer: Vec::new(),

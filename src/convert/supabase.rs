@@ -6,7 +6,9 @@
 //! no password. GoTrue keeps phone numbers without their `+`, which is put back. Tokens of
 //! pending confirmations and recoveries are secrets and left out.
 
-use super::user::{Contact, Federated, Fields, Lost, SourceUser, text_list, unwrap_json};
+use super::user::{
+    Contact, Federated, Fields, Lost, SourceUser, parse_flag, text_list, unwrap_json,
+};
 use super::{Collect, Position, Source, missing_id, read_json_or_csv};
 use crate::model::Object;
 use serde_json::Value;
@@ -45,7 +47,7 @@ impl Source for Supabase {
 fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: Position) {
     let mut fields = Fields::new(object);
     let Some(id) = fields.id("id") else {
-        return missing_id(out, position, "id", EXPECTS);
+        return missing_id(out, position, "id");
     };
     let mut user = SourceUser::new(id);
     user.lost = lost;
@@ -56,7 +58,7 @@ fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: P
     }
     let phone_confirmed = fields.take("phone_confirmed_at").is_some();
     if let Some(phone) = fields.text("phone", &mut user) {
-        let phone = if phone.starts_with(|c: char| c.is_ascii_digit()) {
+        let phone = if !phone.is_empty() && phone.bytes().all(|byte| byte.is_ascii_digit()) {
             format!("+{phone}")
         } else {
             phone
@@ -73,7 +75,15 @@ fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: P
     user.claim("given_name", given_name);
     let family_name = fields.take("last_name");
     user.claim("family_name", family_name);
-    user.inactive = fields.take("banned_until").is_some() | fields.take("deleted_at").is_some();
+    // A ban or a deletion is a timestamp; some exports write `false` for none.
+    for key in ["banned_until", "deleted_at"] {
+        match fields.take(key) {
+            Some(Value::String(text)) => user.inactive |= parse_flag(&text).unwrap_or(true),
+            Some(Value::Bool(flag)) => user.inactive |= flag,
+            Some(_) => user.inactive = true,
+            None => {}
+        }
+    }
 
     if let Some(app) = fields.take("raw_app_meta_data").map(unwrap_json) {
         if let Value::Object(app) = &app {

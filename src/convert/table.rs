@@ -51,6 +51,7 @@ pub fn read_rows(
             Ok(true) => {
                 let line = line_of(&record);
                 let mut names = Vec::with_capacity(record.len());
+                let mut seen = std::collections::HashSet::with_capacity(record.len());
                 for (index, cell) in record.iter().enumerate() {
                     let Ok(name) = std::str::from_utf8(cell) else {
                         on_problem(Event::Problem(
@@ -60,7 +61,7 @@ pub fn read_rows(
                         return Ok(None);
                     };
                     let name = name.trim().to_string();
-                    if names.contains(&name) {
+                    if !seen.insert(name.clone()) {
                         on_problem(Event::Problem(
                             Position::Line(line),
                             format!("the header names the column `{name}` twice"),

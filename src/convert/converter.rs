@@ -346,23 +346,16 @@ pub fn is_secret_name(name: &str) -> bool {
     .any(|word| name.contains(word))
 }
 
-/// Whether text looks like a password hash (modular crypt or PHC strings, LDAP-style schemes).
+/// Whether text is a password hash in a form the hash reader knows, whether or not it can be
+/// carried (modular crypt and PHC strings, LDAP-style schemes, Django's forms).
 pub fn looks_like_hash(text: &str) -> bool {
-    let text = text.trim_start();
-    [
-        "$2a$", "$2b$", "$2y$", "$argon2", "$pbkdf2", "$scrypt$", "$s0$", "$P$", "$H$", "$1$",
-        "$5$", "$6$",
-    ]
-    .iter()
-    .any(|prefix| text.starts_with(prefix))
-        || (text.starts_with('{')
-            && text.get(1..6).is_some_and(|scheme| {
-                let scheme = scheme.to_ascii_uppercase();
-                ["SSHA", "SHA", "MD5", "SMD5", "CRYPT", "PBKDF", "BCRYP"]
-                    .iter()
-                    .any(|known| scheme.starts_with(known))
-            })
-            && text.contains('}'))
+    // Every form the reader knows has a `$` or starts with `{`: other text is not asked.
+    let text = text.trim();
+    (text.contains('$') || text.starts_with('{'))
+        && !matches!(
+            password::read(&password::PasswordInput::text(text)),
+            Err(Uncarried::Unknown)
+        )
 }
 
 /// Removes fields whose names say they hold secrets, and text that looks like a hash, from an
@@ -544,6 +537,20 @@ mod tests {
                 "recovery_codes"
             ]
         );
+    }
+
+    #[test]
+    fn ordinary_text_with_dollars_or_braces_is_no_hash() {
+        for text in ["price: $5", "{\"a\": 1}", "US$ 20", "$HOME/bin", "{name}"] {
+            assert!(!looks_like_hash(text), "{text}");
+        }
+        for text in [
+            BCRYPT,
+            "{SSHA}abcdefghijklmnopqrstuvwxyz01",
+            "$P$BabcdefghijklmnopqrstuvwxyzABCD",
+        ] {
+            assert!(looks_like_hash(text), "{text}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A generic CSV with a header row, for platforms without a source of their own.
 //!
 //! Understood columns: `id` (required), `email`, `email_verified`, `phone`, `phone_verified`,
-//! `username`, `password_hash` (any hash text the hash reader knows), `given_name`,
+//! `username`, `password_hash` (any hash text the hash reader knows; an optional
+//! `password_hasher` names the algorithm, as Clerk's does, for bare digests), `given_name`,
 //! `family_name`, `status` (`active`, or `inactive`, `disabled`, `blocked`...). A `payload.X`
 //! column goes to the payload as claim `X`, a `metadata.X` column to `metadata` as `X` (cells
 //! holding a JSON object or array are read as JSON); any other column is kept in
@@ -63,7 +64,8 @@ fn read_user(Row { line, cells, lost }: Row, out: &mut dyn Collect) {
             .push(Contact::new("username", username, None));
     }
     let hash = fields.text("password_hash", &mut user);
-    user.hash_text(hash, None);
+    let hasher = fields.text("password_hasher", &mut user);
+    user.hash_text(hash, hasher);
     user.password_login = user.password.is_some();
     for claim in ["given_name", "family_name"] {
         let value = fields.take(claim);

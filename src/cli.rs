@@ -1,9 +1,15 @@
-//! Command-line arguments (binary only). Doc comments here are the `--help` text.
+//! The top of the command line and the argument groups several commands share (binary only).
+//! Each command's own arguments live next to it in `commands/`; doc comments are the `--help`
+//! text.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::commands::Command;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, ValueEnum};
 use poolsync::client::settings::parse_duration;
-use poolsync::client::{ApiPath, ConnectionArgs, ImportMode};
-use poolsync::migrate::{CredentialPolicy, MatchBy, parse_pool_mapping};
+use poolsync::client::{ApiPath, ConnectionArgs};
+use poolsync::diff::PlanScope;
+use poolsync::migrate::{CredentialPolicy, MatchBy};
+use poolsync::model::ImportMode;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,73 +21,73 @@ use std::time::Duration;
     propagate_version = true,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
     /// Options every command takes
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub(crate) global: GlobalArgs,
 }
 
 /// Options that work before or after the subcommand
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Log more: `-v` info, `-vv` debug, `-vvv` trace (`RUST_LOG` also sets the level)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     /// When to use colors
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
-    pub color: ColorChoice,
+    pub(crate) color: ColorChoice,
     /// Config file with `[profiles.NAME]` tables [env: POOLSYNC_CONFIG] [default: ./poolsync.toml]
     #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Use this profile of the config file [env: POOLSYNC_PROFILE]
     #[arg(long, global = true, value_name = "NAME")]
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
 }
 
 /// How to reach the tenant (`export`, `plan`, `apply`)
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Connection")]
-pub struct TargetArgs {
+pub(crate) struct TargetArgs {
     /// Base URL of the service, such as `https://example.com` [env: POOLSYNC_URL]
     #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// Tenant id [env: POOLSYNC_TENANT]
     #[arg(long, value_name = "ID")]
-    pub tenant: Option<String>,
+    pub(crate) tenant: Option<String>,
     /// OAuth2 client id of a client in the tenant's System workspace [env: POOLSYNC_CLIENT_ID]
     #[arg(long, value_name = "ID")]
-    pub client_id: Option<String>,
+    pub(crate) client_id: Option<String>,
     /// Read the client secret from this file (otherwise from `POOLSYNC_CLIENT_SECRET`)
     #[arg(long, value_name = "PATH")]
-    pub client_secret_file: Option<PathBuf>,
+    pub(crate) client_secret_file: Option<PathBuf>,
     /// Pin the configuration path instead of trying `legacy` first and `current` on 404
-    #[arg(long, value_name = "STYLE", value_enum)]
-    pub api_path: Option<ApiPath>,
+    #[arg(long, value_name = "STYLE", value_parser = choice::<ApiPath>())]
+    pub(crate) api_path: Option<ApiPath>,
     #[command(flatten)]
-    pub transport: TransportArgs,
+    pub(crate) transport: TransportArgs,
 }
 
 /// How to talk to any tenant: transport security and timeouts
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Connection")]
-pub struct TransportArgs {
+pub(crate) struct TransportArgs {
     /// Allow plain `http://` to hosts other than loopback (credentials travel unencrypted)
     #[arg(long)]
-    pub allow_insecure_http: bool,
+    pub(crate) allow_insecure_http: bool,
     /// Give up connecting after this long, such as `10s` or `500ms` [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub connect_timeout: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
     /// Give up when the server sends nothing for this long, such as `60s` or `2m` [default: 60s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl TransportArgs {
     /// Connection arguments with only these set (and the global config file).
-    fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
+    pub(crate) fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
         ConnectionArgs {
             config: global.config.clone(),
             allow_insecure_http: self.allow_insecure_http,
@@ -94,7 +100,7 @@ impl TransportArgs {
 
 impl TargetArgs {
     /// The library's connection arguments: these, plus the global config file and profile.
-    pub fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
+    pub(crate) fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
         ConnectionArgs {
             url: self.url.clone(),
             tenant: self.tenant.clone(),
@@ -109,7 +115,7 @@ impl TargetArgs {
 
 /// When to color output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     /// On a terminal, unless `NO_COLOR` is set
     Auto,
     /// Always
@@ -118,30 +124,9 @@ pub enum ColorChoice {
     Never,
 }
 
-/// The subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Show the plan between two tenant files, without any network
-    Diff(DiffArgs),
-    /// Check a desired file without touching anything
-    Validate(ValidateArgs),
-    /// Export the tenant's pools and users as a canonical `TenantDump`
-    Export(ExportArgs),
-    /// Show what apply would change in the tenant to match a desired file
-    Plan(PlanArgs),
-    /// Change the tenant to match a desired file (or a saved plan), then verify it
-    Apply(ApplyArgs),
-    /// Move users from one tenant (or a saved export) into another, then verify
-    Migrate(MigrateArgs),
-    /// Convert another identity platform's user export into a desired file
-    Convert(crate::commands::convert::ConvertArgs),
-    /// Serve a local emulator of the SecureAuth System API, for rehearsals and tests
-    Emulate(poolsync::emulator::cli::EmulateArgs),
-}
-
 /// How a plan is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     /// For people, in the style of `terraform plan`
     Text,
     /// The versioned JSON plan, for machines
@@ -150,238 +135,213 @@ pub enum OutputFormat {
     Markdown,
 }
 
-/// How a plan is computed and shown (shared by `diff` and `plan`)
+/// What a plan covers: ignore paths, pools, pruning (shared by `diff`, `plan` and `apply`)
 #[derive(Debug, Args, Clone)]
-pub struct PlanOutputArgs {
-    /// How to print the plan [default: text]
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    pub format: Option<OutputFormat>,
-    /// Print the versioned JSON plan instead of text (same as `--format json`)
-    #[arg(long, conflicts_with = "format")]
-    pub json: bool,
-    /// Mask e-mail addresses and phone numbers in the output with stable short hashes, for public CI logs
-    #[arg(long)]
-    pub redact_pii: bool,
-    /// Show every changed user, even in large plans
-    #[arg(long)]
-    pub full: bool,
-    /// Exit 2 when the plan has changes, 0 when it has none
-    #[arg(long)]
-    pub detailed_exitcode: bool,
+pub(crate) struct ScopeArgs {
     /// Leave a path inside users out of the comparison, like `/metadata/last_sync` (repeatable; `*` matches any key)
     #[arg(long, value_name = "PATH")]
-    pub ignore: Vec<String>,
+    pub(crate) ignore: Vec<String>,
     /// Only plan users of this pool (repeatable)
     #[arg(long = "pool", value_name = "ID")]
-    pub pools: Vec<String>,
-    /// Above this many changed users, group similar changes (see `--full`)
-    #[arg(long, default_value_t = 50, value_name = "N")]
-    pub summary_threshold: usize,
+    pub(crate) pools: Vec<String>,
     /// Plan to delete users that are in the tenant but not in the desired file
     #[arg(long)]
-    pub prune: bool,
+    pub(crate) prune: bool,
     /// Never delete users whose id or an identifier matches this glob, like `*@example.com` (repeatable)
     #[arg(long, value_name = "PATTERN", requires = "prune")]
-    pub protect: Vec<String>,
+    pub(crate) protect: Vec<String>,
 }
 
-impl PlanOutputArgs {
-    /// The format asked for, `--json` included.
-    pub fn format(&self) -> OutputFormat {
-        if self.json {
-            OutputFormat::Json
-        } else {
-            self.format.unwrap_or(OutputFormat::Text)
+impl ScopeArgs {
+    /// The scope as the library records it.
+    pub(crate) fn scope(&self) -> PlanScope {
+        PlanScope {
+            ignore: self.ignore.clone(),
+            pools: self.pools.clone(),
+            prune: self.prune,
+            protect: self.protect.clone(),
         }
     }
 }
 
-/// Show the plan between two tenant files, without any network
-#[derive(Debug, Args)]
-pub struct DiffArgs {
-    /// The current state: a tenant export
-    pub current: PathBuf,
-    /// The desired state: a `TenantDump` file, ids and derived fields optional
-    pub desired: PathBuf,
-    #[command(flatten)]
-    pub output: PlanOutputArgs,
-}
-
-/// Check a desired file without touching anything
-#[derive(Debug, Args)]
-pub struct ValidateArgs {
-    /// The file to check
-    pub file: PathBuf,
-    /// A pool that exists in the tenant although the file does not list it (repeatable)
-    #[arg(long = "pool", value_name = "ID")]
-    pub known_pools: Vec<String>,
-}
-
-/// Export the tenant's pools and users as a canonical `TenantDump`
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// Write to this file (mode 0600, written atomically) instead of stdout
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Only export this pool and its users (repeatable)
-    #[arg(long = "pool", value_name = "ID")]
-    pub pools: Vec<String>,
-}
-
-/// Show what apply would change in the tenant to match a desired file
-#[derive(Debug, Args)]
-pub struct PlanArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// The desired state: a `TenantDump` file
-    #[arg(long, value_name = "FILE")]
-    pub desired: PathBuf,
-    /// Also save the plan here, for `poolsync apply PLANFILE` (no secrets, no personal data)
-    #[arg(short = 'o', long = "out", value_name = "PLANFILE")]
-    pub out: Option<PathBuf>,
-    #[command(flatten)]
-    pub output: PlanOutputArgs,
-}
-
-/// Change the tenant to match a desired file (or a saved plan), then verify it
-#[derive(Debug, Args)]
-pub struct ApplyArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// A plan saved by `poolsync plan -o`; applied exactly, without asking
-    #[arg(
-        value_name = "PLANFILE",
-        conflicts_with_all = ["desired", "resume"],
-        required_unless_present_any = ["desired", "resume"]
-    )]
-    pub planfile: Option<PathBuf>,
-    /// Continue an interrupted apply from its journal: re-plans what is left against a fresh export
-    #[arg(long, value_name = "JOURNAL", conflicts_with = "desired")]
-    pub resume: Option<PathBuf>,
-    /// Write the journal here [default: `<file>.<tenant>.journal.jsonl` next to the plan or desired file, or in `POOLSYNC_JOURNAL_DIR`]
-    #[arg(long, value_name = "FILE")]
-    pub journal: Option<PathBuf>,
-    /// The desired state: a `TenantDump` file
-    #[arg(long, value_name = "FILE")]
-    pub desired: Option<PathBuf>,
-    /// `update` creates and replaces users; `fail` only creates and refuses plans with updates
-    #[arg(long, value_enum, default_value_t = ImportMode::Update)]
-    pub mode: ImportMode,
-    /// Apply without asking (required when stdin is not a terminal)
-    #[arg(long)]
-    pub auto_approve: bool,
-    /// Users per import request (at most 100, whatever is asked)
-    #[arg(long, default_value_t = 100, value_name = "N")]
-    pub batch_size: usize,
-    /// Requests in flight at once (1 to 8)
-    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
-    pub parallelism: u8,
-    /// Print the plan and the apply report as JSON
-    #[arg(long)]
-    pub json: bool,
+/// How a plan is computed and shown (shared by `diff` and `plan`)
+#[derive(Debug, Args, Clone)]
+pub(crate) struct PlanOutputArgs {
+    /// How to print the plan [default: text]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub(crate) format: Option<OutputFormat>,
+    /// Print the versioned JSON plan instead of text (same as `--format json`)
+    #[arg(long, conflicts_with = "format")]
+    pub(crate) json: bool,
     /// Mask e-mail addresses and phone numbers in the output with stable short hashes, for public CI logs
     #[arg(long)]
-    pub redact_pii: bool,
+    pub(crate) redact_pii: bool,
     /// Show every changed user, even in large plans
     #[arg(long)]
-    pub full: bool,
-    /// Leave a path inside users out of the comparison (repeatable)
-    #[arg(long, value_name = "PATH")]
-    pub ignore: Vec<String>,
-    /// Only apply users of this pool (repeatable)
-    #[arg(long = "pool", value_name = "ID")]
-    pub pools: Vec<String>,
-    /// Delete users that are in the tenant but not in the desired file (guarded, see below)
+    pub(crate) full: bool,
+    /// Exit 2 when the plan has changes, 0 when it has none
     #[arg(long)]
-    pub prune: bool,
-    /// With `--prune`: refuse the whole plan if it deletes more than N users (required to delete any)
-    #[arg(long, value_name = "N", requires = "prune")]
-    pub max_deletes: Option<usize>,
-    /// With `--prune`: never delete users whose id or an identifier matches this glob (repeatable)
-    #[arg(long, value_name = "PATTERN", requires = "prune")]
-    pub protect: Vec<String>,
-    /// With `--prune`: where to save the users about to be deleted [default: poolsync-backup-<tenant>-<UTC time>.json]
-    #[arg(long, value_name = "FILE", requires = "prune")]
-    pub backup: Option<PathBuf>,
-}
-
-/// What a migration does with users that already exist in the target and differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MigrateMode {
-    /// Leave them as they are, list them, and migrate the rest
-    Fail,
-    /// Replace them with the source's version
-    Update,
-}
-
-/// Move users from one tenant (or a saved export) into another, then verify
-#[derive(Debug, Args)]
-pub struct MigrateArgs {
-    /// Profile of the source tenant, from the config file
-    #[arg(
-        long,
-        value_name = "PROFILE",
-        conflicts_with = "from_file",
-        required_unless_present = "from_file"
-    )]
-    pub from: Option<String>,
-    /// Take the source from a saved export instead of a tenant
-    #[arg(long, value_name = "FILE")]
-    pub from_file: Option<PathBuf>,
-    /// Profile of the target tenant, from the config file
-    #[arg(long, value_name = "PROFILE")]
-    pub to: String,
-    /// Move the users of source pool SRC into target pool DST (repeatable; other pools keep their id)
-    #[arg(long = "pool-map", value_name = "SRC=DST", value_parser = parse_pool_mapping)]
-    pub pool_map: Vec<(String, String)>,
-    /// Only migrate this source pool (repeatable)
-    #[arg(long = "pool", value_name = "ID")]
-    pub pools: Vec<String>,
-    /// Users that exist in the target and differ: `fail` lists them and leaves them out, `update` replaces them
-    #[arg(long, value_enum, default_value_t = MigrateMode::Fail)]
-    pub mode: MigrateMode,
-    /// Password credentials: `keep` the hashes, `force-reset` keeps them expired, `drop` leaves them out
-    #[arg(long, value_enum, default_value_t = CredentialPolicy::Keep, value_name = "POLICY")]
-    pub credentials: CredentialPolicy,
-    /// Find a source user's target user by `id`, or by a shared e-mail, mobile or uid `identifier`
-    #[arg(long, value_enum, default_value_t = MatchBy::Id, value_name = "HOW")]
-    pub match_by: MatchBy,
-    /// Write where every user lands, as CSV (or JSON for a `.json` name; mode 0600)
-    #[arg(long, value_name = "FILE")]
-    pub id_map_out: Option<PathBuf>,
-    /// Save the plan here and stop, without applying (no secrets, no personal data)
-    #[arg(
-        short = 'o',
-        long = "out",
-        value_name = "PLANFILE",
-        conflicts_with_all = ["auto_approve", "plan"]
-    )]
-    pub out: Option<PathBuf>,
-    /// Apply exactly this plan, saved by `migrate -o` with the same options; refuse if anything changed
-    #[arg(long, value_name = "PLANFILE")]
-    pub plan: Option<PathBuf>,
-    /// Apply without asking (required when stdin is not a terminal)
-    #[arg(long)]
-    pub auto_approve: bool,
-    /// Show every changed user, even in large plans
-    #[arg(long)]
-    pub full: bool,
-    /// Users per import request (at most 100, whatever is asked)
-    #[arg(long, default_value_t = 100, value_name = "N")]
-    pub batch_size: usize,
-    /// Requests in flight at once (1 to 8)
-    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
-    pub parallelism: u8,
+    pub(crate) detailed_exitcode: bool,
     #[command(flatten)]
-    pub transport: TransportArgs,
+    pub(crate) scope: ScopeArgs,
+    /// Above this many changed users, group similar changes (see `--full`)
+    #[arg(long, default_value_t = poolsync::render::SUMMARY_THRESHOLD, value_name = "N")]
+    pub(crate) summary_threshold: usize,
 }
 
-impl MigrateArgs {
-    /// The connection arguments both profiles resolve with: only the config file and the
-    /// transport settings, never a URL, tenant or secret (those come from each profile).
-    pub fn connection(&self, global: &GlobalArgs) -> ConnectionArgs {
-        self.transport.connection(global)
+impl PlanOutputArgs {
+    /// How the plan is shown.
+    pub(crate) fn shown(&self) -> PlanShown {
+        PlanShown {
+            format: if self.json {
+                OutputFormat::Json
+            } else {
+                self.format.unwrap_or(OutputFormat::Text)
+            },
+            redact_pii: self.redact_pii,
+            full: self.full,
+            summary_threshold: self.summary_threshold,
+        }
+    }
+}
+
+/// How a plan is shown, resolved from any command's flags.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlanShown {
+    /// Text, JSON or Markdown.
+    pub(crate) format: OutputFormat,
+    /// Mask e-mail addresses and phone numbers.
+    pub(crate) redact_pii: bool,
+    /// Every changed user, however many.
+    pub(crate) full: bool,
+    /// Above this many changed users, group similar changes.
+    pub(crate) summary_threshold: usize,
+}
+
+/// A library enum offered as a command-line value. The library does not depend on clap, so its
+/// enums list their names and help here, next to the other `--help` text.
+pub(crate) trait Choice: Copy + PartialEq + Send + Sync + 'static {
+    /// Each value with its name on the command line and its help.
+    const CHOICES: &'static [(Self, &'static str, &'static str)];
+
+    /// The value's name on the command line.
+    fn name(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(value, _, _)| *value == self)
+            .map_or("", |(_, name, _)| name)
+    }
+}
+
+/// The parser of a [`Choice`]: clap's possible values, with their help, mapped to the value.
+pub(crate) fn choice<T: Choice>() -> impl TypedValueParser<Value = T> {
+    let values = T::CHOICES
+        .iter()
+        .map(|(_, name, help)| PossibleValue::new(*name).help(*help));
+    PossibleValuesParser::new(values).map(|name: String| {
+        T::CHOICES
+            .iter()
+            .find(|(_, known, _)| *known == name)
+            .map(|(value, _, _)| *value)
+            .unwrap_or(T::CHOICES[0].0)
+    })
+}
+
+impl Choice for ApiPath {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            ApiPath::Legacy,
+            "legacy",
+            "`/api/identity/system/{tid}/configuration`, the path on the vendor's migration page",
+        ),
+        (
+            ApiPath::Current,
+            "current",
+            "`/api/identity/{tid}/configuration`, the path of the current Swagger spec",
+        ),
+    ];
+}
+
+impl Choice for ImportMode {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            ImportMode::Ignore,
+            "ignore",
+            "Existing users are left as they are",
+        ),
+        (
+            ImportMode::Fail,
+            "fail",
+            "Create only: the import stops with 409 at the first existing user",
+        ),
+        (
+            ImportMode::Update,
+            "update",
+            "Existing users are replaced as a whole",
+        ),
+    ];
+}
+
+impl Choice for CredentialPolicy {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            CredentialPolicy::Keep,
+            "keep",
+            "Copy password hashes as they are",
+        ),
+        (
+            CredentialPolicy::ForceReset,
+            "force-reset",
+            "Copy password hashes, expired, so that users must reset their password",
+        ),
+        (
+            CredentialPolicy::Drop,
+            "drop",
+            "Leave password credentials out",
+        ),
+    ];
+}
+
+impl Choice for MatchBy {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            MatchBy::Id,
+            "id",
+            "A source user is the target user with the same id",
+        ),
+        (
+            MatchBy::Identifier,
+            "identifier",
+            "A source user is the target user of the mapped pool that shares an e-mail, mobile or uid identifier",
+        ),
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every choice's command-line name is the name the library writes in JSON.
+    fn names_match_serde<T: Choice + serde::Serialize>() {
+        for (value, name, _) in T::CHOICES {
+            assert_eq!(serde_json::to_value(value).unwrap(), *name);
+            assert_eq!(value.name(), *name);
+        }
+    }
+
+    #[test]
+    fn choices_are_named_as_the_library_serializes_them() {
+        names_match_serde::<ImportMode>();
+        names_match_serde::<CredentialPolicy>();
+        names_match_serde::<MatchBy>();
+        for (value, name, _) in ApiPath::CHOICES {
+            assert_eq!(value.name(), *name);
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

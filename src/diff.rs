@@ -19,6 +19,68 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What a plan covers, as given on the command line: recorded as it is in saved plans and
+/// journals, and turned into [`DiffOptions`] by [`PlanScope::diff_options`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanScope {
+    /// `--ignore` paths.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    /// `--pool` filters (all pools when empty).
+    #[serde(default)]
+    pub pools: Vec<String>,
+    /// `--prune`: delete users that are in the tenant but not in the desired file.
+    #[serde(default)]
+    pub prune: bool,
+    /// `--protect` glob patterns.
+    #[serde(default)]
+    pub protect: Vec<String>,
+}
+
+/// A [`PlanScope`] that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScopeError {
+    /// An `--ignore` path is not a path into a user.
+    #[error("{0}")]
+    Ignore(String),
+    /// A `--protect` pattern is not a glob.
+    #[error("`--protect {pattern}` is not a valid pattern: {error}")]
+    Protect {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        error: glob::PatternError,
+    },
+}
+
+impl PlanScope {
+    /// The diff settings of this scope: ignore paths and patterns parsed.
+    pub fn diff_options(&self) -> Result<DiffOptions, ScopeError> {
+        let ignore = self
+            .ignore
+            .iter()
+            .map(|path| IgnorePath::parse(path))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ScopeError::Ignore)?;
+        let protect = self
+            .protect
+            .iter()
+            .map(|pattern| {
+                glob::Pattern::new(pattern).map_err(|error| ScopeError::Protect {
+                    pattern: pattern.clone(),
+                    error,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DiffOptions {
+            ignore,
+            pools: self.pools.clone(),
+            prune: self.prune,
+            protect,
+        })
+    }
+}
+
 /// Settings of a diff.
 #[derive(Debug, Clone, Default)]
 pub struct DiffOptions {

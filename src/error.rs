@@ -3,6 +3,21 @@
 
 use std::path::PathBuf;
 
+/// The messages of an error's causes (not of the error itself), outermost first, a cause that
+/// repeats the one before it left out (wrappers often quote their source).
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut messages: Vec<String> = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if messages.last() != Some(&message) {
+            messages.push(message);
+        }
+        source = cause.source();
+    }
+    messages
+}
+
 /// Reading a document failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

@@ -4,16 +4,13 @@
 //! credentials, memberships), because an `update` import replaces a user and its sub-records as
 //! a unit. Derived fields are filled in here (`tenant_id`, `identifier_lc`, `address_lc`,
 //! timestamps), sub-records get the same ids the diff matched them to, and users are cut into
-//! batches of at most [`MAX_BATCH_USERS`]. Pure: the caller passes the clock in as `now`.
+//! batches of at most [`MAX_USERS_PER_REQUEST`]. Pure: the caller passes the clock in as `now`.
 
 use crate::index::{TenantIndex, UserAggregate, UserKey};
-use crate::model::{GroupMember, TenantDump};
+use crate::model::{GroupMember, MAX_USERS_PER_REQUEST, TenantDump};
 use crate::normalize::{address_id, credential_id, identifier_id, natural_key};
 use crate::plan::{Action, Plan, RecordChanges};
 use std::collections::BTreeSet;
-
-/// The most users the import API accepts in one request.
-pub const MAX_BATCH_USERS: usize = 100;
 
 /// A request body and the users in it.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +56,19 @@ pub fn materialize_user(
     });
     into.users.push(user);
 
+    // What every sub-record of the user gets: its owner, and the timestamps of the record it
+    // replaces (`existing`), or now.
+    macro_rules! stamp {
+        ($record:ident, $existing:expr) => {
+            $record.tenant_id = Some(tenant_id.to_string());
+            $record.user_pool_id = Some(pool_id.clone());
+            $record.user_id = Some(user_id.clone());
+            $record.created_at = $record
+                .created_at
+                .or_else(|| created($existing.map(|e| &e.created_at)));
+            $record.updated_at = Some(now.to_string());
+        };
+    }
     for record in &desired.identifiers {
         let mut record = (*record).clone();
         record.id = Some(identifier_id(&record, &user_id, current));
@@ -68,14 +78,8 @@ pub fn materialize_user(
                 .iter()
                 .find(|o| natural_key(o.kind.as_deref(), o.identifier.as_deref()) == key)
         });
-        record.tenant_id = Some(tenant_id.to_string());
-        record.user_pool_id = Some(pool_id.clone());
-        record.user_id = Some(user_id.clone());
+        stamp!(record, existing);
         record.identifier_lc = record.identifier.as_deref().map(str::to_lowercase);
-        record.created_at = record
-            .created_at
-            .or_else(|| created(existing.map(|e| &e.created_at)));
-        record.updated_at = Some(now.to_string());
         into.user_identifiers.push(record);
     }
     for record in &desired.addresses {
@@ -87,14 +91,8 @@ pub fn materialize_user(
                 .iter()
                 .find(|o| natural_key(o.kind.as_deref(), o.address.as_deref()) == key)
         });
-        record.tenant_id = Some(tenant_id.to_string());
-        record.user_pool_id = Some(pool_id.clone());
-        record.user_id = Some(user_id.clone());
+        stamp!(record, existing);
         record.address_lc = record.address.as_deref().map(str::to_lowercase);
-        record.created_at = record
-            .created_at
-            .or_else(|| created(existing.map(|e| &e.created_at)));
-        record.updated_at = Some(now.to_string());
         if record.verified == Some(true) && record.verified_at.is_none() {
             record.verified_at = existing
                 .and_then(|e| e.verified_at.clone())
@@ -106,13 +104,7 @@ pub fn materialize_user(
         let mut record = (*record).clone();
         record.id = Some(credential_id(&record, &user_id, current));
         let existing = current.and_then(|c| c.credentials.iter().find(|o| o.id == record.id));
-        record.tenant_id = Some(tenant_id.to_string());
-        record.user_pool_id = Some(pool_id.clone());
-        record.user_id = Some(user_id.clone());
-        record.created_at = record
-            .created_at
-            .or_else(|| created(existing.map(|e| &e.created_at)));
-        record.updated_at = Some(now.to_string());
+        stamp!(record, existing);
         into.user_credentials.push(record);
     }
     let groups: BTreeSet<&str> = desired.groups.iter().copied().collect();
@@ -129,7 +121,7 @@ pub fn materialize_user(
 
 /// The import requests that carry out `plan`: first one with the pools and groups to create or
 /// update (if any), then the users in batches of at most `batch_size` (capped at
-/// [`MAX_BATCH_USERS`] whatever is asked).
+/// [`MAX_USERS_PER_REQUEST`] whatever is asked).
 pub fn build_batches(
     plan: &Plan,
     current: &TenantDump,
@@ -180,7 +172,7 @@ impl<'a> BatchBuilder<'a> {
             desired_index,
             tenant_id,
             now,
-            batch_size: batch_size.clamp(1, MAX_BATCH_USERS),
+            batch_size: batch_size.clamp(1, MAX_USERS_PER_REQUEST),
             has_pool_batch: !plan.pools.changes.is_empty() || !plan.groups.changes.is_empty(),
         }
     }

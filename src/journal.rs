@@ -13,7 +13,9 @@
 //! `apply --resume` trusts only the first line: what is left to do is found by a fresh export,
 //! never taken from the journal.
 
-use crate::client::{BatchEvent, BatchObserver, BatchOutcome, ImportMode};
+use crate::client::{BatchEvent, BatchObserver, BatchOutcome};
+use crate::diff::PlanScope;
+use crate::model::ImportMode;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -40,18 +42,9 @@ pub struct JournalStart {
     pub desired_sha256: String,
     /// Import mode.
     pub mode: ImportMode,
-    /// `--ignore` paths.
-    #[serde(default)]
-    pub ignore: Vec<String>,
-    /// `--pool` filters.
-    #[serde(default)]
-    pub pools: Vec<String>,
-    /// Whether the run prunes.
-    #[serde(default)]
-    pub prune: bool,
-    /// `--protect` patterns.
-    #[serde(default)]
-    pub protect: Vec<String>,
+    /// The ignore paths, pools, pruning and protected patterns of the run.
+    #[serde(flatten)]
+    pub scope: PlanScope,
     /// `--max-deletes`.
     #[serde(default)]
     pub max_deletes: Option<usize>,
@@ -248,10 +241,10 @@ mod tests {
             desired_path: "desired.json".into(),
             desired_sha256: "ab".into(),
             mode: ImportMode::Update,
-            ignore: vec!["/metadata/x".into()],
-            pools: Vec::new(),
-            prune: false,
-            protect: Vec::new(),
+            scope: PlanScope {
+                ignore: vec!["/metadata/x".into()],
+                ..PlanScope::default()
+            },
             max_deletes: None,
             batch_size: 100,
             planned: [1, 2, 0],

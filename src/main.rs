@@ -1,6 +1,7 @@
 //! The `poolsync` binary: argv -> settings -> library -> exit code.
 
 mod cli;
+mod command_error;
 mod commands;
 mod ui;
 
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
         }
     };
     let stderr_color = ui::use_color(cli.global.color, ui::stderr_is_terminal());
-    let chatty = matches!(cli.command, cli::Command::Emulate(_));
+    let chatty = cli.command.is_chatty();
     ui::init_logging(cli.global.verbose, chatty, stderr_color);
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -37,7 +37,7 @@ pub const MUST_BE_RESET: &str = "must_be_reset";
 pub const MATCH_TYPES: &[&str] = &["email", "mobile", "uid"];
 
 /// What a migration does with password credentials.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CredentialPolicy {
     /// Copy password hashes as they are
@@ -50,7 +50,7 @@ pub enum CredentialPolicy {
 }
 
 /// How source users find their user in the target.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MatchBy {
     /// A source user is the target user with the same id

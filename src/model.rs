@@ -34,6 +34,43 @@ impl fmt::Debug for SecretValue {
     }
 }
 
+/// The most users one import request may carry (the service answers 413 above it).
+pub const MAX_USERS_PER_REQUEST: usize = 100;
+
+/// What import does with users that already exist (the `mode` query parameter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportMode {
+    /// Existing users are left as they are.
+    Ignore,
+    /// Create only: the import stops with 409 at the first existing user.
+    Fail,
+    /// Existing users are replaced as a whole.
+    #[default]
+    Update,
+}
+
+impl ImportMode {
+    /// Every mode, in the order the contract lists them.
+    pub const ALL: [ImportMode; 3] = [ImportMode::Ignore, ImportMode::Fail, ImportMode::Update];
+
+    /// The value of the `mode` parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportMode::Ignore => "ignore",
+            ImportMode::Fail => "fail",
+            ImportMode::Update => "update",
+        }
+    }
+
+    /// The mode of a `mode` parameter's value.
+    pub fn from_name(name: &str) -> Option<ImportMode> {
+        ImportMode::ALL
+            .into_iter()
+            .find(|mode| mode.as_str() == name)
+    }
+}
+
 /// The whole tenant document served by export and accepted by import.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TenantDump {

@@ -5,6 +5,7 @@
 //! its current state. Applying re-plans against a fresh export and refuses if anything differs
 //! from what was reviewed.
 
+use crate::diff::PlanScope;
 use crate::plan::{Action, Plan, Summary};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -13,7 +14,8 @@ use std::collections::BTreeMap;
 /// Marks a file as a poolsync plan.
 pub const KIND: &str = "poolsync-plan";
 /// Version of the saved plan format.
-pub const FORMAT_VERSION: &str = "1";
+/// Version 2 records the plan's origin (`{"kind": "desired_file" | "migration", …}`) and scope.
+pub const FORMAT_VERSION: &str = "2";
 
 /// One planned user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +40,36 @@ pub struct PlannedRecord {
     pub id: String,
 }
 
+/// What a saved plan was made from: a desired file (`poolsync plan -o`) or a migration
+/// (`poolsync migrate -o`); each is applied only by the command that made it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PlanOrigin {
+    /// A desired file.
+    DesiredFile {
+        /// The file, as given on the command line.
+        path: String,
+        /// SHA-256 of its bytes.
+        sha256: String,
+    },
+    /// A migration from another tenant or a saved export.
+    Migration {
+        /// Where the users come from, for people.
+        source: String,
+        /// SHA-256 of the migration's desired state in canonical order.
+        sha256: String,
+    },
+}
+
+impl PlanOrigin {
+    /// The SHA-256 that must still match when the plan is applied.
+    pub fn sha256(&self) -> &str {
+        match self {
+            PlanOrigin::DesiredFile { sha256, .. } | PlanOrigin::Migration { sha256, .. } => sha256,
+        }
+    }
+}
+
 /// A saved plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanFile {
@@ -47,16 +79,11 @@ pub struct PlanFile {
     pub format_version: String,
     /// Tenant the plan was made against.
     pub tenant: String,
-    /// The desired file, as given on the command line.
-    pub desired_path: String,
-    /// SHA-256 of the desired file's bytes.
-    pub desired_sha256: String,
-    /// `--ignore` paths used.
-    #[serde(default)]
-    pub ignore: Vec<String>,
-    /// `--pool` filters used.
-    #[serde(default)]
-    pub pools: Vec<String>,
+    /// What the plan was made from.
+    pub origin: PlanOrigin,
+    /// The ignore paths, pools, pruning and protected patterns it was made with.
+    #[serde(flatten)]
+    pub scope: PlanScope,
     /// User counts.
     pub summary: Summary,
     /// Pools to create or update.
@@ -67,12 +94,6 @@ pub struct PlanFile {
     pub group_changes: Vec<PlannedRecord>,
     /// Users to create or update.
     pub users: Vec<PlannedUser>,
-    /// Whether the plan prunes.
-    #[serde(default)]
-    pub prune: bool,
-    /// `--protect` patterns used.
-    #[serde(default)]
-    pub protect: Vec<String>,
     /// Users to delete, as (pool id, user id).
     #[serde(default)]
     pub deletes: Vec<(String, String)>,
@@ -108,16 +129,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl PlanFile {
-    /// Records `plan` for later application.
-    pub fn new(
-        plan: &Plan,
-        tenant: &str,
-        desired_path: &str,
-        desired_bytes: &[u8],
-        ignore: &[String],
-        pools: &[String],
-        protect: &[String],
-    ) -> PlanFile {
+    /// Records `plan`, made from `origin` within `scope`, for later application.
+    pub fn new(plan: &Plan, tenant: &str, origin: PlanOrigin, scope: &PlanScope) -> PlanFile {
         let records = |changes: &[crate::plan::RecordChange]| {
             changes
                 .iter()
@@ -131,10 +144,8 @@ impl PlanFile {
             kind: KIND.into(),
             format_version: FORMAT_VERSION.into(),
             tenant: tenant.into(),
-            desired_path: desired_path.into(),
-            desired_sha256: sha256_hex(desired_bytes),
-            ignore: ignore.to_vec(),
-            pools: pools.to_vec(),
+            origin,
+            scope: scope.clone(),
             summary: plan.summary.clone(),
             pool_changes: records(&plan.pools.changes),
             group_changes: records(&plan.groups.changes),
@@ -148,8 +159,6 @@ impl PlanFile {
                     current_sha256: c.current_sha256.clone(),
                 })
                 .collect(),
-            prune: plan.prune,
-            protect: protect.to_vec(),
             deletes: deletes_of(plan),
         }
     }
@@ -234,7 +243,11 @@ mod tests {
             "users": [{"id": "u1", "user_pool_id": "p", "status": "active", "payload": {"name": "Anne"}}],
             "user_identifiers": [{"id": "i", "user_id": "u1", "type": "email", "identifier": "ann@x.io"}]});
         let original = plan(current.clone(), desired.clone());
-        let saved = PlanFile::new(&original, "acme", "desired.json", b"{}", &[], &[], &[]);
+        let origin = PlanOrigin::DesiredFile {
+            path: "desired.json".into(),
+            sha256: sha256_hex(b"{}"),
+        };
+        let saved = PlanFile::new(&original, "acme", origin, &PlanScope::default());
         let text = serde_json::to_string(&saved).unwrap();
         assert!(
             !text.contains("ann@x.io") && !text.contains("Ann"),

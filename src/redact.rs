@@ -14,8 +14,8 @@
 //! at least 7 digits (so `+10` in a note stays). Names and other profile fields are not touched.
 //! Pure: no I/O; the plan given is left as it is.
 
-use crate::apply::ApplyReport;
 use crate::plan::{FieldChange, Plan, RecordChange, UserChange, UserRef};
+use crate::report::ApplyReport;
 use crate::validate::{is_e164, is_email};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};

@@ -5,9 +5,9 @@
 //! words are marked `[-old-]{+new+}`. Renderers never see secrets: the plan holds none.
 
 use crate::SENSITIVE;
-use crate::apply::ApplyReport;
 use crate::index::shorten;
 use crate::plan::{Action, FieldChange, Plan, RecordChange, UserChange, UserRef};
+use crate::report::ApplyReport;
 use owo_colors::{OwoColorize, Style};
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
@@ -27,12 +27,15 @@ pub struct TextOptions {
     pub examples_per_group: usize,
 }
 
+/// Above this many changed users, a text plan groups similar changes unless told otherwise.
+pub const SUMMARY_THRESHOLD: usize = 50;
+
 impl Default for TextOptions {
     fn default() -> Self {
         TextOptions {
             color: false,
             full: false,
-            summary_threshold: 50,
+            summary_threshold: SUMMARY_THRESHOLD,
             examples_per_group: 3,
         }
     }

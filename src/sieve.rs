@@ -938,7 +938,10 @@ impl<'r> Reader<'r> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one record's parts, each from a different place of the scan"
+    )]
     fn sub<T: InPlace>(
         &mut self,
         class: Class,

@@ -1,18 +1,14 @@
 //! End-to-end tests of the commands that need no server: `diff` and `validate`, run as the real
 //! binary, with stdout, stderr and exit code snapshotted together.
 
-use crate::support::{path, poolsync, run, snapshot_settings, transcript};
+use crate::support::{
+    path, poolsync, run, snapshot_run as snapshot, snapshot_settings, transcript,
+};
 use std::io::Write;
 
 const EXPORT: &str = "examples/acme/export.json";
 const CHANGES: &str = "examples/acme/desired-changes.json";
 const UNCHANGED: &str = "examples/acme/desired-unchanged.json";
-
-fn snapshot(name: &str, args: &[&str]) -> std::process::Output {
-    let output = run(args);
-    snapshot_settings().bind(|| insta::assert_snapshot!(name, transcript(&output)));
-    output
-}
 
 #[test]
 fn diff_prints_the_plan_and_exits_0_without_detailed_exitcode() {
@@ -283,4 +279,28 @@ fn the_client_secret_is_never_a_flag_and_usage_errors_exit_1() {
     let timeout = run(&["plan", "--desired", CHANGES, "--timeout", "soon"]);
     assert_eq!(timeout.status.code(), Some(1));
     assert_eq!(run(&["--version"]).status.code(), Some(0));
+}
+
+#[test]
+fn a_plan_saved_by_an_older_poolsync_is_refused_before_any_connection() {
+    let directory = tempfile::tempdir().unwrap();
+    let plan = directory.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"kind": "poolsync-plan", "format_version": "1", "tenant": "acme",
+            "desired_path": "examples/acme/desired-changes.json", "desired_sha256": "00",
+            "summary": {}, "users": []}"#,
+    )
+    .unwrap();
+    let output = run(&["apply", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is a plan of format version 1, and this poolsync reads version 2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: make the plan again"), "{stderr}");
+    let not_a_plan = run(&["apply", "examples/acme/export.json"]);
+    assert_eq!(not_a_plan.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&not_a_plan.stderr).contains("is not a poolsync plan"));
 }

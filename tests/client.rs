@@ -5,6 +5,7 @@ mod deletes;
 mod export;
 mod import;
 mod logs;
-pub mod server;
+pub(crate) mod server;
 mod settings;
 mod token;
+mod verify;

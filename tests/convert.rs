@@ -3,11 +3,16 @@
 //! input, and the round trip: convert, apply to the emulator, convert again (the same bytes),
 //! plan (no changes).
 
-use crate::live::{TENANT, emulator, run as run_live};
 use crate::support::shared::{shared_dir, shared_path};
-use crate::support::{poolsync, snapshot_settings, transcript};
+use crate::support::tenant::{CLIENT, SECRET, TENANT, emulator, run as run_live};
+use crate::support::{poolsync, snapshot_output, snapshot_run, snapshot_text, transcript};
 use base64::Engine as _;
+use poolsync::client::{
+    ApiClient, ConnectionArgs, ConnectionSettings, PasswordCheck, PasswordResult, PasswordSubject,
+};
+use poolsync::emulator::EmulatorHandle;
 use poolsync::model::{Pool, TenantDump};
+use poolsync::secret::Secret;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -105,7 +110,7 @@ fn convert_in_shared(args: &[&str]) -> Output {
 }
 
 fn snapshot(name: &str, output: &Output) {
-    snapshot_settings().bind(|| insta::assert_snapshot!(name, transcript(output)));
+    snapshot_output(name, output);
 }
 
 /// How many user records a sample file holds, counted without poolsync: the elements of a
@@ -140,6 +145,16 @@ fn sample_paths(sample: &Sample) -> Option<Vec<PathBuf>> {
         .iter()
         .map(|file| shared_path(file, "`poolsync convert` on real exports"))
         .collect()
+}
+
+#[test]
+fn the_help_lists_every_source_with_what_it_reads() {
+    let output = snapshot_run("cli_help_convert", &["convert", "--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    for source in poolsync::convert::SOURCES {
+        assert!(text.contains(&format!("- {}:", source.name())), "{text}");
+    }
 }
 
 #[test]
@@ -323,12 +338,6 @@ fn b64_unpadded(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
 }
 
-fn unb64(text: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .unwrap_or_else(|error| panic!("`{text}` is standard base64: {error}"))
-}
-
 fn pbkdf2_sha256(password: &str, salt: &[u8], iterations: u32, length: usize) -> Vec<u8> {
     let mut key = vec![0; length];
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt, iterations, &mut key);
@@ -345,39 +354,8 @@ fn argon2id(password: &str, salt: &[u8], memory: u32, iterations: u32, length: u
     out
 }
 
-/// Whether `password` matches a converted credential's payload, computed the way the
-/// contract describes each method.
-fn matches(payload: &Value, password: &str) -> bool {
-    let hash = &payload["hashed_password"];
-    let value = hash["value"].as_str().unwrap();
-    let method = hash["config"]["method"].as_str().unwrap();
-    let config = &hash["config"][method];
-    match method {
-        "bcrypt" => bcrypt::verify(password, value).unwrap(),
-        "pbkdf2" => {
-            assert_eq!(config["function"], "sha256");
-            let salt = unb64(config["salt"].as_str().unwrap());
-            let iterations = config["number_of_iterations"].as_u64().unwrap() as u32;
-            let length = config["key_length"].as_u64().unwrap() as usize;
-            b64(&pbkdf2_sha256(password, &salt, iterations, length)) == value
-        }
-        "argon2" => {
-            let salt = unb64(config["salt"].as_str().unwrap());
-            let key = argon2id(
-                password,
-                &salt,
-                config["memory_in_kb"].as_u64().unwrap() as u32,
-                config["iterations"].as_u64().unwrap() as u32,
-                config["key_length"].as_u64().unwrap() as usize,
-            );
-            b64(&key) == value
-        }
-        other => panic!("no check for `{other}` here"),
-    }
-}
-
-/// The converted document and the payload of each user's password, by source id.
-fn converted(path: &Path) -> (TenantDump, Vec<(String, Value)>) {
+/// The converted document, and the source id and user id of each user with a password.
+fn converted(path: &Path) -> (TenantDump, Vec<(String, String)>) {
     let dump = poolsync::load::read_dump(path).unwrap();
     let mut passwords = Vec::new();
     for credential in &dump.user_credentials {
@@ -390,7 +368,7 @@ fn converted(path: &Path) -> (TenantDump, Vec<(String, Value)>) {
             .as_str()
             .unwrap()
             .to_string();
-        passwords.push((source_id, credential.payload.clone().unwrap().0));
+        passwords.push((source_id, user.id.clone().unwrap()));
     }
     (dump, passwords)
 }
@@ -554,15 +532,66 @@ fn plaintext(source_id: &str) -> &'static str {
     }
 }
 
+/// A client of `server`'s tenant, for the password check.
+fn client(server: &EmulatorHandle) -> ApiClient {
+    let args = ConnectionArgs {
+        url: Some(server.url()),
+        tenant: Some(TENANT.into()),
+        client_id: Some(CLIENT.into()),
+        ..ConnectionArgs::default()
+    };
+    let secret = |name: &str| (name == "POOLSYNC_CLIENT_SECRET").then(|| SECRET.to_string());
+    ApiClient::new(ConnectionSettings::resolve(&args, &secret).unwrap()).unwrap()
+}
+
+/// The emulator's password check of user `user_id` in `pool`.
+fn check(client: &ApiClient, pool: &str, user_id: &str, password: &str) -> PasswordCheck {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(client.verify_password(
+            pool,
+            &PasswordSubject::UserId(user_id.to_string()),
+            &Secret::new(password),
+        ))
+        .unwrap()
+}
+
+/// An emulator whose tenant has these pools and no users.
+fn tenant_with_pools(pools: &[&str]) -> EmulatorHandle {
+    let seed = TenantDump {
+        pools: pools
+            .iter()
+            .map(|pool| Pool {
+                id: Some(pool.to_string()),
+                name: Some(format!("Users from {pool}")),
+                ..Pool::default()
+            })
+            .collect(),
+        ..TenantDump::default()
+    };
+    emulator(seed, |config| config)
+}
+
+/// Applies a converted file to `server`.
+fn apply(server: &EmulatorHandle, desired: &Path) {
+    let desired = desired.to_str().unwrap();
+    let output = run_live(server, &["apply", "--desired", desired, "--auto-approve"]);
+    assert_eq!(output.status.code(), Some(0), "{}", transcript(&output));
+}
+
 #[test]
-fn fixtures_carry_hashes_of_known_passwords_that_still_verify() {
+fn fixture_passwords_of_known_plaintext_verify_through_the_emulator_after_apply() {
     let fixture = Fixture::new();
+    let sources = fixtures(&fixture);
+    let pools: Vec<&str> = sources.iter().map(|(source, ..)| *source).collect();
+    let server = tenant_with_pools(&pools);
+    let client = client(&server);
     let mut carried = 0;
-    for (source, files, extra) in fixtures(&fixture) {
+    for (source, files, extra) in &sources {
         let out = format!("{source}-desired.json");
         let mut args: Vec<&str> = vec![source];
         args.extend(files.iter().map(String::as_str));
-        args.extend(["--pool", "customers", "-o", &out]);
+        args.extend(["--pool", source, "-o", &out]);
         args.extend(extra.iter().map(String::as_str));
         let output = fixture.convert(&args);
         assert_eq!(
@@ -571,19 +600,6 @@ fn fixtures_carry_hashes_of_known_passwords_that_still_verify() {
             "{source}: {}",
             transcript(&output)
         );
-        let (_, passwords) = converted(&fixture.path(&out));
-        for (source_id, payload) in passwords {
-            let password = plaintext(&source_id);
-            assert!(
-                matches(&payload, password),
-                "{source}: `{source_id}` verifies"
-            );
-            assert!(
-                !matches(&payload, "wrong password"),
-                "{source}: `{source_id}`"
-            );
-            carried += 1;
-        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -597,9 +613,89 @@ fn fixtures_carry_hashes_of_known_passwords_that_still_verify() {
                 "{source}: the desired file holds hashes"
             );
         }
+        apply(&server, &fixture.path(&out));
+        let (dump, passwords) = converted(&fixture.path(&out));
+        for (source_id, user_id) in passwords {
+            let right = check(&client, source, &user_id, plaintext(&source_id));
+            assert_eq!(
+                (right.result, right.state.as_str()),
+                (PasswordResult::PasswordCorrect, "valid"),
+                "{source}: `{source_id}`"
+            );
+            let wrong = check(&client, source, &user_id, "wrong password");
+            assert_eq!(wrong.result, PasswordResult::PasswordIncorrect, "{source}");
+            carried += 1;
+        }
+        // A user converted without a password has none in the tenant.
+        for user in &dump.users {
+            let user_id = user.id.as_deref().unwrap();
+            if !dump
+                .user_credentials
+                .iter()
+                .any(|credential| credential.user_id.as_deref() == Some(user_id))
+            {
+                let none = check(&client, source, user_id, ANN);
+                assert_eq!(none.result, PasswordResult::NoPassword, "{source}");
+            }
+        }
     }
     // auth0 2, keycloak 1, kratos 1, clerk 1, supabase 1, csv 2.
     assert_eq!(carried, 8);
+}
+
+#[test]
+fn real_hashes_of_known_plaintext_verify_after_convert_and_apply() {
+    // Line 1 of Clerk's sample says: `# Password for users with passwords: Kk4aPMeiaRpAs2OeX1NE`;
+    // the Supabase samples hold the same hash.
+    const KNOWN: &str = "Kk4aPMeiaRpAs2OeX1NE";
+    let samples: Vec<&Sample> = SAMPLES
+        .iter()
+        .filter(|sample| {
+            ["clerk-csv", "clerk-json", "supabase-json", "supabase-csv"].contains(&sample.name)
+        })
+        .collect();
+    let Some(_) = shared_path(samples[0].files[0], "passwords of known plaintext") else {
+        return;
+    };
+    let pools: Vec<&str> = samples.iter().map(|sample| sample.name).collect();
+    let server = tenant_with_pools(&pools);
+    let client = client(&server);
+    let directory = tempfile::tempdir().unwrap();
+    let mut verified = 0;
+    for sample in samples {
+        for (policy, expected) in [
+            (
+                "force-reset",
+                (PasswordResult::PasswordExpired, "must_be_reset"),
+            ),
+            ("keep", (PasswordResult::PasswordCorrect, "valid")),
+        ] {
+            let out = directory
+                .path()
+                .join(format!("{}-{policy}.json", sample.name));
+            let mut args = vec![sample.source];
+            args.extend(sample.files);
+            args.extend(["--pool", sample.name, "--credentials", policy, "-o"]);
+            args.push(out.to_str().unwrap());
+            let output = convert_in_shared(&args);
+            assert_eq!(output.status.code(), Some(0), "{}", transcript(&output));
+            apply(&server, &out);
+            let (_, passwords) = converted(&out);
+            assert!(!passwords.is_empty(), "{}", sample.name);
+            for (source_id, user_id) in &passwords {
+                let answer = check(&client, sample.name, user_id, KNOWN);
+                assert_eq!(
+                    (answer.result, answer.state.as_str()),
+                    expected,
+                    "{} `{source_id}` ({policy})",
+                    sample.name
+                );
+                verified += usize::from(policy == "keep");
+            }
+        }
+    }
+    // Clerk's CSV 15 and JSON 9, Supabase's JSON 9 and CSV 10.
+    assert_eq!(verified, 43);
 }
 
 #[test]
@@ -623,7 +719,7 @@ fn fixture_reports_name_every_outcome() {
             transcript(&output)
         );
     }
-    snapshot_settings().bind(|| insta::assert_snapshot!("convert_fixtures_reports", transcripts));
+    snapshot_text("convert_fixtures_reports", &transcripts);
 }
 
 #[test]
@@ -746,7 +842,10 @@ fn the_json_report_is_the_text_reports_data() {
     let output = fixture.convert(&["firebase", &firebase[0], "--pool", "p", "--json"]);
     assert_eq!(output.status.code(), Some(0), "{}", transcript(&output));
     let report = report_of(&output);
-    snapshot_settings().bind(|| insta::assert_json_snapshot!("convert_json_report", report));
+    snapshot_text(
+        "convert_json_report",
+        &serde_json::to_string_pretty(&report).unwrap(),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

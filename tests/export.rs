@@ -3,16 +3,9 @@
 //! export (parse the whole body, filter, sort, serialize) and hold the streamed one to it.
 
 use crate::client::server::{CLIENT_SECRET, CURRENT_PATH, LEGACY_PATH, Reply, StubServer, TENANT};
-use crate::live::{acme, emulator, run};
-use crate::support::{poolsync, snapshot_settings, transcript};
+use crate::support::tenant::{acme, emulator, run};
+use crate::support::{poolsync, snapshot_text as snapshot, transcript};
 use std::process::Output;
-
-fn snapshot(name: &str, text: &str) {
-    let mut settings = snapshot_settings();
-    // The emulator stamps the schemas it adds with its clock.
-    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", "[EMULATOR CLOCK]");
-    settings.bind(|| insta::assert_snapshot!(name, text));
-}
 
 #[test]
 fn export_prints_the_canonical_document_and_says_what_it_wrote() {

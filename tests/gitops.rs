@@ -251,7 +251,7 @@ fn hostile_names_cannot_break_the_markdown() {
 
 mod schemas {
     use super::*;
-    use crate::live::{acme, emulator, live};
+    use crate::support::tenant::{acme, emulator, live};
     use jsonschema::{Registry, Validator};
     use poolsync::emulator::EmulatorHandle;
 
@@ -270,11 +270,11 @@ mod schemas {
         serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap()
     }
 
-    pub fn plan_validator() -> Validator {
+    pub(super) fn plan_validator() -> Validator {
         jsonschema::draft202012::new(&schema("plan.schema.json")).unwrap()
     }
 
-    pub fn apply_validator() -> Validator {
+    pub(super) fn apply_validator() -> Validator {
         let plan = schema("plan.schema.json");
         let registry = Registry::new()
             .add(plan["$id"].as_str().unwrap(), plan.clone())
@@ -287,7 +287,7 @@ mod schemas {
             .unwrap()
     }
 
-    pub fn assert_valid(validator: &Validator, instance: &Value, what: &str) {
+    pub(super) fn assert_valid(validator: &Validator, instance: &Value, what: &str) {
         let errors: Vec<String> = validator
             .iter_errors(instance)
             .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -396,7 +396,7 @@ mod schemas {
 
 mod workflow {
     use super::*;
-    use crate::live::{acme, emulator};
+    use crate::support::tenant::{acme, emulator};
     use poolsync::emulator::EmulatorHandle;
     use std::path::Path;
     use std::process::{Command, Output};

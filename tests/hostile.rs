@@ -3,7 +3,7 @@
 //! clear one-screen error and exit 1 from `apply`, never a panic, a hang or a stack overflow,
 //! and nothing is sent to the tenant.
 
-use crate::live::{acme, emulator, run};
+use crate::support::tenant::{acme, emulator, run};
 use crate::support::{root, transcript};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -218,8 +218,13 @@ fn broken_server_answers_end_with_a_clear_error_and_nothing_sent() {
         server.on("GET", CURRENT_PATH, [Reply::status(404)]);
         server.on(method, path, [reply]);
         for command in [
-            &["plan", "--desired", crate::live::CHANGES][..],
-            &["apply", "--desired", crate::live::CHANGES, "--auto-approve"],
+            &["plan", "--desired", crate::support::tenant::CHANGES][..],
+            &[
+                "apply",
+                "--desired",
+                crate::support::tenant::CHANGES,
+                "--auto-approve",
+            ],
         ] {
             let output = crate::support::poolsync()
                 .env("POOLSYNC_URL", server.url())

@@ -1,62 +1,16 @@
 //! End-to-end tests of `export`, `plan` and `apply`: the real binary against the emulator,
 //! started by each test on 127.0.0.1:0, over HTTP.
 
-use crate::support::{poolsync, root, snapshot_settings, transcript};
-use poolsync::emulator::{Emulator, EmulatorConfig, EmulatorHandle, FaultConfig, RateLimit};
+use crate::support::tenant::{
+    CHANGES, CLIENT, EXPORT, SECRET, TENANT, UNCHANGED, acme, assert_no_secrets, emulator, live,
+    pools_only, run, synthetic, write_json,
+};
+use crate::support::{poolsync, root, snapshot_output as snapshot, transcript};
+use poolsync::emulator::{EmulatorHandle, FaultConfig, RateLimit};
 use poolsync::load::read_dump;
 use poolsync::model::TenantDump;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
-
-pub const TENANT: &str = "acme";
-const CLIENT: &str = "poolsync-ci";
-const SECRET: &str = "s3cr3t-client-value-never-shown";
-const EXPORT: &str = "examples/acme/export.json";
-pub const CHANGES: &str = "examples/acme/desired-changes.json";
-const UNCHANGED: &str = "examples/acme/desired-unchanged.json";
-
-pub fn acme() -> TenantDump {
-    read_dump(&root().join(EXPORT)).unwrap()
-}
-
-pub fn emulator(
-    seed: TenantDump,
-    configure: impl FnOnce(EmulatorConfig) -> EmulatorConfig,
-) -> EmulatorHandle {
-    let config = configure(
-        EmulatorConfig::new()
-            .tenant(TENANT, seed)
-            .client(CLIENT, SECRET, &[]),
-    );
-    Emulator::start_in_background(config).expect("the emulator starts")
-}
-
-pub fn live(server: &EmulatorHandle) -> Command {
-    let mut command = poolsync();
-    command
-        .env("POOLSYNC_URL", server.url())
-        .env("POOLSYNC_TENANT", TENANT)
-        .env("POOLSYNC_CLIENT_ID", CLIENT)
-        .env("POOLSYNC_CLIENT_SECRET", SECRET);
-    command
-}
-
-pub fn run(server: &EmulatorHandle, args: &[&str]) -> Output {
-    live(server).args(args).output().expect("poolsync runs")
-}
-
-fn assert_no_secrets(output: &Output) {
-    let everything = transcript(output);
-    assert!(
-        !everything.contains(SECRET),
-        "the client secret leaked:\n{everything}"
-    );
-    assert!(
-        !everything.contains("$2a$"),
-        "a password hash leaked:\n{everything}"
-    );
-}
 
 fn imports(server: &EmulatorHandle) -> Vec<(Option<String>, Option<usize>, u16)> {
     server
@@ -65,10 +19,6 @@ fn imports(server: &EmulatorHandle) -> Vec<(Option<String>, Option<usize>, u16)>
         .filter(|r| r.method == "PUT")
         .map(|r| (r.mode, r.users_in_body, r.status))
         .collect()
-}
-
-fn snapshot(name: &str, output: &Output) {
-    snapshot_settings().bind(|| insta::assert_snapshot!(name, transcript(output)));
 }
 
 #[test]
@@ -117,17 +67,6 @@ fn apply_with_nothing_to_do_sends_nothing() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", transcript(&output));
     assert!(imports(&server).is_empty());
-}
-
-fn pools_only() -> TenantDump {
-    let mut seed = acme();
-    seed.users.clear();
-    seed.user_identifiers.clear();
-    seed.user_verifiable_addresses.clear();
-    seed.user_credentials.clear();
-    seed.group_members.clear();
-    seed.codes.clear();
-    seed
 }
 
 #[test]
@@ -251,7 +190,7 @@ fn a_wrong_secret_is_explained_and_never_shown() {
         .filter(|l| l.starts_with("error") || l.starts_with("hint"))
         .collect::<Vec<_>>()
         .join("\n");
-    snapshot_settings().bind(|| insta::assert_snapshot!("live_wrong_secret", last_lines));
+    crate::support::snapshot_text("live_wrong_secret", &last_lines);
 }
 
 #[test]
@@ -286,27 +225,6 @@ fn an_expired_token_is_renewed_mid_apply() {
         tokens >= 2,
         "the token was renewed: {tokens} token requests"
     );
-}
-
-pub fn synthetic(users: usize) -> (TenantDump, TenantDump) {
-    let desired = poolsync::synth::tenant(&poolsync::synth::TenantOptions {
-        tenant_id: TENANT.into(),
-        users,
-        pools: 2,
-        seed: 3,
-    });
-    let mut empty = desired.clone();
-    empty.users.clear();
-    empty.user_identifiers.clear();
-    empty.user_verifiable_addresses.clear();
-    empty.user_credentials.clear();
-    (empty, desired)
-}
-
-pub fn write_json(directory: &Path, name: &str, dump: &TenantDump) -> String {
-    let path = directory.join(name);
-    std::fs::write(&path, serde_json::to_vec(dump).unwrap()).unwrap();
-    path.display().to_string()
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The one integration test binary (see `Cargo.toml`): modules per area.
 
+mod architecture;
 mod cli_offline;
 mod client;
 mod convert;
@@ -15,4 +16,5 @@ mod properties;
 mod prune;
 mod resume;
 mod secrets;
+mod shell;
 mod support;

@@ -2,7 +2,7 @@
 //! each on its own 127.0.0.1:0 server with its own client, over HTTP. Both profiles live in a
 //! temporary `poolsync.toml` whose secrets come from `client_secret_env` variables.
 
-use crate::support::{poolsync, root, snapshot_settings, transcript};
+use crate::support::{poolsync, root, snapshot_output as snapshot, transcript};
 use poolsync::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use poolsync::index::TenantIndex;
 use poolsync::load::read_dump;
@@ -136,10 +136,6 @@ fn acme_pools_only() -> TenantDump {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn snapshot(name: &str, output: &Output) {
-    snapshot_settings().bind(|| insta::assert_snapshot!(name, transcript(output)));
 }
 
 fn assert_exit(output: &Output, code: i32) {

@@ -1,6 +1,6 @@
 //! End-to-end tests of `apply --prune` against the emulator: guard rails, backup, restore.
 
-use crate::live::{CHANGES, TENANT, acme, emulator, run};
+use crate::support::tenant::{CHANGES, TENANT, acme, emulator, run};
 use crate::support::{snapshot_settings, transcript};
 use poolsync::diff::{DiffOptions, diff};
 use poolsync::emulator::FaultConfig;

@@ -2,7 +2,7 @@
 //! the job from a fresh export; a run killed outright converges when run again, with no user
 //! created twice and none lost.
 
-use crate::live::{TENANT, emulator, live, synthetic, write_json};
+use crate::support::tenant::{TENANT, emulator, live, synthetic, write_json};
 use crate::support::transcript;
 use poolsync::emulator::FaultConfig;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! client secret and known password hashes, and neither appears in stdout, stderr, saved plans
 //! or error messages. (Exports and backups hold hashes by design; they are written 0600.)
 
-use crate::live::{CHANGES, acme, emulator};
+use crate::support::tenant::{CHANGES, acme, emulator};
 use crate::support::{poolsync, transcript};
 use std::process::Output;
 

@@ -1,6 +1,6 @@
 //! Running many imports or deletes: in parallel, with retries, pacing and cancellation.
 //!
-//! [`run_batches`] sends [`Batch`]es of at most [`MAX_USERS_PER_BATCH`] users with at most
+//! [`run_batches`] sends [`Batch`]es of at most [`MAX_USERS_PER_REQUEST`] users with at most
 //! [`MAX_PARALLELISM`] requests in flight; [`run_deletes`] does the same for single-user deletes.
 //! Both return one [`BatchOutcome`] per item, in input order, whatever happened: a batch that
 //! fails never stops the others (except a credentials failure, which every request would hit,
@@ -30,8 +30,8 @@
 
 use crate::client::error::{ApiError, Delivery, Operation};
 use crate::client::retry::{Retry, RetryPolicy, RetryTally};
-use crate::client::transport::{ApiClient, ImportMode};
-use crate::model::TenantDump;
+use crate::client::transport::ApiClient;
+use crate::model::{ImportMode, MAX_USERS_PER_REQUEST, TenantDump};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -42,8 +42,6 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// The most users one import request may hold (the service answers 413 above it).
-pub const MAX_USERS_PER_BATCH: usize = crate::import::MAX_BATCH_USERS;
 /// The most requests in flight at once (the vendor's figure).
 pub const MAX_PARALLELISM: usize = 8;
 
@@ -51,7 +49,7 @@ pub const MAX_PARALLELISM: usize = 8;
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     /// More users than one request may carry.
-    #[error("a batch of {count} users is over the limit of {MAX_USERS_PER_BATCH} per request")]
+    #[error("a batch of {count} users is over the limit of {MAX_USERS_PER_REQUEST} per request")]
     TooManyUsers {
         /// How many users the batch had.
         count: usize,
@@ -64,7 +62,7 @@ pub enum BatchError {
     },
 }
 
-/// One import request: a `TenantDump` of at most [`MAX_USERS_PER_BATCH`] users, serialized once
+/// One import request: a `TenantDump` of at most [`MAX_USERS_PER_REQUEST`] users, serialized once
 /// when the batch is made. Every attempt sends the same bytes (cloning [`Bytes`] copies
 /// nothing), so the executor neither serializes nor frees documents while requests are in
 /// flight.
@@ -77,9 +75,9 @@ pub struct Batch {
 
 impl Batch {
     /// A batch of `dump`, reported under `user_ids` (the keys the caller tracks users by).
-    /// Refuses more than [`MAX_USERS_PER_BATCH`] users, whatever the caller asked for.
+    /// Refuses more than [`MAX_USERS_PER_REQUEST`] users, whatever the caller asked for.
     pub fn new(dump: TenantDump, user_ids: Vec<String>) -> Result<Batch, BatchError> {
-        if dump.users.len() > MAX_USERS_PER_BATCH {
+        if dump.users.len() > MAX_USERS_PER_REQUEST {
             return Err(BatchError::TooManyUsers {
                 count: dump.users.len(),
             });
@@ -140,22 +138,7 @@ pub struct BatchOptions {
     pub mode: ImportMode,
 }
 
-/// What is known about a batch (or a delete) at the end of the run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BatchStatus {
-    /// The service confirmed it (204; for a delete, 204 or 404).
-    Applied,
-    /// The service refused it with a final answer (4xx). Imports are not atomic: users before
-    /// the failing one may have been applied anyway.
-    Rejected,
-    /// No final answer after all attempts, and at least one attempt may have reached the
-    /// service: it may or may not have been applied.
-    Unknown,
-    /// Never processed by the service: not started (cancelled, or stopped by a credentials
-    /// failure), or every attempt failed before reaching it.
-    NotSent,
-}
+pub use crate::report::BatchStatus;
 
 /// One failed attempt, for the journal.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

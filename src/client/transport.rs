@@ -23,7 +23,7 @@ use crate::client::error::{ApiError, Operation, ServerMessage, TransportKind};
 use crate::client::retry::{RetryPolicy, RetryTally};
 use crate::client::settings::{ApiPath, ConnectionSettings, is_loopback};
 use crate::client::token::TokenCache;
-use crate::model::TenantDump;
+use crate::model::{ImportMode, TenantDump};
 use bytes::Bytes;
 use reqwest::{Method, Response, StatusCode, Url, header};
 use std::sync::Arc;
@@ -37,40 +37,6 @@ const ERROR_BODY_LIMIT: usize = 16 * 1024;
 /// The largest `Content-Length` trusted for pre-sizing the export buffer; beyond it the buffer
 /// grows as bytes actually arrive, so a lying header cannot reserve absurd memory.
 const PRESIZE_LIMIT: u64 = 16 * 1024 * 1024 * 1024;
-
-/// What import does with users that already exist (the `mode` query parameter).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ImportMode {
-    /// Existing users are left as they are.
-    Ignore,
-    /// Create only: the import stops with 409 at the first existing user.
-    Fail,
-    /// Existing users are replaced as a whole.
-    #[default]
-    Update,
-}
-
-impl ImportMode {
-    /// The value of the `mode` parameter.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImportMode::Ignore => "ignore",
-            ImportMode::Fail => "fail",
-            ImportMode::Update => "update",
-        }
-    }
-}
 
 /// What a delete found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -353,7 +319,7 @@ impl ApiClient {
     }
 
     /// Runs `call` until it succeeds or the retry policy gives up.
-    async fn retrying<T, Call, Answer>(&self, mut call: Call) -> Result<T, ApiError>
+    pub(super) async fn retrying<T, Call, Answer>(&self, mut call: Call) -> Result<T, ApiError>
     where
         Call: FnMut() -> Answer,
         Answer: std::future::Future<Output = Result<T, ApiError>>,
@@ -517,7 +483,7 @@ impl ApiClient {
         Ok(DeleteOutcome::Deleted)
     }
 
-    fn endpoint(&self, segments: &[&str]) -> Url {
+    pub(super) fn endpoint(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.settings.url.clone();
         url.path_segments_mut()
             .expect("validated base URLs have a path")
@@ -600,7 +566,7 @@ impl ApiClient {
     }
 
     /// Sends a request with a bearer token; on a 401, fetches a fresh token and sends once more.
-    async fn send_authorized(
+    pub(super) async fn send_authorized(
         &self,
         operation: Operation,
         method: Method,
@@ -639,7 +605,7 @@ impl ApiClient {
     }
 
     /// Passes a 2xx answer through; turns anything else into an [`ApiError`].
-    async fn success(
+    pub(super) async fn success(
         &self,
         operation: Operation,
         endpoint: &Url,
@@ -680,7 +646,7 @@ pub(crate) async fn error_from_response(
         .headers()
         .get(header::RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| parse_retry_after(value, SystemTime::now()));
+        .and_then(|value| parse_retry_after(value, crate::clock::now()));
     let content_type = content_type(&response);
     let (body, _) = read_limited(response, ERROR_BODY_LIMIT).await;
     ApiError::Status {
@@ -743,20 +709,14 @@ pub(crate) fn transport_error(operation: Operation, url: &Url, error: &reqwest::
     }
 }
 
+/// The causes of `error` joined with `: `, or the error itself when it has none.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if parts.last() != Some(&text) {
-            parts.push(text);
-        }
-        source = cause.source();
+    let causes = crate::error::causes(error);
+    if causes.is_empty() {
+        error.to_string()
+    } else {
+        causes.join(": ")
     }
-    if parts.is_empty() {
-        parts.push(error.to_string());
-    }
-    parts.join(": ")
 }
 
 /// Reads `Retry-After`: delay-seconds, or an HTTP-date (a date in the past means now).

@@ -5,8 +5,8 @@
 //! as users are read, and the document is put together from them at the end, so memory does
 //! not grow with the export. Nothing is written when the conversion has a problem.
 
-use crate::cli::GlobalArgs;
-use crate::ui::Failure;
+use crate::cli::choice;
+use crate::command_error::{Failure, problem_lines, read_failure};
 use clap::Args;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use poolsync::convert::spool::{IdMapFormat, Spool};
@@ -20,37 +20,37 @@ use std::path::{Path, PathBuf};
 
 /// Convert another identity platform's user export into a desired file for `plan` and `apply`
 #[derive(Debug, Args)]
-pub struct ConvertArgs {
+pub(crate) struct ConvertArgs {
     /// The platform the export comes from
     #[arg(value_name = "SOURCE", value_parser = sources())]
-    pub source: String,
+    source: String,
     /// The export: one file, or several read in order (such as one Cognito page per file)
     #[arg(value_name = "FILE", required = true)]
-    pub files: Vec<PathBuf>,
+    files: Vec<PathBuf>,
     /// The pool every user goes into; it must exist in the tenant (`plan` says when it does not)
     #[arg(long, value_name = "POOL_ID")]
-    pub pool: String,
+    pool: String,
     /// Write the desired file here (mode 0600, written atomically) instead of stdout
     #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    output: Option<PathBuf>,
     /// With `auth0`: the password export Auth0 support sends (NDJSON), joined to users by id
     #[arg(long, value_name = "FILE")]
-    pub passwords: Option<PathBuf>,
+    passwords: Option<PathBuf>,
     /// Passwords: `keep` the hashes, `force-reset` keeps them expired, `drop` leaves them out
-    #[arg(long, value_enum, default_value_t = CredentialPolicy::Keep, value_name = "POLICY")]
-    pub credentials: CredentialPolicy,
+    #[arg(long, value_parser = choice::<CredentialPolicy>(), default_value = "keep", value_name = "POLICY")]
+    credentials: CredentialPolicy,
     /// Stop on values that would be kept in metadata instead and on passwords that cannot be carried
     #[arg(long)]
-    pub strict: bool,
+    strict: bool,
     /// Leave the source's other fields out of `metadata` (its id and federated identities stay)
     #[arg(long)]
-    pub drop_extra: bool,
+    drop_extra: bool,
     /// Write `source_id,user_id` of every user, as CSV (or JSON for a `.json` name; mode 0600)
     #[arg(long, value_name = "FILE")]
-    pub id_map_out: Option<PathBuf>,
+    id_map_out: Option<PathBuf>,
     /// Print the conversion report as JSON (on stderr, like the text report)
     #[arg(long)]
-    pub json: bool,
+    json: bool,
 }
 
 fn sources() -> PossibleValuesParser {
@@ -62,7 +62,7 @@ fn sources() -> PossibleValuesParser {
 }
 
 fn open(path: &Path) -> Result<Input<'static>, Failure> {
-    let file = File::open(path).map_err(|source| super::read_failure(path, source))?;
+    let file = File::open(path).map_err(|source| read_failure(path, source))?;
     Ok(Input {
         name: path.display().to_string(),
         reader: Box::new(BufReader::with_capacity(1 << 20, file)),
@@ -77,7 +77,7 @@ fn spool_file() -> Result<File, Failure> {
     })
 }
 
-pub fn run_convert(args: ConvertArgs, _global: &GlobalArgs) -> Result<u8, Failure> {
+pub(crate) fn run(args: ConvertArgs) -> Result<u8, Failure> {
     let source: &dyn Source = source_named(&args.source)
         .ok_or_else(|| Failure::new(format!("`{}` is not a source poolsync knows", args.source)))?;
     let inputs = args
@@ -168,7 +168,7 @@ fn convert_failure(error: ConvertError, source: &dyn Source) -> Failure {
             total,
             ..
         } => {
-            let mut details = super::problem_lines(problems);
+            let mut details = problem_lines(problems);
             // The library keeps only the first problems of a very bad file; the count is all.
             if total > problems.len() {
                 let listed = details.len() - 1;

@@ -1,65 +1,34 @@
 //! `poolsync export`: the tenant's canonical document, written straight from the response body
 //! ([`poolsync::export::CanonicalExport`]), with one progress bar for its three phases.
 
-use super::live::{connect, runtime};
-use crate::cli::{ExportArgs, GlobalArgs};
-use crate::ui::{self, Failure};
-use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use poolsync::client::{ExportBody, ExportProgress};
+use super::common::{connect, runtime};
+use crate::cli::{GlobalArgs, TargetArgs};
+use crate::command_error::Failure;
+use crate::ui::DownloadBar;
+use clap::Args;
+use indicatif::HumanCount;
+use poolsync::client::ExportBody;
 use poolsync::exit_codes;
 use poolsync::export::CanonicalExport;
 use poolsync::fsutil::write_atomic_with;
 use poolsync::render::count_noun;
 use std::io::Write;
+use std::path::PathBuf;
 
-/// A progress bar on stderr, on a terminal only: bytes while an export downloads (and, for
-/// `poolsync export`, while it is read), then users while they are written. It is cleared when
-/// dropped, so an error never shows under a stale bar.
-pub(crate) struct DownloadBar(pub(crate) ProgressBar);
-
-impl DownloadBar {
-    pub(crate) fn new() -> DownloadBar {
-        let bar = if ui::stderr_is_terminal() {
-            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-        } else {
-            ProgressBar::hidden()
-        };
-        let download = DownloadBar(bar);
-        download.phase("exporting {bytes} ({bytes_per_sec}) {wide_bar} {eta}", None);
-        download
-    }
-
-    /// Starts a phase: a new template, length and position 0.
-    fn phase(&self, template: &str, length: Option<u64>) {
-        self.0.set_style(
-            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        self.0.unset_length();
-        if let Some(length) = length {
-            self.0.set_length(length);
-        }
-        self.0.reset();
-    }
+/// Export the tenant's pools and users as a canonical `TenantDump`
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Write to this file (mode 0600, written atomically) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Only export this pool and its users (repeatable)
+    #[arg(long = "pool", value_name = "ID")]
+    pools: Vec<String>,
 }
 
-impl Drop for DownloadBar {
-    fn drop(&mut self) {
-        self.0.finish_and_clear();
-    }
-}
-
-impl ExportProgress for DownloadBar {
-    fn started(&self, total_bytes: Option<u64>) {
-        if let Some(total) = total_bytes {
-            self.0.set_length(total);
-        }
-    }
-    fn received(&self, bytes_so_far: u64) {
-        self.0.set_position(bytes_so_far);
-    }
-}
-
-pub fn run_export(args: ExportArgs, global: &GlobalArgs) -> Result<u8, Failure> {
+pub(crate) fn run(args: ExportArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     let client = connect(&args.target, global)?;
     let tenant = &client.settings().tenant;
     let bar = DownloadBar::new();

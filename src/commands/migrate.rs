@@ -1,30 +1,104 @@
 //! `poolsync migrate`: export the source (or read a saved export), transform it for the target,
 //! plan against the target, and apply and verify like `apply`.
 
-use super::live::{
-    ReportOptions, apply_and_report, apply_failure, approve, export_tenant, read_planfile, runtime,
-    stale, write_planfile,
+use super::common::{
+    ReportOptions, apply_and_report, export_tenant, load_file, read_planfile, runtime,
+    write_planfile,
 };
-use crate::cli::{GlobalArgs, MigrateArgs, MigrateMode};
-use crate::ui::{self, Failure};
+use crate::cli::{Choice, GlobalArgs, TransportArgs, choice};
+use crate::command_error::{Failure, apply_failure, migrate_failure, problem_lines, stale};
+use crate::ui::{self, approve};
+use clap::{Args, ValueEnum};
 use poolsync::apply::{ApplyOptions, PlanInputs, check_mode};
 use poolsync::client::settings::process_env;
-use poolsync::client::{ApiClient, BatchOptions, ConnectionSettings, ImportMode};
+use poolsync::client::{ApiClient, BatchOptions, ConnectionSettings};
 use poolsync::clock::now_rfc3339;
-use poolsync::diff::{DiffError, DiffOptions, diff};
+use poolsync::diff::{DiffError, DiffOptions, PlanScope, diff};
 use poolsync::exit_codes;
 use poolsync::index::UserKey;
 use poolsync::migrate::{
-    Conflict, IdMapping, MigrateError, MigrateOptions, Migration, id_map_csv, overwrites, pool_map,
-    transform,
+    Conflict, CredentialPolicy, IdMapping, MatchBy, MigrateOptions, Migration, id_map_csv,
+    overwrites, parse_pool_mapping, pool_map, transform,
 };
+use poolsync::model::ImportMode;
 use poolsync::plan::Plan;
-use poolsync::planfile::{PlanFile, sha256_hex};
+use poolsync::planfile::{PlanFile, PlanOrigin, sha256_hex};
 use poolsync::render::{self, TextOptions, count_noun};
 use poolsync::sieve::{Source, pools_with_users};
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// What a migration does with users that already exist in the target and differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MigrateMode {
+    /// Leave them as they are, list them, and migrate the rest
+    Fail,
+    /// Replace them with the source's version
+    Update,
+}
+
+/// Move users from one tenant (or a saved export) into another, then verify
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// Profile of the source tenant, from the config file
+    #[arg(
+        long,
+        value_name = "PROFILE",
+        conflicts_with = "from_file",
+        required_unless_present = "from_file"
+    )]
+    from: Option<String>,
+    /// Take the source from a saved export instead of a tenant
+    #[arg(long, value_name = "FILE")]
+    from_file: Option<PathBuf>,
+    /// Profile of the target tenant, from the config file
+    #[arg(long, value_name = "PROFILE")]
+    to: String,
+    /// Move the users of source pool SRC into target pool DST (repeatable; other pools keep their id)
+    #[arg(long = "pool-map", value_name = "SRC=DST", value_parser = parse_pool_mapping)]
+    pool_map: Vec<(String, String)>,
+    /// Only migrate this source pool (repeatable)
+    #[arg(long = "pool", value_name = "ID")]
+    pools: Vec<String>,
+    /// Users that exist in the target and differ: `fail` lists them and leaves them out, `update` replaces them
+    #[arg(long, value_enum, default_value_t = MigrateMode::Fail)]
+    mode: MigrateMode,
+    /// Password credentials: `keep` the hashes, `force-reset` keeps them expired, `drop` leaves them out
+    #[arg(long, value_parser = choice::<CredentialPolicy>(), default_value = "keep", value_name = "POLICY")]
+    credentials: CredentialPolicy,
+    /// Find a source user's target user by `id`, or by a shared e-mail, mobile or uid `identifier`
+    #[arg(long, value_parser = choice::<MatchBy>(), default_value = "id", value_name = "HOW")]
+    match_by: MatchBy,
+    /// Write where every user lands, as CSV (or JSON for a `.json` name; mode 0600)
+    #[arg(long, value_name = "FILE")]
+    id_map_out: Option<PathBuf>,
+    /// Save the plan here and stop, without applying (no secrets, no personal data)
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "PLANFILE",
+        conflicts_with_all = ["auto_approve", "plan"]
+    )]
+    out: Option<PathBuf>,
+    /// Apply exactly this plan, saved by `migrate -o` with the same options; refuse if anything changed
+    #[arg(long, value_name = "PLANFILE")]
+    plan: Option<PathBuf>,
+    /// Apply without asking (required when stdin is not a terminal)
+    #[arg(long)]
+    auto_approve: bool,
+    /// Show every changed user, even in large plans
+    #[arg(long)]
+    full: bool,
+    /// Users per import request (at most 100, whatever is asked)
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    batch_size: usize,
+    /// Requests in flight at once (1 to 8)
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
+    parallelism: u8,
+    #[command(flatten)]
+    transport: TransportArgs,
+}
 
 /// How many remapped ids the plan lists before pointing at `--id-map-out` (`--full` lists all).
 const ID_MAP_SHOWN: usize = 20;
@@ -34,29 +108,12 @@ fn connect_profile(
     global: &GlobalArgs,
     name: &str,
 ) -> Result<ApiClient, Failure> {
-    let settings =
-        ConnectionSettings::resolve_profile(&args.connection(global), name, &process_env)?;
+    let settings = ConnectionSettings::resolve_profile(
+        &args.transport.connection(global),
+        name,
+        &process_env,
+    )?;
     Ok(ApiClient::new(settings)?)
-}
-
-fn migrate_failure(error: MigrateError) -> Failure {
-    match error {
-        MigrateError::Source { ref problems } => {
-            let details = problems.iter().map(ToString::to_string).collect();
-            Failure::new(error)
-                .details(details)
-                .hint("nothing was sent; `poolsync validate FILE` checks a saved export on its own")
-        }
-        MigrateError::Ambiguous { ref problems } => {
-            let details = problems.clone();
-            Failure::new(error).details(details).hint(
-                "nothing was sent; resolve the duplicates in the source, or migrate the pools separately",
-            )
-        }
-        MigrateError::UnknownPool { .. } | MigrateError::MappedTwice { .. } => {
-            Failure::new(error).hint("pools are named by id, as `poolsync export` shows them")
-        }
-    }
 }
 
 /// The plan could not be made: the target's export, or the users taken from the source, do
@@ -74,11 +131,11 @@ fn inconsistent(error: DiffError, target_tenant: &str, source_name: &str) -> Fai
         ),
     };
     Failure::new(message)
-        .details(error.problems.iter().map(ToString::to_string).collect())
+        .details(problem_lines(&error.problems))
         .hint(hint)
 }
 
-pub fn run_migrate(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure> {
+pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     if let Some(profile) = &global.profile {
         return Err(Failure::new(format!(
             "`--profile {profile}` does not apply to `migrate`, which talks to two tenants"
@@ -108,7 +165,7 @@ pub fn run_migrate(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure
                 format!("tenant `{}` (profile `{profile}`)", from.tenant),
             )
         }
-        (None, Some(path)) => (super::load_file(path)?, format!("`{}`", path.display())),
+        (None, Some(path)) => (load_file(path)?, format!("`{}`", path.display())),
         (None, None) => return Err(Failure::new("give `--from PROFILE` or `--from-file FILE`")),
     };
     let target = runtime.block_on(export_tenant(&target_client, &[]))?;
@@ -244,8 +301,8 @@ fn print_migration(
             "user",
             "users"
         ),
-        value_name(&args.credentials),
-        value_name(&args.match_by),
+        args.credentials.name(),
+        args.match_by.name(),
         match args.mode {
             MigrateMode::Fail => "left out",
             MigrateMode::Update => "replaced",
@@ -328,12 +385,6 @@ fn print_migration(
     Ok(())
 }
 
-fn value_name(value: &impl clap::ValueEnum) -> String {
-    value
-        .to_possible_value()
-        .map_or_else(String::new, |v| v.get_name().to_string())
-}
-
 /// Lists users left out, under a heading that says why (`reason` is `(singular, plural)`).
 fn write_conflicts(
     out: &mut dyn Write,
@@ -393,13 +444,6 @@ fn write_id_map(path: &Path, mappings: &[IdMapping]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// How a saved migration plan's "desired file" starts; the rest says where the users come from.
-pub(crate) const MIGRATION_ORIGIN: &str = "migration from ";
-
-fn plan_origin(source_name: &str) -> String {
-    format!("{MIGRATION_ORIGIN}{}", source_name.replace('`', ""))
-}
-
 /// SHA-256 of the migration's desired state in canonical order, so that a saved plan notices a
 /// change in the source, the options or the target's pools, but not a reordered export.
 fn desired_fingerprint(migration: &Migration) -> Result<String, Failure> {
@@ -417,7 +461,7 @@ fn check_saved_plan(
     target_tenant: &str,
 ) -> Result<(), Failure> {
     let saved = read_planfile(path)?;
-    if !saved.desired_path.starts_with(MIGRATION_ORIGIN) {
+    if !matches!(saved.origin, PlanOrigin::Migration { .. }) {
         return Err(Failure::new(format!(
             "`{}` is a plan of `poolsync plan`, not of `poolsync migrate`",
             path.display()
@@ -430,7 +474,7 @@ fn check_saved_plan(
             "the plan was made for tenant `{}`, not `{target_tenant}`",
             saved.tenant
         ));
-    } else if saved.desired_sha256 != desired_fingerprint(migration)? {
+    } else if saved.origin.sha256() != desired_fingerprint(migration)? {
         reasons.push(
             "the source, the migration options or the target's pools and groups changed since the plan was made"
                 .to_string(),
@@ -454,17 +498,15 @@ fn save_plan(
     target_tenant: &str,
     source_name: &str,
 ) -> Result<(), Failure> {
-    let mut saved = PlanFile::new(
-        plan,
-        target_tenant,
-        &plan_origin(source_name),
-        &[],
-        &[],
-        &migration.target_pools,
-        &[],
-    );
-    saved.desired_sha256 = desired_fingerprint(migration)?;
-    write_planfile(out, &saved)?;
+    let origin = PlanOrigin::Migration {
+        source: source_name.replace('`', ""),
+        sha256: desired_fingerprint(migration)?,
+    };
+    let scope = PlanScope {
+        pools: migration.target_pools.clone(),
+        ..PlanScope::default()
+    };
+    write_planfile(out, &PlanFile::new(plan, target_tenant, origin, &scope))?;
     writeln!(
         std::io::stderr(),
         "Saved the plan to `{}`; nothing was applied. Apply exactly this plan with the same command and `--plan {}` instead of `-o`",

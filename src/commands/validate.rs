@@ -1,15 +1,26 @@
 //! `poolsync validate FILE`: every problem of a desired file, without touching anything.
 
-use super::load_file;
-use crate::cli::{GlobalArgs, ValidateArgs};
-use crate::ui::Failure;
+use super::common::load_file;
+use crate::command_error::Failure;
+use clap::Args;
 use poolsync::exit_codes;
 use poolsync::render::count_noun;
 use poolsync::validate::{ValidateOptions, validate};
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::PathBuf;
 
-pub fn run_validate(args: ValidateArgs, _global: &GlobalArgs) -> Result<u8, Failure> {
+/// Check a desired file without touching anything
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// The file to check
+    file: PathBuf,
+    /// A pool that exists in the tenant although the file does not list it (repeatable)
+    #[arg(long = "pool", value_name = "ID")]
+    known_pools: Vec<String>,
+}
+
+pub(crate) fn run(args: ValidateArgs) -> Result<u8, Failure> {
     let dump = load_file(&args.file)?;
     let options = ValidateOptions {
         known_pools: args.known_pools.clone(),

@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::io::{self, BufRead};
 
 /// Auth0.
-pub struct Auth0;
+pub(super) struct Auth0;
 
 const EXPECTS: &str = "an Auth0 user export (a JSON array or NDJSON of users with `user_id`)";
 

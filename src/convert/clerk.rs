@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::io::{self, BufRead};
 
 /// Clerk.
-pub struct Clerk;
+pub(super) struct Clerk;
 
 const EXPECTS: &str =
     "a Clerk export, CSV or JSON (`id`, `primary_email_address`, `password_digest`)";

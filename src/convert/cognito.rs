@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::io::{self, BufRead};
 
 /// Amazon Cognito.
-pub struct Cognito;
+pub(super) struct Cognito;
 
 const EXPECTS: &str = "the JSON of `aws cognito-idp list-users` (`Users` with `Attributes`)";
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::io::{self, BufRead};
 
 /// The generic CSV.
-pub struct GenericCsv;
+pub(super) struct GenericCsv;
 
 const EXPECTS: &str =
     "a CSV with a header row naming `id` and columns such as `email`, `phone`, `password_hash`";

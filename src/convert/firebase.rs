@@ -12,7 +12,7 @@ use crate::password::PasswordInput;
 use std::io::{self, BufRead};
 
 /// Firebase Authentication.
-pub struct Firebase;
+pub(super) struct Firebase;
 
 const EXPECTS: &str = "a `firebase auth:export` JSON file (`users` with `localId`)";
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::io::{self, BufRead};
 
 /// Keycloak.
-pub struct Keycloak;
+pub(super) struct Keycloak;
 
 const EXPECTS: &str = "a Keycloak realm export (`users` with `id`, `username`, `credentials`)";
 

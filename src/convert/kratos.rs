@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::io::{self, BufRead};
 
 /// Ory Kratos.
-pub struct Kratos;
+pub(super) struct Kratos;
 
 const EXPECTS: &str = "Ory Kratos identities as JSON (`id`, `traits`, `credentials`)";
 

@@ -656,9 +656,9 @@ pub(crate) mod testing {
 
     /// The users a source read, and everything else it said, as text.
     #[derive(Debug, Default)]
-    pub struct Collected {
-        pub users: Vec<SourceUser>,
-        pub notes: Vec<String>,
+    pub(crate) struct Collected {
+        pub(crate) users: Vec<SourceUser>,
+        pub(crate) notes: Vec<String>,
     }
 
     impl Collect for Collected {
@@ -684,7 +684,7 @@ pub(crate) mod testing {
     }
 
     /// Reads `text` with `source`.
-    pub fn read(source: &dyn Source, text: &str) -> Collected {
+    pub(crate) fn read(source: &dyn Source, text: &str) -> Collected {
         let mut collected = Collected::default();
         source
             .read(&mut text.as_bytes(), &mut collected)

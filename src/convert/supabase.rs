@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::io::{self, BufRead};
 
 /// Supabase.
-pub struct Supabase;
+pub(super) struct Supabase;
 
 const EXPECTS: &str =
     "rows of Supabase's `auth.users` as JSON or CSV (with `id`, `email`, `encrypted_password`)";

@@ -16,7 +16,11 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, error_code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(
+        status: StatusCode,
+        error_code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError {
             status,
             error_code,
@@ -26,33 +30,33 @@ impl ApiError {
     }
 
     /// Adds one `details` entry.
-    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+    pub(super) fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.details.insert(key.to_string(), value.into());
         self
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(super) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    pub fn unauthorized(message: impl Into<String>) -> Self {
+    pub(super) fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
-    pub fn forbidden(message: impl Into<String>) -> Self {
+    pub(super) fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(super) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    pub fn too_large(message: impl Into<String>) -> Self {
+    pub(super) fn too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
     }
 
     /// A rule broken by one record of an import body: `record` is like `users[2]`.
-    pub fn record(
+    pub(super) fn record(
         status: StatusCode,
         error_code: &'static str,
         record: &str,
@@ -69,7 +73,7 @@ impl ApiError {
         error
     }
 
-    pub fn body(&self) -> Value {
+    pub(super) fn body(&self) -> Value {
         json!({
             "error": self.message,
             "status_code": self.status.as_u16(),
@@ -104,7 +108,7 @@ pub(crate) struct TokenError {
 }
 
 impl TokenError {
-    pub fn new(status: StatusCode, error: &'static str, hint: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, error: &'static str, hint: impl Into<String>) -> Self {
         TokenError {
             status,
             error,

@@ -46,7 +46,7 @@ pub(crate) struct Authority {
 }
 
 impl Authority {
-    pub fn new(clients: Vec<ClientConfig>, ttl: Duration) -> Self {
+    pub(super) fn new(clients: Vec<ClientConfig>, ttl: Duration) -> Self {
         let clients = clients
             .into_iter()
             .map(|client| {
@@ -76,7 +76,7 @@ impl Authority {
     }
 
     /// The client-credentials grant for `tenant_id`, from the request's headers and form.
-    pub fn grant(
+    pub(super) fn grant(
         &self,
         tenant_id: &str,
         headers: &HeaderMap,
@@ -182,7 +182,7 @@ impl Authority {
 
     /// Checks the bearer token of a System API request: 401 without a valid token, 403 when it
     /// belongs to another tenant or lacks every scope in `any_of`.
-    pub fn check(
+    pub(super) fn check(
         &self,
         headers: &HeaderMap,
         tenant_id: &str,

@@ -45,6 +45,9 @@ pub struct FaultConfig {
     pub latency: Duration,
     /// Extra latency drawn uniformly between zero and this, on top of `latency`.
     pub latency_jitter: Duration,
+    /// Every n-th password check of a tenant is answered 429 with `Retry-After`
+    /// (`retry_after_secs`), as the real endpoint's brute-force protection answers.
+    pub password_429_every: Option<u32>,
 }
 
 impl Default for FaultConfig {
@@ -58,6 +61,7 @@ impl Default for FaultConfig {
             drop_connection: 0.0,
             latency: Duration::ZERO,
             latency_jitter: Duration::ZERO,
+            password_429_every: None,
         }
     }
 }
@@ -91,16 +95,16 @@ pub(crate) struct FaultInjector {
 }
 
 impl FaultInjector {
-    pub fn new(config: FaultConfig) -> Self {
+    pub(super) fn new(config: FaultConfig) -> Self {
         let rng = Mutex::new(ChaCha8Rng::seed_from_u64(config.seed));
         FaultInjector { config, rng }
     }
 
-    pub fn config(&self) -> &FaultConfig {
+    pub(super) fn config(&self) -> &FaultConfig {
         &self.config
     }
 
-    pub fn draw(&self) -> Draw {
+    pub(super) fn draw(&self) -> Draw {
         let mut rng = self
             .rng
             .lock()
@@ -144,7 +148,7 @@ impl Default for RateWindow {
 
 impl RateWindow {
     /// Counts one request; `Some(retry_after_secs)` if the limit refuses it.
-    pub fn admit(
+    pub(super) fn admit(
         &mut self,
         limit: Option<RateLimit>,
         retry_after_secs: u64,

@@ -1,8 +1,8 @@
 //! The state file: every tenant's document in one JSON file, written atomically.
 //!
-//! A write goes to a temporary file in the same folder (mode 0600: it holds password hashes),
-//! which is flushed to disk and then renamed over the old file, and the folder is synced: a
-//! crash at any point leaves either the old file or the new one, never a torn one.
+//! A write goes through [`crate::fsutil`] (mode 0600: it holds password hashes; a temporary file
+//! renamed over the old one, then the folder synced): a crash at any point leaves either the old
+//! file or the new one, never a torn one.
 //!
 //! The server writes the whole file a short while after a change (`state_write_delay`, 200 ms by
 //! default, so a burst of imports costs one write) and once more at a clean shutdown. A crash, as
@@ -68,51 +68,24 @@ pub(crate) fn load(path: &Path) -> Result<Option<Vec<(String, TenantDump)>>, Emu
     ))
 }
 
-/// Writes the state file from each tenant's id and its already serialized document.
+/// Writes the state file from each tenant's id and its already serialized document, atomically
+/// with mode 0600 ([`crate::fsutil::write_atomic_with`]).
 pub(crate) fn write(path: &Path, tenants: &[(String, Vec<u8>)]) -> Result<(), EmulatorError> {
-    let fail = |source: std::io::Error| EmulatorError::StateWrite {
-        path: path.to_path_buf(),
-        source,
-    };
-    let folder = match path.parent() {
-        Some(folder) if !folder.as_os_str().is_empty() => folder,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::Builder::new()
-        .prefix(".poolsync-state-")
-        .suffix(".tmp")
-        .tempfile_in(folder)
-        .map_err(fail)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(fail)?;
-    }
-    {
-        let mut out = std::io::BufWriter::new(file.as_file_mut());
-        write!(out, "{{\"version\":{VERSION},\"tenants\":[").map_err(fail)?;
+    crate::fsutil::write_atomic_with(path, |out| {
+        write!(out, "{{\"version\":{VERSION},\"tenants\":[")?;
         for (index, (tenant_id, dump)) in tenants.iter().enumerate() {
             let separator = if index == 0 { "" } else { "," };
-            let tenant_id = serde_json::to_string(tenant_id)
-                .map_err(std::io::Error::other)
-                .map_err(fail)?;
-            write!(out, "{separator}{{\"tenant_id\":{tenant_id},\"dump\":").map_err(fail)?;
-            out.write_all(dump).map_err(fail)?;
-            out.write_all(b"}").map_err(fail)?;
+            let tenant_id = serde_json::to_string(tenant_id).map_err(std::io::Error::other)?;
+            write!(out, "{separator}{{\"tenant_id\":{tenant_id},\"dump\":")?;
+            out.write_all(dump)?;
+            out.write_all(b"}")?;
         }
-        out.write_all(b"]}\n").map_err(fail)?;
-        out.flush().map_err(fail)?;
-    }
-    file.as_file().sync_all().map_err(fail)?;
-    file.persist(path).map_err(|error| fail(error.error))?;
-    // The rename itself is durable only once the folder is synced.
-    #[cfg(unix)]
-    std::fs::File::open(folder)
-        .and_then(|folder| folder.sync_all())
-        .map_err(fail)?;
-    Ok(())
+        out.write_all(b"]}\n")
+    })
+    .map_err(|source| EmulatorError::StateWrite {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -18,8 +18,9 @@ use super::config::{
 };
 use super::error::EmulatorError;
 use super::faults::{Fault, FaultInjector, RateWindow};
+use super::password::PasswordChecks;
 use super::persist;
-use super::state::{ImportMode, PreparedImport, TenantState};
+use super::state::{PreparedImport, TenantState, parse_mode};
 use crate::model::TenantDump;
 use axum::Router;
 use axum::body::Body;
@@ -123,6 +124,7 @@ struct Shared {
     state_file: Option<PathBuf>,
     state_write_delay: Duration,
     state_changed: Notify,
+    passwords: PasswordChecks,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -139,13 +141,6 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The current time as the API writes it.
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
 impl Shared {
@@ -215,7 +210,7 @@ fn build_tenants(
     seeds: Vec<(String, TenantDump)>,
     state_file: Option<PathBuf>,
 ) -> Result<BuiltTenants, EmulatorError> {
-    let now = now_rfc3339();
+    let now = crate::clock::now_rfc3339_precise();
     let stored = match &state_file {
         Some(path) => persist::load(path)?,
         None => None,
@@ -314,6 +309,7 @@ impl Emulator {
             state_file: config.state_file.clone(),
             state_write_delay: config.state_write_delay,
             state_changed: Notify::new(),
+            passwords: PasswordChecks::new(&config.faults),
         });
         let (shutdown, shutdown_signal) = watch::channel(false);
         let persister = shared.state_file.as_ref().map(|_| {
@@ -532,7 +528,7 @@ async fn write_state(
                     tracing::debug!(target: "poolsync::emulator", "state written to `{}`", path.display())
                 }
                 Err(error) => {
-                    tracing::error!(target: "poolsync::emulator", "{error}: {}", error_chain(&error));
+                    tracing::error!(target: "poolsync::emulator", "{error}: {}", crate::error::causes(&error).join(": "));
                     // Try again at the next change.
                     return previous;
                 }
@@ -541,16 +537,6 @@ async fn write_state(
         written
     });
     task.await.unwrap_or_default()
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut causes = Vec::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        causes.push(cause.to_string());
-        source = cause.source();
-    }
-    causes.join(": ")
 }
 
 /// Waits until shutdown is asked for (or the emulator is gone).
@@ -803,6 +789,10 @@ fn router(shared: Arc<Shared>) -> Router {
             "/api/identity/{tenant}/system/pools/{pool}/users/{user}",
             delete(delete_user),
         )
+        .route(
+            "/api/identity/{tenant}/system/pools/{pool}/user/password/v2/verify",
+            post(verify_password),
+        )
         .fallback(|method: Method, uri: Uri| async move {
             ApiError::not_found(format!("no route for {method} `{}`", uri.path()))
         })
@@ -968,7 +958,7 @@ async fn import(
         shared
             .authority
             .check(&headers, &tenant_id, &[SCOPE_MANAGE_CONFIGURATION])?;
-        let mode = ImportMode::parse(query_mode(&uri).as_deref())?;
+        let mode = parse_mode(query_mode(&uri).as_deref())?;
         let bytes = read_body(&shared, &headers, body).await?;
         // Parsing and applying are CPU work: they run on a blocking thread, so that the async
         // workers keep serving other connections and waking requests whose latency is over.
@@ -991,7 +981,7 @@ async fn import(
             }
             // What does not depend on the tenant is done before taking its lock.
             let prepared = PreparedImport::new(dump);
-            let now = now_rfc3339();
+            let now = crate::clock::now_rfc3339_precise();
             let mut state = write(&tenant.state);
             let before = state.generation();
             let outcome = state.import_prepared(prepared, mode, &now);
@@ -1036,6 +1026,27 @@ async fn delete_user(
         }
         shared.state_changed.notify_one();
         Ok(StatusCode::NO_CONTENT.into_response())
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The password check (`super::password`): the token and the body here, the rest there.
+async fn verify_password(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant_id, pool_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        let tenant = Arc::clone(shared.tenant(&tenant_id)?);
+        shared
+            .authority
+            .check(&headers, &tenant_id, &[SCOPE_IDENTITY])?;
+        let body = read_body(&shared, &headers, body).await?;
+        let lookup = Box::new(move |user_id: Option<&str>, identifier: Option<&str>| {
+            read(&tenant.state).password_of(&pool_id, user_id, identifier)
+        });
+        shared.passwords.answer(&tenant_id, &body, lookup).await
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }

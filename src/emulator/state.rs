@@ -5,7 +5,7 @@
 //! codes. Identifiers are indexed by `(pool, type, identifier_lc)`. Replacing or deleting a user
 //! therefore costs what that user holds, never what the tenant holds.
 //!
-//! Import is two passes. The first checks the whole body (tenant ids, required fields, enums,
+//! Import is two passes. The first (`rules`) checks the whole body (tenant ids, required fields, enums,
 //! references between records, the lower-cased fields) and changes nothing when it fails: a
 //! rejected body (400/422) leaves the tenant as it was. The second applies records in order
 //! (schemas, pools, groups, then users in request order, then sub-records of users not in the
@@ -36,44 +36,26 @@
 //! This module does no I/O and reads no clock: the caller passes the time.
 
 use super::api_error::ApiError;
+use super::rules::At;
 use crate::model::{
-    Code, GroupMember, InternalGroup, Object, Pool, Schema, TenantDump, User, UserCredential,
+    Code, GroupMember, ImportMode, InternalGroup, Pool, Schema, TenantDump, User, UserCredential,
     UserIdentifier, UserVerifiableAddress,
 };
-use axum::http::StatusCode;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
-/// How an import treats records that already exist.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ImportMode {
-    Ignore,
-    Fail,
-    Update,
-}
-
-impl ImportMode {
-    /// Reads the `mode` query parameter; missing means `ignore`.
-    pub fn parse(mode: Option<&str>) -> Result<Self, ApiError> {
-        match mode {
-            None | Some("ignore") => Ok(ImportMode::Ignore),
-            Some("fail") => Ok(ImportMode::Fail),
-            Some("update") => Ok(ImportMode::Update),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "invalid `mode` `{other}`: expected `ignore`, `fail` or `update`"
+/// Reads the `mode` query parameter; missing means `ignore` (the vendor page's default).
+pub(crate) fn parse_mode(mode: Option<&str>) -> Result<ImportMode, ApiError> {
+    match mode {
+        None => Ok(ImportMode::Ignore),
+        Some(name) => ImportMode::from_name(name).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid `mode` `{name}`: expected `ignore`, `fail` or `update`"
             ))
-            .detail("field", "mode")),
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            ImportMode::Ignore => "ignore",
-            ImportMode::Fail => "fail",
-            ImportMode::Update => "update",
-        }
+            .detail("field", "mode")
+        }),
     }
 }
 
@@ -145,142 +127,6 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn record_name(section: &str, index: usize) -> String {
-    format!("{section}[{index}]")
-}
-
-/// Where a record sits in the request, for messages.
-struct At<'a> {
-    section: &'static str,
-    index: usize,
-    id: Option<&'a str>,
-}
-
-impl At<'_> {
-    fn error(
-        &self,
-        status: StatusCode,
-        code: &'static str,
-        field: &str,
-        problem: impl std::fmt::Display,
-    ) -> ApiError {
-        ApiError::record(
-            status,
-            code,
-            &record_name(self.section, self.index),
-            self.id,
-            field,
-            problem,
-        )
-    }
-
-    fn invalid(&self, field: &str, problem: impl std::fmt::Display) -> ApiError {
-        self.error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_error",
-            field,
-            problem,
-        )
-    }
-
-    fn conflict(&self, field: &str, problem: impl std::fmt::Display) -> ApiError {
-        self.error(StatusCode::CONFLICT, "conflict", field, problem)
-    }
-
-    /// A required string field: absent, `null` and `""` are all missing.
-    fn require<'v>(&self, value: Option<&'v str>, field: &str) -> Result<&'v str, ApiError> {
-        match value {
-            Some(value) if !value.is_empty() => Ok(value),
-            _ => Err(self.invalid(field, "missing required field")),
-        }
-    }
-
-    fn require_present<T>(&self, value: Option<T>, field: &str) -> Result<T, ApiError> {
-        value.ok_or_else(|| self.invalid(field, "missing required field"))
-    }
-
-    fn tenant(&self, value: Option<&str>, tenant_id: &str) -> Result<(), ApiError> {
-        let value = self.require(value, "tenant_id")?;
-        if value != tenant_id {
-            return Err(self.invalid(
-                "tenant_id",
-                format!("`{value}` is not this tenant `{tenant_id}`"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// `tenant_id` where the spec does not require it: checked only when present.
-    fn optional_tenant(&self, value: Option<&str>, tenant_id: &str) -> Result<(), ApiError> {
-        match value {
-            Some(_) => self.tenant(value, tenant_id),
-            None => Ok(()),
-        }
-    }
-
-    fn one_of(&self, field: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError> {
-        if allowed.contains(&value) {
-            return Ok(());
-        }
-        let allowed = allowed
-            .iter()
-            .map(|value| format!("`{value}`"))
-            .collect::<Vec<_>>();
-        Err(self.invalid(
-            field,
-            format!("`{value}` is not one of {}", allowed.join(", ")),
-        ))
-    }
-
-    /// An enumeration the model knows (`crate::model::ENUMS`).
-    fn model_enum(&self, field: &str, value: Option<&str>) -> Result<(), ApiError> {
-        match (value, crate::model::enum_values(self.section, field)) {
-            (Some(value), Some(allowed)) => self.one_of(field, value, allowed),
-            _ => Ok(()),
-        }
-    }
-
-    /// An optional string field kept in `extra` that must be one of `allowed`.
-    fn extra_enum(&self, extra: &Object, field: &str, allowed: &[&str]) -> Result<(), ApiError> {
-        match extra.get(field) {
-            None | Some(Value::Null) => Ok(()),
-            Some(Value::String(value)) => self.one_of(field, value, allowed),
-            Some(_) => Err(self.invalid(field, "expected a string")),
-        }
-    }
-
-    fn date_time(&self, field: &str, value: Option<&str>) -> Result<(), ApiError> {
-        let Some(value) = value else { return Ok(()) };
-        let format = time::format_description::well_known::Rfc3339;
-        time::OffsetDateTime::parse(value, &format)
-            .map(|_| ())
-            .map_err(|_| self.invalid(field, format!("`{value}` is not an RFC 3339 date-time")))
-    }
-
-    fn lower_cased(&self, field: &str, value: &str, lower: &str) -> Result<(), ApiError> {
-        if value.to_lowercase() != lower {
-            return Err(self.invalid(
-                field,
-                format!(
-                    "`{lower}` is not the lower-cased value `{}`",
-                    value.to_lowercase()
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Authentication mechanisms a pool may name (spec `AuthenticationMechanisms`).
-const MECHANISMS: &[&str] = &[
-    "totp",
-    "password",
-    "otp",
-    "email_otp",
-    "sms_otp",
-    "webauthn",
-];
-
 /// An import body made ready before the tenant is locked: the ids it left out generated, and
 /// each sub-record assigned to the user of the request it belongs to, so that the part under
 /// the lock neither hashes user ids nor allocates to group records. Nothing here depends on the
@@ -300,7 +146,7 @@ struct Owners {
 }
 
 impl PreparedImport {
-    pub fn new(mut dump: TenantDump) -> Self {
+    pub(super) fn new(mut dump: TenantDump) -> Self {
         fill_missing_ids(&mut dump);
         // A user id sent twice is refused by validation before anything is applied.
         let position: HashMap<&str, usize> = dump
@@ -469,7 +315,7 @@ fn put<T>(list: &mut Vec<T>, action: Action, item: T) -> bool {
 }
 
 impl TenantState {
-    pub fn new(tenant_id: &str) -> Self {
+    pub(super) fn new(tenant_id: &str) -> Self {
         TenantState {
             tenant_id: tenant_id.to_string(),
             schemas: Vec::new(),
@@ -485,7 +331,11 @@ impl TenantState {
 
     /// A tenant holding `seed`, after [`fill_server_fields`]; the seed must satisfy every rule
     /// of an import (the message says which it breaks).
-    pub fn from_seed(tenant_id: &str, mut seed: TenantDump, now: &str) -> Result<Self, String> {
+    pub(super) fn from_seed(
+        tenant_id: &str,
+        mut seed: TenantDump,
+        now: &str,
+    ) -> Result<Self, String> {
         fill_server_fields(&mut seed, tenant_id, now);
         let codes = std::mem::take(&mut seed.codes);
         let mut state = TenantState::new(tenant_id);
@@ -507,11 +357,11 @@ impl TenantState {
         Ok(state)
     }
 
-    pub fn generation(&self) -> u64 {
+    pub(super) fn generation(&self) -> u64 {
         self.generation
     }
 
-    pub fn user_count(&self) -> usize {
+    pub(super) fn user_count(&self) -> usize {
         self.user_slot.len()
     }
 
@@ -519,7 +369,23 @@ impl TenantState {
         self.slots.iter().flatten().map(|stored| &**stored)
     }
 
-    fn pool_exists(&self, pool_id: &str) -> bool {
+    pub(super) fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
+    /// The pool of a stored user.
+    pub(super) fn stored_user_pool(&self, user_id: &str) -> Option<&str> {
+        self.stored_user(user_id)
+            .and_then(|stored| stored.user.user_pool_id.as_deref())
+    }
+
+    pub(super) fn group_exists(&self, group_id: &str) -> bool {
+        self.groups
+            .iter()
+            .any(|group| group.id.as_deref() == Some(group_id))
+    }
+
+    pub(super) fn pool_exists(&self, pool_id: &str) -> bool {
         self.pools
             .iter()
             .any(|pool| pool.id.as_deref() == Some(pool_id))
@@ -532,7 +398,7 @@ impl TenantState {
     }
 
     /// Imports `dump` under `mode`. On error, see the module docs for what may have changed.
-    pub fn import(
+    pub(super) fn import(
         &mut self,
         dump: TenantDump,
         mode: ImportMode,
@@ -542,268 +408,14 @@ impl TenantState {
     }
 
     /// [`TenantState::import`] of a body prepared beforehand (outside the tenant's lock).
-    pub fn import_prepared(
+    pub(super) fn import_prepared(
         &mut self,
         prepared: PreparedImport,
         mode: ImportMode,
         now: &str,
     ) -> Result<ImportSummary, ApiError> {
-        self.validate(&prepared.dump)?;
+        super::rules::check_request(self, &prepared.dump)?;
         self.apply(prepared, mode, now)
-    }
-
-    /// The first pass: every rule that does not depend on the order of changes.
-    fn validate(&self, dump: &TenantDump) -> Result<(), ApiError> {
-        let tenant_id = self.tenant_id.as_str();
-        for (index, schema) in dump.schemas.iter().enumerate() {
-            let at = At {
-                section: "schemas",
-                index,
-                id: schema.id.as_deref(),
-            };
-            at.tenant(schema.tenant_id.as_deref(), tenant_id)?;
-            at.require(schema.name.as_deref(), "name")?;
-            at.require_present(
-                schema.extra.get("schema").filter(|value| !value.is_null()),
-                "schema",
-            )?;
-        }
-        let request_pools: HashSet<&str> = dump
-            .pools
-            .iter()
-            .filter_map(|pool| pool.id.as_deref())
-            .collect();
-        for (index, pool) in dump.pools.iter().enumerate() {
-            let at = At {
-                section: "pools",
-                index,
-                id: pool.id.as_deref(),
-            };
-            at.tenant(pool.tenant_id.as_deref(), tenant_id)?;
-            at.require(pool.name.as_deref(), "name")?;
-            for field in [
-                "preferred_authentication_mechanism",
-                "second_factor_preferred_authentication_mechanism",
-            ] {
-                at.extra_enum(&pool.extra, field, MECHANISMS)?;
-            }
-            for field in [
-                "authentication_mechanisms",
-                "second_factor_authentication_mechanisms",
-            ] {
-                match pool.extra.get(field) {
-                    None | Some(Value::Null) => {}
-                    Some(Value::Array(items)) => {
-                        for item in items {
-                            match item.as_str() {
-                                Some(value) => at.one_of(field, value, MECHANISMS)?,
-                                None => {
-                                    return Err(at.invalid(field, "expected an array of strings"));
-                                }
-                            }
-                        }
-                    }
-                    Some(_) => return Err(at.invalid(field, "expected an array of strings")),
-                }
-            }
-        }
-        let pool_known =
-            |pool_id: &str| request_pools.contains(pool_id) || self.pool_exists(pool_id);
-        let mut request_groups: HashSet<&str> = HashSet::new();
-        for (index, group) in dump.groups.iter().enumerate() {
-            let at = At {
-                section: "groups",
-                index,
-                id: group.id.as_deref(),
-            };
-            at.optional_tenant(group.tenant_id.as_deref(), tenant_id)?;
-            let pool_id = at.require(group.user_pool_id.as_deref(), "user_pool_id")?;
-            if !pool_known(pool_id) {
-                return Err(at.invalid("user_pool_id", format!("no pool `{pool_id}`")));
-            }
-            request_groups.extend(group.id.as_deref());
-        }
-        let mut request_users: HashMap<&str, &str> = HashMap::with_capacity(dump.users.len());
-        let mut first_index: HashMap<&str, usize> = HashMap::with_capacity(dump.users.len());
-        for (index, user) in dump.users.iter().enumerate() {
-            let id = user.id.as_deref().unwrap_or_default();
-            let at = At {
-                section: "users",
-                index,
-                id: Some(id),
-            };
-            if let Some(first) = first_index.insert(id, index) {
-                return Err(at.invalid("id", format!("user `{id}` is also `users[{first}]`")));
-            }
-            at.tenant(user.tenant_id.as_deref(), tenant_id)?;
-            let pool_id = at.require(user.user_pool_id.as_deref(), "user_pool_id")?;
-            if !pool_known(pool_id) {
-                return Err(at.invalid("user_pool_id", format!("no pool `{pool_id}`")));
-            }
-            at.model_enum(
-                "status",
-                Some(at.require(user.status.as_deref(), "status")?),
-            )?;
-            at.date_time("created_at", user.created_at.as_deref())?;
-            at.date_time("updated_at", user.updated_at.as_deref())?;
-            at.date_time("status_updated_at", user.status_updated_at.as_deref())?;
-            request_users.insert(id, pool_id);
-        }
-        // The pool a sub-record's user belongs to, whether the user is sent or already stored.
-        let user_pool = |user_id: &str| -> Option<&str> {
-            request_users.get(user_id).copied().or_else(|| {
-                self.stored_user(user_id)
-                    .and_then(|stored| stored.user.user_pool_id.as_deref())
-            })
-        };
-        let check_owner =
-            |at: &At<'_>, user_id: Option<&str>, pool_id: Option<&str>| -> Result<(), ApiError> {
-                let user_id = at.require(user_id, "user_id")?;
-                let pool_id = at.require(pool_id, "user_pool_id")?;
-                let Some(user_pool_id) = user_pool(user_id) else {
-                    return Err(at.invalid(
-                        "user_id",
-                        format!("no user `{user_id}` in the request or the tenant"),
-                    ));
-                };
-                if user_pool_id != pool_id {
-                    return Err(at.invalid(
-                        "user_pool_id",
-                        format!("`{pool_id}` is not the pool `{user_pool_id}` of user `{user_id}`"),
-                    ));
-                }
-                Ok(())
-            };
-        for (index, identifier) in dump.user_identifiers.iter().enumerate() {
-            let at = At {
-                section: "user_identifiers",
-                index,
-                id: identifier.id.as_deref(),
-            };
-            at.tenant(identifier.tenant_id.as_deref(), tenant_id)?;
-            check_owner(
-                &at,
-                identifier.user_id.as_deref(),
-                identifier.user_pool_id.as_deref(),
-            )?;
-            at.model_enum(
-                "type",
-                Some(at.require(identifier.kind.as_deref(), "type")?),
-            )?;
-            let value = at.require(identifier.identifier.as_deref(), "identifier")?;
-            let lower = at.require(identifier.identifier_lc.as_deref(), "identifier_lc")?;
-            at.lower_cased("identifier_lc", value, lower)?;
-            at.date_time(
-                "created_at",
-                Some(at.require(identifier.created_at.as_deref(), "created_at")?),
-            )?;
-            at.date_time(
-                "updated_at",
-                Some(at.require(identifier.updated_at.as_deref(), "updated_at")?),
-            )?;
-        }
-        for (index, address) in dump.user_verifiable_addresses.iter().enumerate() {
-            let at = At {
-                section: "user_verifiable_addresses",
-                index,
-                id: address.id.as_deref(),
-            };
-            at.tenant(address.tenant_id.as_deref(), tenant_id)?;
-            check_owner(
-                &at,
-                address.user_id.as_deref(),
-                address.user_pool_id.as_deref(),
-            )?;
-            let value = at.require(address.address.as_deref(), "address")?;
-            let lower = at.require(address.address_lc.as_deref(), "address_lc")?;
-            at.lower_cased("address_lc", value, lower)?;
-            at.model_enum("type", Some(at.require(address.kind.as_deref(), "type")?))?;
-            at.model_enum(
-                "status",
-                Some(at.require(address.status.as_deref(), "status")?),
-            )?;
-            at.require_present(address.verified, "verified")?;
-            let contact_methods =
-                crate::model::enum_values(at.section, "preferred_contact_method").unwrap_or(&[]);
-            at.extra_enum(&address.extra, "preferred_contact_method", contact_methods)?;
-            at.date_time(
-                "created_at",
-                Some(at.require(address.created_at.as_deref(), "created_at")?),
-            )?;
-            at.date_time(
-                "updated_at",
-                Some(at.require(address.updated_at.as_deref(), "updated_at")?),
-            )?;
-            at.date_time("verified_at", address.verified_at.as_deref())?;
-        }
-        for (index, credential) in dump.user_credentials.iter().enumerate() {
-            let at = At {
-                section: "user_credentials",
-                index,
-                id: credential.id.as_deref(),
-            };
-            at.tenant(credential.tenant_id.as_deref(), tenant_id)?;
-            check_owner(
-                &at,
-                credential.user_id.as_deref(),
-                credential.user_pool_id.as_deref(),
-            )?;
-            at.model_enum(
-                "type",
-                Some(at.require(credential.kind.as_deref(), "type")?),
-            )?;
-            at.model_enum("state", credential.state.as_deref())?;
-            match credential.payload.as_ref().map(|payload| &payload.0) {
-                Some(Value::Object(_)) => {}
-                None | Some(Value::Null) => {
-                    return Err(at.invalid("payload", "missing required field"));
-                }
-                // Never echo the payload: it is a secret.
-                Some(_) => return Err(at.invalid("payload", "expected an object")),
-            }
-            at.date_time(
-                "created_at",
-                Some(at.require(credential.created_at.as_deref(), "created_at")?),
-            )?;
-            at.date_time(
-                "updated_at",
-                Some(at.require(credential.updated_at.as_deref(), "updated_at")?),
-            )?;
-            at.date_time("expires_at", credential.expires_at.as_deref())?;
-        }
-        for (index, member) in dump.group_members.iter().enumerate() {
-            let at = At {
-                section: "group_members",
-                index,
-                id: member.group_id.as_deref(),
-            };
-            at.optional_tenant(member.tenant_id.as_deref(), tenant_id)?;
-            let group_id = at.require(member.group_id.as_deref(), "group_id")?;
-            let user_id = at.require(member.user_id.as_deref(), "user_id")?;
-            let group_known = request_groups.contains(group_id)
-                || self
-                    .groups
-                    .iter()
-                    .any(|group| group.id.as_deref() == Some(group_id));
-            if !group_known {
-                return Err(at.invalid("group_id", format!("no group `{group_id}`")));
-            }
-            let Some(user_pool_id) = user_pool(user_id) else {
-                return Err(at.invalid(
-                    "user_id",
-                    format!("no user `{user_id}` in the request or the tenant"),
-                ));
-            };
-            if let Some(pool_id) = member.user_pool_id.as_deref() {
-                if pool_id != user_pool_id {
-                    return Err(at.invalid(
-                        "user_pool_id",
-                        format!("`{pool_id}` is not the pool `{user_pool_id}` of user `{user_id}`"),
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The second pass: applies records in order, stopping at the first conflict.
@@ -1198,8 +810,43 @@ impl TenantState {
         self.slots[slot].as_deref_mut()
     }
 
+    /// For the password check: the user of `pool_id` with id `user_id`, or else the one holding
+    /// `identifier` (of any type, letter case ignored), with its `password` credential if it has
+    /// one. `None` when no such user is in the pool.
+    pub(super) fn password_of(
+        &self,
+        pool_id: &str,
+        user_id: Option<&str>,
+        identifier: Option<&str>,
+    ) -> Option<(String, Option<UserCredential>)> {
+        let owner = match (user_id, identifier) {
+            (Some(user_id), _) => user_id.to_string(),
+            (None, Some(identifier)) => {
+                let identifier_lc = identifier.to_lowercase();
+                ["email", "mobile", "uid", "external", "federated"]
+                    .iter()
+                    .find_map(|kind| {
+                        self.identifier_owner
+                            .get(&identifier_key(pool_id, kind, &identifier_lc))
+                    })?
+                    .clone()
+            }
+            (None, None) => return None,
+        };
+        let stored = self.slots[*self.user_slot.get(&owner)?].as_deref()?;
+        if stored.user.user_pool_id.as_deref() != Some(pool_id) {
+            return None;
+        }
+        let password = stored
+            .credentials
+            .iter()
+            .find(|credential| credential.kind.as_deref() == Some("password"))
+            .cloned();
+        Some((owner, password))
+    }
+
     /// Deletes a user of `pool_id` with everything that hangs from it; false if there is none.
-    pub fn delete_user(&mut self, pool_id: &str, user_id: &str) -> bool {
+    pub(super) fn delete_user(&mut self, pool_id: &str, user_id: &str) -> bool {
         let Some(slot) = self.user_slot.get(user_id).copied() else {
             return false;
         };
@@ -1236,7 +883,7 @@ impl TenantState {
     }
 
     /// A copy of the tenant as a document, in export order.
-    pub fn to_dump(&self) -> TenantDump {
+    pub(super) fn to_dump(&self) -> TenantDump {
         let mut dump = TenantDump {
             pools: self.pools.clone(),
             schemas: self.schemas.clone(),
@@ -1259,7 +906,7 @@ impl TenantState {
     }
 
     /// The export document, serialized straight from the store (no copy, no `Value` tree).
-    pub fn export_view(&self) -> ExportView<'_> {
+    pub(super) fn export_view(&self) -> ExportView<'_> {
         ExportView(self)
     }
 }

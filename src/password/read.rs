@@ -1,19 +1,19 @@
-//! The hash reader: a source's password ([`PasswordInput`]) → the contract's [`Hash`], or the
-//! reason it cannot be carried ([`Uncarried`]). Pure, total (never panics), and fuzzed
-//! (`fuzz/fuzz_targets/read_hash.rs`).
+//! The hash reader: a source's password ([`PasswordInput`]) → the contract's
+//! [`Hash`](struct@Hash), or the reason it cannot be carried ([`Uncarried`]). Pure, total (never
+//! panics), and fuzzed (`fuzz/fuzz_targets/read_hash.rs`).
 //!
 //! What it reads, by the text's first character or the source's own fields:
 //!
-//! - `$…`: modular crypt and PHC strings ([`modular`]): bcrypt `$2a$`/`$2b$`/`$2y$`;
+//! - `$…`: modular crypt and PHC strings (`modular`): bcrypt `$2a$`/`$2b$`/`$2y$`;
 //!   `$argon2id$v=19$…`; `$pbkdf2-sha256$` / `$pbkdf2-sha512$` / `$pbkdf2$` in the PHC (Kratos,
 //!   RustCrypto: `i=…,l=…`) and passlib (rounds, `.` for `+`) forms; Kratos' `$sha1$pf=…`,
 //!   `$md5$…`; and the names of what cannot be carried (scrypt, phpass, md5-crypt, sha-crypt, …).
-//! - `{…}`: LDAP-style schemes ([`prefixed`]): `{SSHA}`, `{SHA256}`, `{SMD5}`, … (salt after the
+//! - `{…}`: LDAP-style schemes (`prefixed`): `{SSHA}`, `{SHA256}`, `{SMD5}`, … (salt after the
 //!   digest), `{CRYPT}` by what follows, `{ARGON2}`, and ForgeRock's `{PBKDF2-HMAC-SHA256}`.
 //! - `name$…`: Django's forms (`pbkdf2_sha256$…`, `argon2$argon2id$…`, `bcrypt$$2b$…`) and a
 //!   source's own hasher names such as Clerk's `password_hasher`, including bare hex or base64
-//!   digests ([`named`]).
-//! - Keycloak's credential fields ([`keycloak`]).
+//!   digests (`named`).
+//! - Keycloak's credential fields (`keycloak`).
 //!
 //! Every value comes out in the contract's encodings (standard padded base64 of the bytes; the
 //! modular-crypt string for bcrypt), and every parameter is checked: iterations above zero, the
@@ -59,7 +59,7 @@ pub fn read(input: &PasswordInput) -> Result<Hash, Uncarried> {
 }
 
 /// Hash text that says by itself what it is.
-fn read_text(text: &str) -> Result<Hash, Uncarried> {
+pub(super) fn read_text(text: &str) -> Result<Hash, Uncarried> {
     if text.starts_with('$') {
         modular::read_modular(text)
     } else if text.starts_with('{') {
@@ -125,7 +125,7 @@ fn number(text: &str) -> Option<u64> {
 }
 
 /// `pbkdf2` with its parameters checked.
-fn pbkdf2(
+pub(super) fn pbkdf2(
     algorithm: &str,
     function: Digest,
     iterations: Option<u64>,
@@ -160,15 +160,15 @@ fn pbkdf2(
 }
 
 /// argon2id's cost parameters as a source writes them.
-struct Argon2Costs {
-    iterations: Option<u64>,
-    memory_kib: Option<u64>,
-    parallelism: Option<u64>,
+pub(super) struct Argon2Costs {
+    pub(super) iterations: Option<u64>,
+    pub(super) memory_kib: Option<u64>,
+    pub(super) parallelism: Option<u64>,
 }
 
 /// `argon2` (argon2id, version 0x13) with its parameters checked against the algorithm's own
 /// bounds (RFC 9106): t ≥ 1, 1 ≤ p < 2²⁴, m ≥ 8·p KiB, salt ≥ 8 bytes, hash ≥ 4 bytes.
-fn argon2(
+pub(super) fn argon2(
     algorithm: &str,
     costs: Argon2Costs,
     salt: Vec<u8>,
@@ -212,7 +212,7 @@ fn argon2(
 }
 
 /// Where a digest's salt is, as a source gives it.
-enum SaltGiven {
+pub(super) enum SaltGiven {
     /// Unsalted.
     None,
     /// Beside the digest (an empty salt is no salt).
@@ -223,7 +223,7 @@ enum SaltGiven {
 
 /// `sha` (`function` given) or `md5` (`None`) over `bytes`: the digest alone, or the digest and
 /// then the salt ([`SaltGiven::AfterDigest`]).
-fn salted_digest(
+pub(super) fn salted_digest(
     algorithm: &str,
     function: Option<Digest>,
     bytes: Vec<u8>,

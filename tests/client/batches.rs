@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Options without backoff delays, so retries run at once.
-pub fn fast_options() -> BatchOptions {
+pub(super) fn fast_options() -> BatchOptions {
     BatchOptions {
         retry: fast_retry(),
         ..BatchOptions::default()
@@ -33,7 +33,7 @@ fn batches(count: usize) -> Vec<Batch> {
 
 /// Records events as text.
 #[derive(Default)]
-pub struct Events(pub Mutex<Vec<String>>);
+pub(super) struct Events(pub Mutex<Vec<String>>);
 
 impl BatchObserver for Events {
     fn on_event(&self, event: &BatchEvent<'_>) {
@@ -76,7 +76,7 @@ fn in_flight(parallelism: usize) -> BatchOptions {
     }
 }
 
-pub fn all_applied(outcomes: &[BatchOutcome]) -> bool {
+pub(super) fn all_applied(outcomes: &[BatchOutcome]) -> bool {
     outcomes
         .iter()
         .all(|outcome| outcome.status == BatchStatus::Applied)

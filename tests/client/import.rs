@@ -6,7 +6,7 @@ use poolsync::client::{ApiError, Delivery, ImportMode, TransportKind};
 use poolsync::model::{SecretValue, TenantDump, User, UserCredential};
 use serde_json::json;
 
-pub fn dump_of(user_ids: &[&str]) -> TenantDump {
+pub(super) fn dump_of(user_ids: &[&str]) -> TenantDump {
     TenantDump {
         users: user_ids
             .iter()

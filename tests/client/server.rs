@@ -16,18 +16,18 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The tenant every test talks to.
-pub const TENANT: &str = "t1";
+pub(crate) const TENANT: &str = "t1";
 /// The client secret every test uses; no output may ever contain it.
-pub const CLIENT_SECRET: &str = "s3cret-Value-never-shown";
+pub(crate) const CLIENT_SECRET: &str = "s3cret-Value-never-shown";
 /// The token path for [`TENANT`].
-pub const TOKEN_PATH: &str = "/t1/system/oauth2/token";
+pub(crate) const TOKEN_PATH: &str = "/t1/system/oauth2/token";
 /// The configuration path of the vendor page.
-pub const LEGACY_PATH: &str = "/api/identity/system/t1/configuration";
+pub(crate) const LEGACY_PATH: &str = "/api/identity/system/t1/configuration";
 /// The configuration path of the current spec.
-pub const CURRENT_PATH: &str = "/api/identity/t1/configuration";
+pub(crate) const CURRENT_PATH: &str = "/api/identity/t1/configuration";
 
 /// Retries without backoff delays; `Retry-After` is still honoured.
-pub fn fast_retry() -> RetryPolicy {
+pub(crate) fn fast_retry() -> RetryPolicy {
     RetryPolicy {
         base_backoff: Duration::ZERO,
         max_backoff: Duration::ZERO,
@@ -37,7 +37,7 @@ pub fn fast_retry() -> RetryPolicy {
 
 /// One scripted answer.
 #[derive(Clone, Debug)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// An HTTP answer, sent after `delay`. With `claimed_length` above the body's length, the
     /// connection closes after the body: a body cut off mid-way.
     Respond {
@@ -54,7 +54,7 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn status(status: u16) -> Reply {
+    pub(crate) fn status(status: u16) -> Reply {
         Reply::Respond {
             status,
             headers: Vec::new(),
@@ -64,27 +64,27 @@ impl Reply {
         }
     }
 
-    pub fn json(status: u16, body: serde_json::Value) -> Reply {
+    pub(crate) fn json(status: u16, body: serde_json::Value) -> Reply {
         Reply::status(status)
             .header("content-type", "application/json")
             .body(body.to_string())
     }
 
-    pub fn token(token: &str) -> Reply {
+    pub(crate) fn token(token: &str) -> Reply {
         Reply::json(
             200,
             serde_json::json!({"access_token": token, "token_type": "bearer", "expires_in": 3600}),
         )
     }
 
-    pub fn header(mut self, name: &str, value: &str) -> Reply {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Reply {
         if let Reply::Respond { headers, .. } = &mut self {
             headers.push((name.to_string(), value.to_string()));
         }
         self
     }
 
-    pub fn body(mut self, text: impl Into<Vec<u8>>) -> Reply {
+    pub(crate) fn body(mut self, text: impl Into<Vec<u8>>) -> Reply {
         if let Reply::Respond { body, .. } = &mut self {
             *body = text.into();
         }
@@ -92,14 +92,14 @@ impl Reply {
     }
 
     /// Announces `length` bytes but sends only the body, then closes the connection.
-    pub fn cut_off(mut self, length: usize) -> Reply {
+    pub(crate) fn cut_off(mut self, length: usize) -> Reply {
         if let Reply::Respond { claimed_length, .. } = &mut self {
             *claimed_length = Some(length);
         }
         self
     }
 
-    pub fn delayed(mut self, by: Duration) -> Reply {
+    pub(crate) fn delayed(mut self, by: Duration) -> Reply {
         if let Reply::Respond { delay, .. } = &mut self {
             *delay = by;
         }
@@ -109,7 +109,7 @@ impl Reply {
 
 /// A request as the server saw it.
 #[derive(Clone, Debug)]
-pub struct Request {
+pub(crate) struct Request {
     pub method: String,
     pub path: String,
     pub query: String,
@@ -118,15 +118,15 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
     }
 
-    pub fn body_text(&self) -> String {
+    pub(crate) fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 }
@@ -140,7 +140,7 @@ struct State {
 }
 
 /// The running server; it stops when dropped.
-pub struct StubServer {
+pub(crate) struct StubServer {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
@@ -154,7 +154,7 @@ impl Drop for StubServer {
 
 impl StubServer {
     /// Starts a server whose token endpoint hands out `token-1`.
-    pub async fn start() -> StubServer {
+    pub(crate) async fn start() -> StubServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
@@ -170,7 +170,7 @@ impl StubServer {
     }
 
     /// Scripts the replies of `method path`, replacing earlier ones; the last one repeats.
-    pub fn on(&self, method: &str, path: &str, replies: impl IntoIterator<Item = Reply>) {
+    pub(crate) fn on(&self, method: &str, path: &str, replies: impl IntoIterator<Item = Reply>) {
         let replies: Vec<Reply> = replies.into_iter().collect();
         assert!(!replies.is_empty());
         self.state
@@ -180,12 +180,12 @@ impl StubServer {
             .insert((method.to_string(), path.to_string()), replies);
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Settings pointing at this server, with short timeouts.
-    pub fn settings(&self) -> ConnectionSettings {
+    pub(crate) fn settings(&self) -> ConnectionSettings {
         ConnectionSettings {
             url: self.url().parse().unwrap(),
             tenant: TENANT.to_string(),
@@ -199,16 +199,16 @@ impl StubServer {
     }
 
     /// A client for this server that retries without backoff delays.
-    pub fn client(&self) -> ApiClient {
+    pub(crate) fn client(&self) -> ApiClient {
         ApiClient::with_retry_policy(self.settings(), fast_retry()).unwrap()
     }
 
-    pub fn requests(&self) -> Vec<Request> {
+    pub(crate) fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().log.clone()
     }
 
     /// Requests to `path`, in order.
-    pub fn requests_to(&self, path: &str) -> Vec<Request> {
+    pub(crate) fn requests_to(&self, path: &str) -> Vec<Request> {
         self.requests()
             .into_iter()
             .filter(|request| request.path == path)
@@ -216,14 +216,14 @@ impl StubServer {
     }
 
     /// The `Authorization` headers of the requests to `path`, in order.
-    pub fn authorizations(&self, path: &str) -> Vec<String> {
+    pub(crate) fn authorizations(&self, path: &str) -> Vec<String> {
         self.requests_to(path)
             .iter()
             .map(|request| request.header("authorization").unwrap_or("").to_string())
             .collect()
     }
 
-    pub fn max_in_flight(&self) -> usize {
+    pub(crate) fn max_in_flight(&self) -> usize {
         self.state.lock().unwrap().max_in_flight
     }
 }

@@ -21,7 +21,7 @@ async fn token_server(replies: impl IntoIterator<Item = Reply>) -> StubServer {
 }
 
 /// Asserts that an error's message and hint never carry the secret or a token.
-pub fn assert_no_secret(error: &ApiError) {
+pub(super) fn assert_no_secret(error: &ApiError) {
     let shown = format!("{error} {:?} {error:?}", error.hint());
     assert!(!shown.contains(CLIENT_SECRET), "{shown}");
     assert!(!shown.contains("token-1"), "{shown}");

@@ -12,34 +12,34 @@ use poolsync::model::TenantDump;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-pub const CLIENT: &str = "ops";
-pub const SECRET: &str = "s3cret-of-ops";
+pub(crate) const CLIENT: &str = "ops";
+pub(crate) const SECRET: &str = "s3cret-of-ops";
 
 /// The example tenant `acme`.
-pub fn seed() -> TenantDump {
+pub(crate) fn seed() -> TenantDump {
     poolsync::load::read_dump(&crate::support::root().join("examples/tenant.json")).unwrap()
 }
 
 /// The example tenant as JSON.
-pub fn seed_json() -> Value {
+pub(crate) fn seed_json() -> Value {
     serde_json::to_value(seed()).unwrap()
 }
 
 /// `acme` seeded from the example, with client `ops` holding the default scopes.
-pub fn config() -> EmulatorConfig {
+pub(crate) fn config() -> EmulatorConfig {
     EmulatorConfig::new()
         .tenant("acme", seed())
         .client(CLIENT, SECRET, &[])
 }
 
-pub async fn start(config: EmulatorConfig) -> Emulator {
+pub(crate) async fn start(config: EmulatorConfig) -> Emulator {
     Emulator::start(config, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
 }
 
 /// Starts `config`, with a client of tenant `acme` and a token of `ops` holding every scope.
-pub async fn acme(config: EmulatorConfig) -> (Emulator, Api, String) {
+pub(crate) async fn acme(config: EmulatorConfig) -> (Emulator, Api, String) {
     let emulator = start(config).await;
     let api = Api::new(&emulator.url(), "acme");
     let token = api.token().await;
@@ -47,7 +47,7 @@ pub async fn acme(config: EmulatorConfig) -> (Emulator, Api, String) {
 }
 
 /// A client of one emulator and tenant.
-pub struct Api {
+pub(crate) struct Api {
     pub http: reqwest::Client,
     pub url: String,
     pub tenant: String,
@@ -55,14 +55,14 @@ pub struct Api {
 
 /// An answer, read whole.
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
 }
 
 impl Answer {
-    async fn read(response: reqwest::Response) -> Answer {
+    pub(crate) async fn read(response: reqwest::Response) -> Answer {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.unwrap();
@@ -80,13 +80,13 @@ impl Answer {
     }
 
     /// The `error` message of an error body.
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         self.body["error"].as_str().unwrap_or_default()
     }
 }
 
 impl Api {
-    pub fn new(url: &str, tenant: &str) -> Api {
+    pub(crate) fn new(url: &str, tenant: &str) -> Api {
         Api {
             http: reqwest::Client::new(),
             url: url.to_string(),
@@ -94,23 +94,28 @@ impl Api {
         }
     }
 
-    pub fn token_url(&self) -> String {
+    pub(crate) fn token_url(&self) -> String {
         format!("{}/{}/system/oauth2/token", self.url, self.tenant)
     }
 
-    pub fn legacy_url(&self) -> String {
+    pub(crate) fn legacy_url(&self) -> String {
         format!(
             "{}/api/identity/system/{}/configuration",
             self.url, self.tenant
         )
     }
 
-    pub fn current_url(&self) -> String {
+    pub(crate) fn current_url(&self) -> String {
         format!("{}/api/identity/{}/configuration", self.url, self.tenant)
     }
 
     /// Asks for a token with the secret in the form.
-    pub async fn token_answer(&self, client: &str, secret: &str, scope: Option<&str>) -> Answer {
+    pub(crate) async fn token_answer(
+        &self,
+        client: &str,
+        secret: &str,
+        scope: Option<&str>,
+    ) -> Answer {
         let mut form = vec![
             ("grant_type", "client_credentials"),
             ("client_id", client),
@@ -130,17 +135,17 @@ impl Api {
     }
 
     /// A token of `ops` with the given scope (all of its scopes when `None`).
-    pub async fn token_with(&self, scope: Option<&str>) -> String {
+    pub(crate) async fn token_with(&self, scope: Option<&str>) -> String {
         let answer = self.token_answer(CLIENT, SECRET, scope).await;
         assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
         answer.body["access_token"].as_str().unwrap().to_string()
     }
 
-    pub async fn token(&self) -> String {
+    pub(crate) async fn token(&self) -> String {
         self.token_with(None).await
     }
 
-    pub async fn export_at(&self, url: &str, token: &str) -> Answer {
+    pub(crate) async fn export_at(&self, url: &str, token: &str) -> Answer {
         let response = self.http.get(url).bearer_auth(token).send().await.unwrap();
         let answer = Answer::read(response).await;
         if answer.status == StatusCode::OK {
@@ -155,13 +160,13 @@ impl Api {
     }
 
     /// Exports on the legacy path and expects success.
-    pub async fn export(&self, token: &str) -> Value {
+    pub(crate) async fn export(&self, token: &str) -> Value {
         let answer = self.export_at(&self.legacy_url(), token).await;
         assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
         answer.body
     }
 
-    pub async fn import_at(
+    pub(crate) async fn import_at(
         &self,
         url: &str,
         token: &str,
@@ -176,11 +181,11 @@ impl Api {
     }
 
     /// Imports on the legacy path.
-    pub async fn import(&self, token: &str, mode: Option<&str>, body: &Value) -> Answer {
+    pub(crate) async fn import(&self, token: &str, mode: Option<&str>, body: &Value) -> Answer {
         self.import_at(&self.legacy_url(), token, mode, body).await
     }
 
-    pub async fn delete_user(&self, token: &str, pool: &str, user: &str) -> Answer {
+    pub(crate) async fn delete_user(&self, token: &str, pool: &str, user: &str) -> Answer {
         let url = format!(
             "{}/api/identity/{}/system/pools/{pool}/users/{user}",
             self.url, self.tenant
@@ -198,7 +203,12 @@ impl Api {
 }
 
 /// The records of `section` in `dump` whose `field` is `value`.
-pub fn records<'d>(dump: &'d Value, section: &str, field: &str, value: &str) -> Vec<&'d Value> {
+pub(crate) fn records<'d>(
+    dump: &'d Value,
+    section: &str,
+    field: &str,
+    value: &str,
+) -> Vec<&'d Value> {
     dump[section]
         .as_array()
         .map(|records| {
@@ -212,7 +222,7 @@ pub fn records<'d>(dump: &'d Value, section: &str, field: &str, value: &str) -> 
 
 /// A complete new user of pool `customers` of the example: the user and one e-mail identifier,
 /// address and password credential, as an import body.
-pub fn new_user(user_id: &str, email: &str) -> Value {
+pub(crate) fn new_user(user_id: &str, email: &str) -> Value {
     let pool = customers_pool();
     let now = "2025-06-01T12:00:00Z";
     json!({
@@ -233,7 +243,7 @@ pub fn new_user(user_id: &str, email: &str) -> Value {
 }
 
 /// Joins import bodies into one, section by section.
-pub fn merge(bodies: &[Value]) -> Value {
+pub(crate) fn merge(bodies: &[Value]) -> Value {
     let mut merged = serde_json::Map::new();
     for body in bodies {
         for (section, records) in body.as_object().unwrap() {
@@ -248,11 +258,11 @@ pub fn merge(bodies: &[Value]) -> Value {
 }
 
 /// Id of pool `customers` of the example.
-pub fn customers_pool() -> String {
+pub(crate) fn customers_pool() -> String {
     seed().pools[0].id.clone().unwrap()
 }
 
 /// Id of the example's first user (Alice, pool `customers`).
-pub fn alice() -> String {
+pub(crate) fn alice() -> String {
     seed().users[0].id.clone().unwrap()
 }

@@ -1,4 +1,7 @@
 //! Passwords: the hash reader on real exports of other platforms, verification, the
 //! emulator's password check and `poolsync check-logins`.
 
+mod cases;
+mod emulator;
 mod real;
+mod verify;

@@ -23,7 +23,7 @@ fn unsupported(algorithm: &str) -> Result<poolsync::password::Hash, Uncarried> {
 
 /// Keycloak's `password` credentials of a realm export, as a source reads them: `secretData`
 /// and `credentialData` are JSON inside strings, each additional parameter a list.
-pub fn keycloak_credentials(realm: &Value) -> Vec<(String, KeycloakHash)> {
+pub(super) fn keycloak_credentials(realm: &Value) -> Vec<(String, KeycloakHash)> {
     let mut credentials = Vec::new();
     for user in realm["users"].as_array().unwrap() {
         for credential in user["credentials"].as_array().into_iter().flatten() {

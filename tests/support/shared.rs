@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 /// The `../shared` folder (override it with `POOLSYNC_SHARED_DIR`).
-pub fn shared_dir() -> PathBuf {
+pub(crate) fn shared_dir() -> PathBuf {
     match std::env::var_os("POOLSYNC_SHARED_DIR") {
         Some(folder) => PathBuf::from(folder),
         None => super::root().join("../shared"),
@@ -17,7 +17,7 @@ pub fn shared_dir() -> PathBuf {
 
 /// `../shared/<relative>` when it exists. When it does not: a panic under `CI`, else `None`
 /// after a `skipped:` line on stderr naming the test's purpose (`what`).
-pub fn shared_path(relative: &str, what: &str) -> Option<PathBuf> {
+pub(crate) fn shared_path(relative: &str, what: &str) -> Option<PathBuf> {
     let path = shared_dir().join(relative);
     if path.exists() {
         return Some(path);

@@ -23,13 +23,13 @@ fn spec_path() -> Option<PathBuf> {
 }
 
 /// The vendor's Identity System API spec, parsed from YAML.
-pub struct Spec {
+pub(crate) struct Spec {
     document: Value,
 }
 
 /// The vendor spec, or `None` (after saying so on stderr) when the file is absent; under `CI`
 /// an absent spec fails the test.
-pub fn vendor_spec() -> Option<&'static Spec> {
+pub(crate) fn vendor_spec() -> Option<&'static Spec> {
     static SPEC: OnceLock<Option<Spec>> = OnceLock::new();
     let spec = SPEC.get_or_init(|| {
         let path = spec_path()?;
@@ -43,7 +43,7 @@ pub fn vendor_spec() -> Option<&'static Spec> {
 }
 
 /// Checks a `TenantDump` against the vendor spec; no problems when the spec is absent.
-pub fn check_tenant_dump(value: &Value) -> Vec<String> {
+pub(crate) fn check_tenant_dump(value: &Value) -> Vec<String> {
     match vendor_spec() {
         Some(spec) => spec.check("TenantDump", value),
         None => Vec::new(),
@@ -52,7 +52,7 @@ pub fn check_tenant_dump(value: &Value) -> Vec<String> {
 
 impl Spec {
     /// A definition of `#/definitions`.
-    pub fn definition(&self, name: &str) -> &Value {
+    pub(crate) fn definition(&self, name: &str) -> &Value {
         self.document
             .get("definitions")
             .and_then(|definitions| definitions.get(name))
@@ -60,12 +60,12 @@ impl Spec {
     }
 
     /// The `required` list of a definition.
-    pub fn required(&self, name: &str) -> Vec<String> {
+    pub(crate) fn required(&self, name: &str) -> Vec<String> {
         string_list(self.definition(name).get("required"))
     }
 
     /// Each property of a definition that is an enumeration, with its values.
-    pub fn enums(&self, name: &str) -> Vec<(String, Vec<String>)> {
+    pub(crate) fn enums(&self, name: &str) -> Vec<(String, Vec<String>)> {
         let Some(Value::Object(properties)) = self.definition(name).get("properties") else {
             return Vec::new();
         };
@@ -79,7 +79,7 @@ impl Spec {
     }
 
     /// Every way `value` breaks definition `name`, each as `path: problem`.
-    pub fn check(&self, name: &str, value: &Value) -> Vec<String> {
+    pub(crate) fn check(&self, name: &str, value: &Value) -> Vec<String> {
         let mut problems = Vec::new();
         let schema = Value::String(format!("#/definitions/{name}"));
         let reference = serde_json::json!({ "$ref": schema });

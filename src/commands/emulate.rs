@@ -1,14 +1,16 @@
-//! The `poolsync emulate` subcommand: its arguments, their resolution into an
-//! [`EmulatorConfig`], and the run until Ctrl-C.
+//! `poolsync emulate`: its arguments, their resolution into an [`EmulatorConfig`], and the run
+//! until Ctrl-C.
 //!
 //! What it tells people (the URL, tenants and clients to use, one line per request) goes through
 //! `tracing`, at `info` level: the binary installs the subscriber that prints it. A client secret
 //! is never shown, whether it came from the command line or from the environment.
 
-use super::config::{ClientConfig, DEFAULT_SCOPES, EmulatorConfig};
-use super::error::EmulatorError;
-use super::faults::{FaultConfig, RateLimit};
-use super::server::Emulator;
+use super::common::runtime;
+use crate::command_error::Failure;
+use poolsync::emulator::{
+    ClientConfig, DEFAULT_SCOPES, Emulator, EmulatorConfig, EmulatorError, FaultConfig, RateLimit,
+};
+use poolsync::exit_codes;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 /// A `--client ID:SECRET[:SCOPE,SCOPE...]` value; its `Debug` output hides the secret.
 #[derive(Clone)]
-pub struct ClientArg(pub ClientConfig);
+pub(crate) struct ClientArg(ClientConfig);
 
 impl fmt::Debug for ClientArg {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,95 +69,101 @@ fn parse_fraction(value: &str) -> Result<f64, String> {
 
 /// Serve a local emulator of the SecureAuth System API
 #[derive(clap::Args, Debug)]
-pub struct EmulateArgs {
+pub(crate) struct EmulateArgs {
     /// Address to listen on
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    listen: SocketAddr,
 
     /// Tenant to serve; repeat for several, each paired in order with a `--seed`
     #[arg(long = "tenant", value_name = "ID")]
-    pub tenants: Vec<String>,
+    tenants: Vec<String>,
 
     /// Seed document (a tenant export) of the tenant in the same position; tenants without one
     /// start empty
     #[arg(long = "seed", value_name = "FILE")]
-    pub seeds: Vec<PathBuf>,
+    seeds: Vec<PathBuf>,
 
     /// Client allowed to get tokens, as `ID:SECRET[:SCOPE,SCOPE...]`; without scopes it gets
     /// `manage_configuration`, `read_configuration` and `identity`; repeatable
     #[arg(long = "client", value_name = "ID:SECRET[:SCOPES]", value_parser = parse_client)]
-    pub clients: Vec<ClientArg>,
+    clients: Vec<ClientArg>,
 
     /// Client whose secret is read from an environment variable, as `ID:VAR[:SCOPE,SCOPE...]`,
     /// so that the secret stays out of the process list; repeatable
     #[arg(long = "client-secret-env", value_name = "ID:VAR[:SCOPES]")]
-    pub client_secret_env: Vec<String>,
+    client_secret_env: Vec<String>,
 
     /// Keep tenants in this file across restarts (written atomically, mode 0600); tenants it
     /// holds take precedence over `--seed`
     #[arg(long = "state", value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    state: Option<PathBuf>,
 
     /// Lifetime of access tokens, in seconds
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
-    pub token_ttl: u64,
+    token_ttl: u64,
 
     /// Most users accepted in one import request (413 above it)
     #[arg(long, value_name = "N", default_value_t = 100)]
-    pub max_users_per_request: usize,
+    max_users_per_request: usize,
 
     /// Largest request body accepted, in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
-    pub body_limit: usize,
+    body_limit: usize,
 
     /// Answer 404 on `/api/identity/system/{tid}/configuration` (the vendor page's path)
     #[arg(long)]
-    pub disable_legacy_path: bool,
+    disable_legacy_path: bool,
 
     /// Answer 404 on `/api/identity/{tid}/configuration` (the current spec's path)
     #[arg(long)]
-    pub disable_current_path: bool,
+    disable_current_path: bool,
 
     /// Seed of the generator that picks which requests get faults
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub fault_seed: u64,
+    fault_seed: u64,
 
     /// Allow at most this many requests per second per tenant; more get 429 with `Retry-After`
     #[arg(long, value_name = "RPS", conflicts_with = "fault_429_every")]
-    pub fault_rate_limit: Option<u32>,
+    fault_rate_limit: Option<u32>,
 
     /// Answer 429 to every N-th request of a tenant
     #[arg(long = "fault-429-every", value_name = "N")]
-    pub fault_429_every: Option<u32>,
+    fault_429_every: Option<u32>,
 
-    /// `Retry-After` of the 429 answers of `--fault-429-every`, in seconds
+    /// `Retry-After` of the 429 answers of `--fault-429-every` and `--fault-password-429-every`,
+    /// in seconds
     #[arg(long, value_name = "SECS", default_value_t = 1)]
-    pub fault_retry_after: u64,
+    fault_retry_after: u64,
+
+    /// Answer 429 to every N-th password check of a tenant, as the real endpoint's brute-force
+    /// protection does (`Retry-After` from `--fault-retry-after`)
+    #[arg(long = "fault-password-429-every", value_name = "N")]
+    fault_password_429_every: Option<u32>,
 
     /// Fraction of requests answered 503 before anything is done
     #[arg(long = "fault-5xx", value_name = "FRACTION", value_parser = parse_fraction, default_value_t = 0.0)]
-    pub fault_5xx: f64,
+    fault_5xx: f64,
 
     /// Fraction of successful imports and deletes answered 502 after the change was applied
     #[arg(long = "fault-502-after", value_name = "FRACTION", value_parser = parse_fraction, default_value_t = 0.0)]
-    pub fault_502_after: f64,
+    fault_502_after: f64,
 
     /// Fraction of requests whose connection is closed without an answer, after handling them
     #[arg(long, value_name = "FRACTION", value_parser = parse_fraction, default_value_t = 0.0)]
-    pub fault_drop: f64,
+    fault_drop: f64,
 
     /// Latency added to every request, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = 0)]
-    pub latency_ms: u64,
+    latency_ms: u64,
 
     /// Random extra latency, up to this many milliseconds, drawn from the fault seed
     #[arg(long, value_name = "MS", default_value_t = 0)]
-    pub latency_jitter_ms: u64,
+    latency_jitter_ms: u64,
 }
 
 impl EmulateArgs {
     /// Resolves the arguments: reads seed files and secrets from the environment.
-    pub fn resolve(&self) -> Result<EmulatorConfig, EmulatorError> {
+    fn resolve(&self) -> Result<EmulatorConfig, EmulatorError> {
         if self.seeds.len() > self.tenants.len() {
             return Err(EmulatorError::Config(format!(
                 "{} `--seed` files for {} `--tenant`: name the tenant before each seed",
@@ -167,12 +175,12 @@ impl EmulateArgs {
         for (position, tenant_id) in self.tenants.iter().enumerate() {
             let seed = match self.seeds.get(position) {
                 Some(path) => {
-                    crate::load::read_dump(path).map_err(|source| EmulatorError::SeedFile {
+                    poolsync::load::read_dump(path).map_err(|source| EmulatorError::SeedFile {
                         tenant: tenant_id.clone(),
                         source,
                     })?
                 }
-                None => crate::model::TenantDump::default(),
+                None => poolsync::model::TenantDump::default(),
             };
             config = config.tenant(tenant_id.clone(), seed);
         }
@@ -214,13 +222,19 @@ impl EmulateArgs {
             drop_connection: self.fault_drop,
             latency: Duration::from_millis(self.latency_ms),
             latency_jitter: Duration::from_millis(self.latency_jitter_ms),
+            password_429_every: self.fault_password_429_every,
         };
         Ok(config)
     }
 }
 
+pub(crate) fn run(args: EmulateArgs) -> Result<u8, Failure> {
+    runtime()?.block_on(serve(args)).map_err(Failure::new)?;
+    Ok(exit_codes::SUCCESS)
+}
+
 /// Runs the emulator until Ctrl-C (or SIGTERM), then shuts it down cleanly.
-pub async fn run_emulate(args: EmulateArgs) -> Result<(), EmulatorError> {
+async fn serve(args: EmulateArgs) -> Result<(), EmulatorError> {
     let config = args.resolve()?;
     let clients: Vec<(String, Vec<String>)> = config
         .clients

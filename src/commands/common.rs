@@ -1,0 +1,338 @@
+//! What several commands share: connecting, downloading and planning a tenant, printing a plan,
+//! saved plans, and carrying out a plan with its report.
+
+use crate::cli::{GlobalArgs, OutputFormat, PlanShown, TargetArgs};
+use crate::command_error::{
+    Failure, apply_failure, desired_problems, diff_failure, load_failure, read_failure,
+};
+use crate::ui::{self, ApplyBar, DownloadBar, ReadingBar};
+use poolsync::apply::{ApplyOptions, ApplyReport, PlanInputs, SPILL_ABOVE, apply_plan};
+use poolsync::client::{
+    ApiClient, BatchEvent, BatchObserver, Cancellation, ConnectionSettings, SpooledExport,
+    settings::process_env,
+};
+use poolsync::diff::DiffOptions;
+use poolsync::error::LoadError;
+use poolsync::exit_codes;
+use poolsync::journal::Journal;
+use poolsync::markdown::{MarkdownOptions, render_markdown};
+use poolsync::model::TenantDump;
+use poolsync::plan::Plan;
+use poolsync::planfile::{KIND, PlanFile};
+use poolsync::redact::Redactor;
+use poolsync::render::{self, TextOptions};
+use poolsync::sieve::{PlanError, Side, SieveOptions, Sifted, Source};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// The async runtime of the network commands.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// A client of the tenant named by the flags, the environment and the config file.
+pub(crate) fn connect(target: &TargetArgs, global: &GlobalArgs) -> Result<ApiClient, Failure> {
+    let settings = ConnectionSettings::resolve(&target.connection(global), &process_env)?;
+    Ok(ApiClient::new(settings)?)
+}
+
+/// Reads a tenant file, with a hint on how to find every problem in it.
+pub(crate) fn load_file(path: &Path) -> Result<TenantDump, Failure> {
+    poolsync::load::read_dump(path).map_err(|error| load_failure(error, path))
+}
+
+/// The desired file's SHA-256, for saved plans and journals, read in chunks.
+pub(crate) fn desired_sha(path: &Path) -> Result<String, Failure> {
+    poolsync::planfile::sha256_file(path).map_err(|source| read_failure(path, source))
+}
+
+/// Downloads the tenant's export, with a byte counter on a terminal; a big body goes to an
+/// unnamed temporary file instead of memory.
+pub(crate) async fn download(client: &ApiClient) -> Result<SpooledExport, Failure> {
+    let bar = DownloadBar::new();
+    Ok(client.export_spooled(&bar, SPILL_ABOVE).await?)
+}
+
+/// The tenant's whole export as a document, limited to `pools` (all when empty).
+pub(crate) async fn export_tenant(
+    client: &ApiClient,
+    pools: &[String],
+) -> Result<TenantDump, Failure> {
+    let bar = DownloadBar::new();
+    let mut dump = client.export(&bar).await?;
+    drop(bar);
+    poolsync::export::filter_pools(&mut dump, pools);
+    Ok(dump)
+}
+
+/// Plans `desired` against `current` (see [`poolsync::sieve::plan`]), with the desired
+/// document checked first, a progress line on a terminal, and errors that name the files.
+/// `current_error` words a current document that cannot be read.
+pub(crate) fn plan_documents(
+    current: Source<'_>,
+    current_name: &str,
+    desired: &Path,
+    options: &DiffOptions,
+    scope_current: bool,
+    current_error: impl FnOnce(LoadError) -> Failure,
+) -> Result<Sifted, Failure> {
+    let bar = ReadingBar::new();
+    let result = poolsync::sieve::plan(
+        current,
+        Source::File(desired),
+        SieveOptions {
+            check_desired: true,
+            scope_current,
+            progress: Some(&bar),
+            ..SieveOptions::new(options)
+        },
+    );
+    drop(bar);
+    let desired_name = desired.display().to_string();
+    result.map_err(|error| match error {
+        PlanError::Load {
+            side: Side::Current,
+            error,
+        } => current_error(error),
+        PlanError::Load { error, .. } => load_failure(error, desired),
+        PlanError::Desired(problems) => desired_problems(&problems, &desired_name),
+        PlanError::Diff(error) => diff_failure(error, current_name, &desired_name),
+    })
+}
+
+/// Exports the tenant and plans the desired file against it (limited to the scope's pools): the
+/// export's body is the only copy of the tenant held, and only changed users are parsed whole.
+pub(crate) fn plan_tenant(
+    runtime: &tokio::runtime::Runtime,
+    client: &ApiClient,
+    desired: &Path,
+    options: &DiffOptions,
+) -> Result<Sifted, Failure> {
+    // An unreadable desired file is reported before anything is downloaded.
+    std::fs::File::open(desired).map_err(|source| read_failure(desired, source))?;
+    let body = runtime.block_on(download(client))?;
+    let tenant = format!("tenant `{}`", client.settings().tenant);
+    plan_documents(
+        poolsync::apply::export_source(&body),
+        &tenant,
+        desired,
+        options,
+        true,
+        |error| Failure::from(body.not_a_tenant_document(&error)),
+    )
+}
+
+/// Writes the plan to stdout as text, JSON or Markdown, masked with `--redact-pii`.
+pub(crate) fn print_plan(
+    plan: &Plan,
+    shown: PlanShown,
+    global: &GlobalArgs,
+) -> Result<(), Failure> {
+    let redacted;
+    let plan = if shown.redact_pii {
+        redacted = Redactor::new().plan(plan);
+        &redacted
+    } else {
+        plan
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match shown.format {
+        OutputFormat::Json => {
+            for warning in &plan.warnings {
+                tracing::warn!("{warning}");
+            }
+            render::render_json(plan, &mut out)?;
+        }
+        OutputFormat::Markdown => {
+            render_markdown(plan, &mut out, &MarkdownOptions::default())?;
+        }
+        OutputFormat::Text => {
+            let options = TextOptions {
+                color: ui::use_color(global.color, ui::stdout_is_terminal()),
+                full: shown.full,
+                summary_threshold: shown.summary_threshold,
+                ..TextOptions::default()
+            };
+            render::render_text(plan, &mut out, &options)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// 0, or 2 with `--detailed-exitcode` when the plan has changes.
+pub(crate) fn plan_exit_code(plan: &Plan, detailed: bool) -> u8 {
+    if detailed && plan.has_changes() {
+        exit_codes::CHANGES
+    } else {
+        exit_codes::SUCCESS
+    }
+}
+
+/// Reads a saved plan (of `plan -o` or `migrate -o`).
+pub(crate) fn read_planfile(path: &Path) -> Result<PlanFile, Failure> {
+    let bytes = std::fs::read(path).map_err(|source| {
+        Failure::new(LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
+    let not_a_plan = || {
+        Failure::new(format!("`{}` is not a poolsync plan", path.display())).hint(
+            "save a plan with `poolsync plan --desired FILE -o PLANFILE`, or pass the desired file with `--desired`",
+        )
+    };
+    let header: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
+        let failure = not_a_plan();
+        Failure {
+            error: format!("{}: {error}", failure.error).into(),
+            ..failure
+        }
+    })?;
+    if header.get("kind").and_then(|kind| kind.as_str()) != Some(KIND) {
+        return Err(Failure::new(format!(
+            "`{}` is not a poolsync plan",
+            path.display()
+        )));
+    }
+    let version = header.get("format_version").and_then(|v| v.as_str());
+    if version != Some(poolsync::planfile::FORMAT_VERSION) {
+        return Err(Failure::new(format!(
+            "`{}` is a plan of format version {}, and this poolsync reads version {}",
+            path.display(),
+            version.unwrap_or("(none)"),
+            poolsync::planfile::FORMAT_VERSION
+        ))
+        .hint("make the plan again with this poolsync, review it, and apply that"));
+    }
+    serde_json::from_value(header).map_err(|error| {
+        let failure = not_a_plan();
+        Failure {
+            error: format!("{}: {error}", failure.error).into(),
+            ..failure
+        }
+    })
+}
+
+/// Writes a saved plan, atomically with mode 0600.
+pub(crate) fn write_planfile(path: &Path, saved: &PlanFile) -> Result<(), Failure> {
+    let bytes = serde_json::to_vec_pretty(saved).map_err(Failure::new)?;
+    poolsync::fsutil::write_atomic(path, &bytes).map_err(|error| {
+        Failure::new(error).hint(format!("could not write the plan `{}`", path.display()))
+    })
+}
+
+/// How an apply's outcome is shown and recorded.
+#[derive(Clone, Copy)]
+pub(crate) struct ReportOptions<'a> {
+    /// Print the plan and the report as JSON.
+    pub(crate) json: bool,
+    /// Mask e-mail addresses and phone numbers.
+    pub(crate) redact_pii: bool,
+    /// The journal to record requests in, if any.
+    pub(crate) journal: Option<&'a Journal>,
+}
+
+/// Passes batch events to several observers (the progress bar and the journal).
+struct Observers<'a>(Vec<&'a dyn BatchObserver>);
+
+impl BatchObserver for Observers<'_> {
+    fn on_event(&self, event: &BatchEvent<'_>) {
+        for observer in &self.0 {
+            observer.on_event(event);
+        }
+    }
+}
+
+/// Sends `plan` with a progress bar on a terminal, verifies it, prints the report (as JSON with
+/// the plan when `json`), and returns the exit code.
+pub(crate) fn apply_and_report(
+    runtime: &tokio::runtime::Runtime,
+    client: &ApiClient,
+    plan: &Plan,
+    inputs: &PlanInputs<'_>,
+    options: &ApplyOptions,
+    shown: &ReportOptions<'_>,
+) -> Result<u8, Failure> {
+    let total_users = (plan.changes.len() + plan.deletes.len()) as u64;
+    let bar = ApplyBar::new(total_users, !shown.json);
+    let mut observers: Vec<&dyn BatchObserver> = vec![&bar];
+    if let Some(journal) = shown.journal {
+        observers.push(journal);
+    }
+    let observer = Observers(observers);
+    let cancellation = Cancellation::new();
+    let report = runtime.block_on(async {
+        let ctrl_c = cancellation.escalate_on_ctrl_c();
+        let report = apply_plan(client, plan, inputs, options, &observer, &cancellation).await;
+        ctrl_c.abort();
+        report
+    });
+    drop(observer);
+    drop(bar);
+    let report = report.map_err(apply_failure)?;
+    if let Some(journal) = shown.journal {
+        if let Err(error) = journal.record_end(&report) {
+            tracing::warn!(
+                "could not write the journal `{}`: {error}",
+                journal.path().display()
+            );
+        }
+    }
+    if shown.json {
+        print_apply_json(plan, Some(&report), shown.redact_pii)?;
+    } else {
+        let shown_report = if shown.redact_pii {
+            Redactor::new().apply_report(&report)
+        } else {
+            report.clone()
+        };
+        let mut out = std::io::stdout().lock();
+        render::render_apply_report(&shown_report, &mut out)?;
+        if let Some(journal) = shown.journal.filter(|_| !report.is_complete()) {
+            writeln!(
+                out,
+                "The journal is `{}`; continue with `poolsync apply --resume {}`.",
+                journal.path().display(),
+                journal.path().display()
+            )?;
+        }
+    }
+    Ok(if report.is_complete() {
+        exit_codes::SUCCESS
+    } else if report.applied_any() || report.interrupted {
+        exit_codes::PARTIAL
+    } else {
+        exit_codes::ERROR
+    })
+}
+
+/// `{"plan": …, "apply": …}` (see `examples/schemas/apply-report.schema.json`); `apply` is
+/// `null` when there was nothing to do.
+pub(crate) fn print_apply_json(
+    plan: &Plan,
+    report: Option<&ApplyReport>,
+    redact_pii: bool,
+) -> Result<(), Failure> {
+    let (plan, report) = if redact_pii {
+        let mut redactor = Redactor::new();
+        (
+            redactor.plan(plan),
+            report.map(|r| redactor.apply_report(r)),
+        )
+    } else {
+        (plan.clone(), report.cloned())
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    serde_json::to_writer_pretty(
+        &mut out,
+        &serde_json::json!({"plan": plan, "apply": report}),
+    )
+    .map_err(Failure::new)?;
+    writeln!(out)?;
+    Ok(())
+}

@@ -6,7 +6,7 @@
 //! becomes a UUIDv5 of `<platform>:<source id>` in [`USER_ID_NAMESPACE`]; sub-records take
 //! [`crate::normalize::derived_id`], the id the diff and import give a sub-record without one, so
 //! a converted file plans exactly like the same file without sub-record ids. Passwords go through
-//! the hash reader ([`crate::password::read`]); secrets never reach `payload` or `metadata`.
+//! the hash reader ([`crate::password::read()`]); secrets never reach `payload` or `metadata`.
 
 use super::user::{Contact, Federated, Lost, SourceUser};
 use crate::migrate::{CredentialPolicy, EXPIRED_AT, MUST_BE_RESET};

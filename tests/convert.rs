@@ -99,6 +99,32 @@ const SAMPLES: &[Sample] = &[
     },
 ];
 
+impl Sample {
+    /// `SOURCE FILE... --pool NAME -o out`, then `extra` (the sample's own when `None`).
+    fn args<'a>(&'a self, out: &'a str, extra: Option<&'a [&'a str]>) -> Vec<&'a str> {
+        let mut args = vec![self.source];
+        args.extend(self.files);
+        args.extend(["--pool", self.name, "-o", out]);
+        args.extend(extra.unwrap_or(self.extra));
+        args
+    }
+}
+
+/// `SOURCE FILE... --pool POOL -o OUT EXTRA...` for a fixture.
+fn fixture_args<'a>(
+    source: &'a str,
+    files: &'a [String],
+    pool: &'a str,
+    out: &'a str,
+    extra: &'a [String],
+) -> Vec<&'a str> {
+    let mut args = vec![source];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--pool", pool, "-o", out]);
+    args.extend(extra.iter().map(String::as_str));
+    args
+}
+
 /// `poolsync convert` run in `../shared`, so that sample paths print short.
 fn convert_in_shared(args: &[&str]) -> Output {
     poolsync()
@@ -166,11 +192,7 @@ fn every_source_converts_its_real_samples_and_accounts_for_every_user() {
         };
         let out = directory.path().join(format!("{}.json", sample.name));
         let out = out.to_str().unwrap();
-        let mut args = vec![sample.source];
-        args.extend(sample.files);
-        args.extend(["--pool", sample.name, "-o", out]);
-        args.extend(sample.extra);
-
+        let mut args = sample.args(out, None);
         let text = convert_in_shared(&args);
         assert_eq!(text.status.code(), Some(0), "{}", transcript(&text));
         snapshot(&format!("convert_real_{}", sample.name), &text);
@@ -270,10 +292,7 @@ fn real_samples_apply_to_the_emulator_and_a_second_convert_plans_no_changes() {
     for sample in SAMPLES {
         let desired = directory.path().join(format!("{}.json", sample.name));
         let desired = desired.to_str().unwrap();
-        let mut args = vec![sample.source];
-        args.extend(sample.files);
-        args.extend(["--pool", sample.name, "-o", desired]);
-        args.extend(sample.extra);
+        let args = sample.args(desired, None);
         let output = convert_in_shared(&args);
         assert_eq!(output.status.code(), Some(0), "{}", transcript(&output));
         let converted = std::fs::read(desired).unwrap();
@@ -589,11 +608,7 @@ fn fixture_passwords_of_known_plaintext_verify_through_the_emulator_after_apply(
     let mut carried = 0;
     for (source, files, extra) in &sources {
         let out = format!("{source}-desired.json");
-        let mut args: Vec<&str> = vec![source];
-        args.extend(files.iter().map(String::as_str));
-        args.extend(["--pool", source, "-o", &out]);
-        args.extend(extra.iter().map(String::as_str));
-        let output = fixture.convert(&args);
+        let output = fixture.convert(&fixture_args(source, files, source, &out, extra));
         assert_eq!(
             output.status.code(),
             Some(0),
@@ -673,11 +688,8 @@ fn real_hashes_of_known_plaintext_verify_after_convert_and_apply() {
             let out = directory
                 .path()
                 .join(format!("{}-{policy}.json", sample.name));
-            let mut args = vec![sample.source];
-            args.extend(sample.files);
-            args.extend(["--pool", sample.name, "--credentials", policy, "-o"]);
-            args.push(out.to_str().unwrap());
-            let output = convert_in_shared(&args);
+            let policy_args = ["--credentials", policy];
+            let output = convert_in_shared(&sample.args(out.to_str().unwrap(), Some(&policy_args)));
             assert_eq!(output.status.code(), Some(0), "{}", transcript(&output));
             apply(&server, &out);
             let (_, passwords) = converted(&out);
@@ -704,11 +716,7 @@ fn fixture_reports_name_every_outcome() {
     let mut transcripts = String::new();
     for (source, files, extra) in fixtures(&fixture) {
         let out = format!("{source}-desired.json");
-        let mut args: Vec<&str> = vec![source];
-        args.extend(files.iter().map(String::as_str));
-        args.extend(["--pool", "customers", "-o", &out]);
-        args.extend(extra.iter().map(String::as_str));
-        let output = fixture.convert(&args);
+        let output = fixture.convert(&fixture_args(source, &files, "customers", &out, &extra));
         transcripts.push_str(&format!(
             "$ poolsync convert {source} ...\n{}\n",
             transcript(&output)

@@ -6,31 +6,19 @@
 //! counted. The JSON export's `email_addresses` may be plain text, which says nothing of
 //! verification: such addresses are imported unverified unless listed as verified elsewhere.
 
-use super::user::{Contact, Fields, Lost, SourceUser, text_list, unwrap_json};
-use super::{Collect, Position, Source, missing_id, read_json_or_csv};
+use super::user::{Contact, Lost, text_list, unwrap_json};
+use super::{Collect, Layout, Position, Records, begin};
 use crate::model::Object;
 use serde_json::Value;
-use std::io::{self, BufRead};
 
 /// Clerk.
-pub(super) struct Clerk;
-
-const EXPECTS: &str =
-    "a Clerk export, CSV or JSON (`id`, `primary_email_address`, `password_digest`)";
-
-impl Source for Clerk {
-    fn name(&self) -> &'static str {
-        "clerk"
-    }
-
-    fn expects(&self) -> &'static str {
-        EXPECTS
-    }
-
-    fn read(&self, input: &mut dyn BufRead, out: &mut dyn Collect) -> io::Result<()> {
-        read_json_or_csv(input, out, &["users", "data"], &mut read_user)
-    }
-}
+pub(super) const CLERK: Records = Records {
+    name: "clerk",
+    expects: "a Clerk export, CSV or JSON (`id`, `primary_email_address`, `password_digest`)",
+    layout: Layout::JsonOrCsv,
+    containers: &["users", "data"],
+    read_user,
+};
 
 /// An address of a list: text, or Clerk API's `{"email_address"|"phone_number", "verification":
 /// {"status"}}` objects.
@@ -52,12 +40,9 @@ fn addresses(value: Option<Value>, key: &str) -> Vec<(String, Option<bool>)> {
 }
 
 fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: Position) {
-    let mut fields = Fields::new(object);
-    let Some(id) = fields.id("id") else {
-        return missing_id(out, position, "id");
+    let Some((mut fields, mut user)) = begin(object, lost, "id", out, position) else {
+        return;
     };
-    let mut user = SourceUser::new(id);
-    user.lost = lost;
     if let Some(email) = fields.text("primary_email_address", &mut user) {
         user.emails
             .push(Contact::new("primary_email_address", email, None));
@@ -111,9 +96,7 @@ fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: P
             user.extra.insert(key.into(), unwrap_json(value));
         }
     }
-    let rest = fields.rest();
-    user.extra.extend(rest);
-    out.user(position, user);
+    out.user(position, user.with_rest(fields));
 }
 
 #[cfg(test)]
@@ -125,7 +108,7 @@ mod tests {
     #[test]
     fn the_csv_export_with_its_comment_line_and_lists() {
         let collected = read(
-            &Clerk,
+            &CLERK,
             "# Password for users with passwords: x\n\
              id,first_name,username,primary_email_address,verified_email_addresses,unverified_email_addresses,totp_secret,password_digest,password_hasher\n\
              user_1,Ann,ann,a@x.io,a@x.io|b@x.io,c@x.io,JBSWY3DP,$2b$10$abc,bcrypt\n",
@@ -160,7 +143,7 @@ mod tests {
     #[test]
     fn the_json_export_and_api_objects() {
         let collected = read(
-            &Clerk,
+            &CLERK,
             r#"[{"id": "user_2", "email_addresses": ["a@x.io"], "password_digest": null,
                  "phone_numbers": [{"phone_number": "+12125550100", "verification": {"status": "verified"}}],
                  "public_metadata": {"plan": "pro"}, "backup_codes": ["1", "2"], "banned": true}]"#,

@@ -7,16 +7,19 @@
 //! Cognito exports no password hashes: every user must set a new password. The `identities`
 //! attribute (JSON inside a string) lists federated sign-ins.
 
-use super::user::{Contact, Federated, Fields, SourceUser, objects, parse_flag, unwrap_json};
-use super::{Collect, Position, Source, missing_id, read_json_users};
+use super::user::{Contact, Federated, Fields, Lost, SourceUser, objects, parse_flag, unwrap_json};
+use super::{Collect, Layout, Position, Records, missing_id};
 use crate::model::Object;
 use serde_json::Value;
-use std::io::{self, BufRead};
 
 /// Amazon Cognito.
-pub(super) struct Cognito;
-
-const EXPECTS: &str = "the JSON of `aws cognito-idp list-users` (`Users` with `Attributes`)";
+pub(super) const COGNITO: Records = Records {
+    name: "cognito",
+    expects: "the JSON of `aws cognito-idp list-users` (`Users` with `Attributes`)",
+    layout: Layout::Json,
+    containers: &["Users"],
+    read_user,
+};
 
 /// Standard attributes that are OIDC claims.
 const CLAIMS: &[&str] = &[
@@ -35,23 +38,7 @@ const CLAIMS: &[&str] = &[
     "locale",
 ];
 
-impl Source for Cognito {
-    fn name(&self) -> &'static str {
-        "cognito"
-    }
-
-    fn expects(&self) -> &'static str {
-        EXPECTS
-    }
-
-    fn read(&self, input: &mut dyn BufRead, out: &mut dyn Collect) -> io::Result<()> {
-        read_json_users(input, &["Users"], out, &mut |object, out, position| {
-            read_user(object, out, position)
-        })
-    }
-}
-
-fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
+fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: Position) {
     let mut fields = Fields::new(object);
     let mut attributes = Object::new();
     for key in ["Attributes", "UserAttributes"] {
@@ -68,6 +55,7 @@ fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
         return missing_id(out, position, "Attributes.sub");
     };
     let mut user = SourceUser::new(id.clone());
+    user.lost = lost;
     let email_verified = attributes.flag("email_verified", &mut user);
     let email = attributes.text("email", &mut user);
     if let Some(email) = &email {
@@ -121,9 +109,7 @@ fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
     if !rest.is_empty() {
         user.extra.insert("attributes".into(), Value::Object(rest));
     }
-    let rest = fields.rest();
-    user.extra.extend(rest);
-    out.user(position, user);
+    out.user(position, user.with_rest(fields));
 }
 
 #[cfg(test)]
@@ -134,7 +120,7 @@ mod tests {
     #[test]
     fn attributes_username_and_identities() {
         let collected = read(
-            &Cognito,
+            &COGNITO,
             r#"{"Users": [
                 {"Username": "ann", "Enabled": true, "UserStatus": "CONFIRMED",
                  "Attributes": [{"Name": "sub", "Value": "0c5e8f04-25a1-4c6f-9d3b-1f2a3b4c5d6e"},

@@ -8,31 +8,19 @@
 //! holding a JSON object or array are read as JSON); any other column is kept in
 //! `metadata.csv`. Lines starting with `#` are comments.
 
-use super::table::Row;
-use super::user::{Contact, Fields, Lost, SourceUser, json_in_string};
-use super::{Collect, Position, Source, missing_id, read_csv_users};
+use super::user::{Contact, Lost, json_in_string};
+use super::{Collect, Layout, Position, Records, begin};
+use crate::model::Object;
 use serde_json::Value;
-use std::io::{self, BufRead};
 
 /// The generic CSV.
-pub(super) struct GenericCsv;
-
-const EXPECTS: &str =
-    "a CSV with a header row naming `id` and columns such as `email`, `phone`, `password_hash`";
-
-impl Source for GenericCsv {
-    fn name(&self) -> &'static str {
-        "csv"
-    }
-
-    fn expects(&self) -> &'static str {
-        EXPECTS
-    }
-
-    fn read(&self, input: &mut dyn BufRead, out: &mut dyn Collect) -> io::Result<()> {
-        read_csv_users(input, out, &mut read_user)
-    }
-}
+pub(super) const CSV: Records = Records {
+    name: "csv",
+    expects: "a CSV with a header row naming `id` and columns such as `email`, `phone`, `password_hash`",
+    layout: Layout::Csv,
+    containers: &[],
+    read_user,
+};
 
 fn cell(value: Value) -> Value {
     match &value {
@@ -41,14 +29,10 @@ fn cell(value: Value) -> Value {
     }
 }
 
-fn read_user(Row { line, cells, lost }: Row, out: &mut dyn Collect) {
-    let position = Position::Line(line);
-    let mut fields = Fields::new(cells);
-    let Some(id) = fields.id("id") else {
-        return missing_id(out, position, "id");
+fn read_user(cells: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: Position) {
+    let Some((mut fields, mut user)) = begin(cells, lost, "id", out, position) else {
+        return;
     };
-    let mut user = SourceUser::new(id);
-    user.lost = lost;
     let email_verified = fields.flag("email_verified", &mut user);
     if let Some(email) = fields.text("email", &mut user) {
         user.emails
@@ -106,7 +90,7 @@ mod tests {
     #[test]
     fn understood_columns_payload_and_metadata() {
         let collected = read(
-            &GenericCsv,
+            &CSV,
             "id,email,email_verified,phone,status,payload.locale,metadata.crm,metadata.tags,plan\n\
              u1,ann@example.com,yes,+4520123456,blocked,da-DK,CRM-1,\"[\"\"a\"\",\"\"b\"\"]\",pro\n\
              u2,bob@example.com,maybe,,archived\n",
@@ -135,7 +119,7 @@ mod tests {
 
     #[test]
     fn a_header_without_id_is_a_problem() {
-        let collected = read(&GenericCsv, "email\nann@example.com\n");
+        let collected = read(&CSV, "email\nann@example.com\n");
         assert_eq!(
             collected.notes,
             ["line 1: ``: the header has no `id` column"]

@@ -5,39 +5,24 @@
 //! the service has no `HashConfig` for it, so no Firebase password is ever carried (the report
 //! counts them). Phone numbers are verified (Firebase only stores one after a verified sign-in).
 
-use super::user::{Contact, Federated, Fields, SourceUser, objects, unwrap_json};
-use super::{Collect, Position, Source, missing_id, read_json_users};
+use super::user::{Contact, Federated, Fields, Lost, objects, unwrap_json};
+use super::{Collect, Layout, Position, Records, begin};
 use crate::model::Object;
 use crate::password::PasswordInput;
-use std::io::{self, BufRead};
 
 /// Firebase Authentication.
-pub(super) struct Firebase;
+pub(super) const FIREBASE: Records = Records {
+    name: "firebase",
+    expects: "a `firebase auth:export` JSON file (`users` with `localId`)",
+    layout: Layout::Json,
+    containers: &["users"],
+    read_user,
+};
 
-const EXPECTS: &str = "a `firebase auth:export` JSON file (`users` with `localId`)";
-
-impl Source for Firebase {
-    fn name(&self) -> &'static str {
-        "firebase"
-    }
-
-    fn expects(&self) -> &'static str {
-        EXPECTS
-    }
-
-    fn read(&self, input: &mut dyn BufRead, out: &mut dyn Collect) -> io::Result<()> {
-        read_json_users(input, &["users"], out, &mut |object, out, position| {
-            read_user(object, out, position)
-        })
-    }
-}
-
-fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
-    let mut fields = Fields::new(object);
-    let Some(id) = fields.id("localId") else {
-        return missing_id(out, position, "localId");
+fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: Position) {
+    let Some((mut fields, mut user)) = begin(object, lost, "localId", out, position) else {
+        return;
     };
-    let mut user = SourceUser::new(id);
     let email_verified = fields.flag("emailVerified", &mut user);
     if let Some(email) = fields.text("email", &mut user) {
         user.emails
@@ -74,9 +59,7 @@ fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
         user.extra
             .insert("customAttributes".into(), unwrap_json(custom));
     }
-    let rest = fields.rest();
-    user.extra.extend(rest);
-    out.user(position, user);
+    out.user(position, user.with_rest(fields));
 }
 
 #[cfg(test)]
@@ -87,7 +70,7 @@ mod tests {
     #[test]
     fn users_hashes_providers_and_custom_claims() {
         let collected = read(
-            &Firebase,
+            &FIREBASE,
             r#"{"users": [
               {"localId": "a1", "email": "ann@example.com", "emailVerified": true,
                "passwordHash": "UkVEQUNURUQ9PT0=", "salt": "c2FsdA==", "displayName": "Ann",

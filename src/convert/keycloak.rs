@@ -6,47 +6,32 @@
 //! Other credentials (OTP, WebAuthn) hold secrets and are left out. Service accounts (users with
 //! `serviceAccountClientId`) are clients, not people: they are left out and counted.
 
-use super::user::{Contact, Federated, Fields, SourceUser, objects, unwrap_json};
-use super::{Collect, Position, Source, missing_id, read_json_users};
+use super::user::{Contact, Federated, Fields, Lost, SourceUser, objects, unwrap_json};
+use super::{Collect, Layout, Position, Records, begin};
 use crate::model::Object;
 use crate::password::{KeycloakHash, PasswordInput};
 use serde_json::Value;
-use std::io::{self, BufRead};
 
 /// Keycloak.
-pub(super) struct Keycloak;
+pub(super) const KEYCLOAK: Records = Records {
+    name: "keycloak",
+    expects: "a Keycloak realm export (`users` with `id`, `username`, `credentials`)",
+    layout: Layout::Json,
+    containers: &["users"],
+    read_user,
+};
 
-const EXPECTS: &str = "a Keycloak realm export (`users` with `id`, `username`, `credentials`)";
-
-impl Source for Keycloak {
-    fn name(&self) -> &'static str {
-        "keycloak"
-    }
-
-    fn expects(&self) -> &'static str {
-        EXPECTS
-    }
-
-    fn read(&self, input: &mut dyn BufRead, out: &mut dyn Collect) -> io::Result<()> {
-        read_json_users(input, &["users"], out, &mut |object, out, position| {
-            read_user(object, out, position)
-        })
-    }
-}
-
-fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
-    let mut fields = Fields::new(object);
-    let Some(id) = fields.id("id") else {
-        return missing_id(out, position, "id");
+fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: Position) {
+    let Some((mut fields, mut user)) = begin(object, lost, "id", out, position) else {
+        return;
     };
     if fields.has("serviceAccountClientId") {
         return out.left_out(
             position,
-            &id,
+            &user.id,
             "a Keycloak client's service account, not a person",
         );
     }
-    let mut user = SourceUser::new(id);
     if let Some(username) = fields.text("username", &mut user) {
         user.usernames
             .push(Contact::new("username", username, None));
@@ -118,9 +103,7 @@ fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
             });
         }
     }
-    let rest = fields.rest();
-    user.extra.extend(rest);
-    out.user(position, user);
+    out.user(position, user.with_rest(fields));
 }
 
 fn read_credential(credential: Object, user: &mut SourceUser) {
@@ -191,7 +174,7 @@ mod tests {
     use crate::convert::testing::{Collected, read as read_with};
 
     fn read(value: Value) -> Collected {
-        read_with(&Keycloak, &value.to_string())
+        read_with(&KEYCLOAK, &value.to_string())
     }
 
     #[test]

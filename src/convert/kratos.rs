@@ -8,41 +8,26 @@
 //! `$pbkdf2-sha…$`, `{SSHA…}`...). OIDC credentials are federated identities (their tokens are
 //! left out); TOTP, lookup secrets and WebAuthn keys are secrets, left out and counted.
 
-use super::user::{Contact, Federated, Fields, SourceUser, objects};
-use super::{Collect, Position, Source, missing_id, read_json_users};
+use super::user::{Contact, Federated, Fields, Lost, SourceUser, objects};
+use super::{Collect, Layout, Position, Records, begin};
 use crate::model::Object;
 use crate::validate::is_email;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{self, BufRead};
 
 /// Ory Kratos.
-pub(super) struct Kratos;
+pub(super) const KRATOS: Records = Records {
+    name: "kratos",
+    expects: "Ory Kratos identities as JSON (`id`, `traits`, `credentials`)",
+    layout: Layout::Json,
+    containers: &["identities"],
+    read_user,
+};
 
-const EXPECTS: &str = "Ory Kratos identities as JSON (`id`, `traits`, `credentials`)";
-
-impl Source for Kratos {
-    fn name(&self) -> &'static str {
-        "kratos"
-    }
-
-    fn expects(&self) -> &'static str {
-        EXPECTS
-    }
-
-    fn read(&self, input: &mut dyn BufRead, out: &mut dyn Collect) -> io::Result<()> {
-        read_json_users(input, &["identities"], out, &mut |object, out, position| {
-            read_user(object, out, position)
-        })
-    }
-}
-
-fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
-    let mut fields = Fields::new(object);
-    let Some(id) = fields.id("id") else {
-        return missing_id(out, position, "id");
+fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: Position) {
+    let Some((mut fields, mut user)) = begin(object, lost, "id", out, position) else {
+        return;
     };
-    let mut user = SourceUser::new(id);
     user.inactive = fields.id("state").as_deref() == Some("inactive");
 
     // Verification is recorded per address; identifiers look it up.
@@ -175,9 +160,7 @@ fn read_user(object: Object, out: &mut dyn Collect, position: Position) {
             }
         }
     }
-    let rest = fields.rest();
-    user.extra.extend(rest);
-    out.user(position, user);
+    out.user(position, user.with_rest(fields));
 }
 
 #[cfg(test)]
@@ -189,7 +172,7 @@ mod tests {
     #[test]
     fn identifiers_come_from_credentials_and_traits_with_verification_from_addresses() {
         let collected = read(
-            &Kratos,
+            &KRATOS,
             r#"{"id": "5ff66179-c240-4703-b0d8-494592cefff5", "state": "active",
                 "credentials": {
                   "password": {"identifiers": ["ann@example.com", "ann"],

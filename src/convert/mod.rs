@@ -55,14 +55,66 @@ use std::io::{self, BufRead};
 /// Every source platform, in the order `--help` lists them.
 pub const SOURCES: &[&dyn Source] = &[
     &auth0::Auth0,
-    &keycloak::Keycloak,
-    &firebase::Firebase,
-    &supabase::Supabase,
-    &kratos::Kratos,
-    &clerk::Clerk,
-    &cognito::Cognito,
-    &csv::GenericCsv,
+    &keycloak::KEYCLOAK,
+    &firebase::FIREBASE,
+    &supabase::SUPABASE,
+    &kratos::KRATOS,
+    &clerk::CLERK,
+    &cognito::COGNITO,
+    &csv::CSV,
 ];
+
+/// How a source's files are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// JSON records: an array, NDJSON, or records under a wrapping object's key.
+    Json,
+    /// JSON records, or CSV rows when a file does not start like JSON.
+    JsonOrCsv,
+    /// CSV rows under a header naming `id`.
+    Csv,
+}
+
+/// A source whose files are records, each read into a user by one function: what every
+/// platform is, besides Auth0's password file.
+pub(crate) struct Records {
+    /// See [`Source::name`].
+    pub(crate) name: &'static str,
+    /// See [`Source::expects`].
+    pub(crate) expects: &'static str,
+    /// How its files are laid out.
+    pub(crate) layout: Layout,
+    /// The keys under which a wrapping JSON object holds the records (`users`).
+    pub(crate) containers: &'static [&'static str],
+    /// Reads one record (with what its CSV row lost) into a user, or says what is wrong.
+    pub(crate) read_user: fn(Object, Vec<Lost>, &mut dyn Collect, Position),
+}
+
+impl Source for Records {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn expects(&self) -> &'static str {
+        self.expects
+    }
+
+    fn read(&self, input: &mut dyn BufRead, out: &mut dyn Collect) -> io::Result<()> {
+        let read_user = self.read_user;
+        // `read_user` is a plain function; each layout hands it records its own way.
+        match self.layout {
+            Layout::Json => {
+                read_json_users(input, self.containers, out, &mut |object, out, position| {
+                    read_user(object, Vec::new(), out, position)
+                })
+            }
+            Layout::JsonOrCsv => read_json_or_csv(input, out, self.containers, &mut { read_user }),
+            Layout::Csv => read_csv_users(input, out, &mut |row, out| {
+                read_user(row.cells, row.lost, out, Position::Line(row.line))
+            }),
+        }
+    }
+}
 
 /// The source of that name.
 pub fn source_named(name: &str) -> Option<&'static dyn Source> {
@@ -637,6 +689,25 @@ pub(crate) fn read_csv_users(
         }
     }
     result.map(|_| ())
+}
+
+/// A record's fields and the user of its id (`id_field`); `None` after saying that the record
+/// has no id.
+pub(crate) fn begin(
+    object: Object,
+    lost: Vec<Lost>,
+    id_field: &str,
+    out: &mut dyn Collect,
+    position: Position,
+) -> Option<(user::Fields, SourceUser)> {
+    let mut fields = user::Fields::new(object);
+    let Some(id) = fields.id(id_field) else {
+        missing_id(out, position, id_field);
+        return None;
+    };
+    let mut user = SourceUser::new(id);
+    user.lost = lost;
+    Some((fields, user))
 }
 
 /// The problem of a record without an id.

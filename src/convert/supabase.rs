@@ -6,19 +6,19 @@
 //! no password. GoTrue keeps phone numbers without their `+`, which is put back. Tokens of
 //! pending confirmations and recoveries are secrets and left out.
 
-use super::user::{
-    Contact, Federated, Fields, Lost, SourceUser, parse_flag, text_list, unwrap_json,
-};
-use super::{Collect, Position, Source, missing_id, read_json_or_csv};
+use super::user::{Contact, Federated, Lost, parse_flag, text_list, unwrap_json};
+use super::{Collect, Layout, Position, Records, begin};
 use crate::model::Object;
 use serde_json::Value;
-use std::io::{self, BufRead};
 
 /// Supabase.
-pub(super) struct Supabase;
-
-const EXPECTS: &str =
-    "rows of Supabase's `auth.users` as JSON or CSV (with `id`, `email`, `encrypted_password`)";
+pub(super) const SUPABASE: Records = Records {
+    name: "supabase",
+    expects: "rows of Supabase's `auth.users` as JSON or CSV (with `id`, `email`, `encrypted_password`)",
+    layout: Layout::JsonOrCsv,
+    containers: &["users"],
+    read_user,
+};
 
 /// GoTrue's token columns: secrets.
 const TOKENS: &[&str] = &[
@@ -30,27 +30,10 @@ const TOKENS: &[&str] = &[
     "reauthentication_token",
 ];
 
-impl Source for Supabase {
-    fn name(&self) -> &'static str {
-        "supabase"
-    }
-
-    fn expects(&self) -> &'static str {
-        EXPECTS
-    }
-
-    fn read(&self, input: &mut dyn BufRead, out: &mut dyn Collect) -> io::Result<()> {
-        read_json_or_csv(input, out, &["users"], &mut read_user)
-    }
-}
-
 fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: Position) {
-    let mut fields = Fields::new(object);
-    let Some(id) = fields.id("id") else {
-        return missing_id(out, position, "id");
+    let Some((mut fields, mut user)) = begin(object, lost, "id", out, position) else {
+        return;
     };
-    let mut user = SourceUser::new(id);
-    user.lost = lost;
     let email_confirmed = fields.take("email_confirmed_at").is_some();
     if let Some(email) = fields.text("email", &mut user) {
         user.emails
@@ -134,9 +117,7 @@ fn read_user(object: Object, lost: Vec<Lost>, out: &mut dyn Collect, position: P
             }
         }
     }
-    let rest = fields.rest();
-    user.extra.extend(rest);
-    out.user(position, user);
+    out.user(position, user.with_rest(fields));
 }
 
 #[cfg(test)]
@@ -162,8 +143,8 @@ mod tests {
             "raw_user_meta_data": {"full_name": "Ann Lee", "plan": "pro"},
             "phone": "4915112345678", "recovery_token": "abc"
         }]);
-        let from_csv = read(&Supabase, &csv);
-        let from_json = read(&Supabase, &json.to_string());
+        let from_csv = read(&SUPABASE, &csv);
+        let from_json = read(&SUPABASE, &json.to_string());
         assert!(from_csv.notes.is_empty(), "{:?}", from_csv.notes);
         assert_eq!(from_csv.users, from_json.users);
         let user = &from_csv.users[0];
@@ -183,7 +164,7 @@ mod tests {
     #[test]
     fn empty_hashes_and_deleted_users() {
         let collected = read(
-            &Supabase,
+            &SUPABASE,
             "id,email,encrypted_password,deleted_at\nu1,a@x.io,,2024-01-01 00:00:00+00\n",
         );
         assert_eq!(collected.users[0].password, None);

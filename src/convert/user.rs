@@ -134,6 +134,13 @@ impl SourceUser {
         }
     }
 
+    /// The user with the fields not taken from its record added to its extra.
+    pub fn with_rest(mut self, fields: Fields) -> SourceUser {
+        let rest = fields.rest();
+        self.extra.extend(rest);
+        self
+    }
+
     /// Sets the password from hash text; an empty hash is no password.
     pub fn hash_text(&mut self, text: Option<String>, hasher: Option<String>) {
         self.password =

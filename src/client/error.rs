@@ -482,7 +482,7 @@ fn token_hint(status: u16, server: &ServerMessage, tenant: &str, client_id: &str
         return format!(
             "give client `{client_id}` the scope it needs in the System workspace of tenant \
              `{tenant}`: `manage_configuration` to import, `manage_configuration` or \
-             `read_configuration` to export, `identity` to delete"
+             `read_configuration` to export, `identity` to delete users and check passwords"
         );
     }
     match status {

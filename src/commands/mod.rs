@@ -3,6 +3,7 @@
 //! never imports another command module.
 
 mod apply;
+mod check_logins;
 mod common;
 mod completions;
 mod convert;
@@ -35,6 +36,9 @@ pub(crate) enum Command {
     Migrate(migrate::MigrateArgs),
     /// Convert another identity platform's user export into a desired file
     Convert(convert::ConvertArgs),
+    /// Check that canary accounts can sign in: their known passwords through the tenant's
+    /// password check
+    CheckLogins(check_logins::CheckLoginsArgs),
     /// Serve a local emulator of the SecureAuth System API, for rehearsals and tests
     Emulate(emulate::EmulateArgs),
     /// Print a shell completion script, such as `poolsync completions bash > poolsync.bash`
@@ -73,6 +77,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Apply(args) => apply::run(args, global),
         Command::Migrate(args) => migrate::run(args, global),
         Command::Convert(args) => convert::run(args),
+        Command::CheckLogins(args) => check_logins::run_check_logins(args, global),
         Command::Emulate(args) => emulate::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),

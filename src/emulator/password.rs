@@ -280,24 +280,17 @@ mod tests {
                 Some(credential(md5_of_password(), expires_at)),
             ))
         };
-        assert_eq!(check(found(None), b"password").result, "password_correct");
-        assert_eq!(check(found(None), b"Password").result, "password_incorrect");
-        assert_eq!(
-            check(found(Some("2001-01-01T00:00:00Z")), b"password").result,
-            "password_expired"
-        );
-        assert_eq!(
-            check(found(Some("2001-01-01T00:00:00Z")), b"wrong").result,
-            "password_incorrect"
-        );
-        assert_eq!(
-            check(found(Some("1900-01-01T00:00:00Z")), b"password").result,
-            "password_correct"
-        );
-        assert_eq!(
-            check(found(Some("2999-01-01T00:00:00Z")), b"password").result,
-            "password_correct"
-        );
+        for (expires_at, password, result) in [
+            (None, "password", "password_correct"),
+            (None, "Password", "password_incorrect"),
+            (Some("2001-01-01T00:00:00Z"), "password", "password_expired"),
+            (Some("2001-01-01T00:00:00Z"), "wrong", "password_incorrect"),
+            (Some("1900-01-01T00:00:00Z"), "password", "password_correct"),
+            (Some("2999-01-01T00:00:00Z"), "password", "password_correct"),
+        ] {
+            let answer = check(found(expires_at), password.as_bytes());
+            assert_eq!(answer.result, result, "{expires_at:?} {password}");
+        }
         assert_eq!(check(found(None), b"password").state, "valid");
         let none = check(Some(("u2".to_string(), None)), b"password");
         assert_eq!(

@@ -2,6 +2,7 @@
 //! emulator's password check and `poolsync check-logins`.
 
 mod cases;
+mod check_logins;
 mod emulator;
 mod real;
 mod verify;

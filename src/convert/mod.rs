@@ -13,7 +13,9 @@
 //! [`ConvertReport`], and hands the records to a sink (the command's [`spool::Spool`]).
 //!
 //! The sources are listed in [`SOURCES`], the one place a new platform is added besides its own
-//! module. Nothing here opens a file: the command does, and passes readers and spools.
+//! module: most are a `Records` value (a name, a layout, and a function from one record's fields
+//! to a `SourceUser`); Auth0, with its password file, implements [`Source`] itself. Nothing here
+//! opens a file: the command does, and passes readers and spools.
 //!
 //! What stops a conversion (every case is listed and nothing is written): input that is not
 //! the format at all, malformed JSON, a record without an id, two users with one id or one

@@ -108,8 +108,8 @@ pub struct SourceUser {
     pub password_login: bool,
     /// The password hash, if the source has one (an empty hash is `None`).
     pub password: Option<PasswordInput>,
-    /// Secret fields the source holds for this user (TOTP secrets, recovery codes, tokens,
-    /// salts of hashes not carried): never carried, only counted.
+    /// Secret fields the source holds for this user besides its password (TOTP secrets,
+    /// recovery codes, tokens): never carried, only counted by name.
     pub secrets: Vec<String>,
 }
 

@@ -1083,3 +1083,21 @@ fn hostile_input_gets_one_screen_of_error() {
     let output = fixture.convert(&["auth0", &deep, "--pool", "p", "-o", out]);
     assert_refused(&output, Some(Path::new(out)));
 }
+
+#[test]
+fn plan_names_a_pool_the_tenant_lacks() {
+    let fixture = Fixture::new();
+    let sources = fixtures(&fixture);
+    let (source, files, _) = sources
+        .iter()
+        .find(|(source, ..)| *source == "csv")
+        .unwrap();
+    let output = fixture.convert(&fixture_args(source, files, "nowhere", "desired.json", &[]));
+    assert_eq!(output.status.code(), Some(0), "{}", transcript(&output));
+    let server = tenant_with_pools(&["customers"]);
+    let desired = fixture.path("desired.json");
+    let plan = run_live(&server, &["plan", "--desired", desired.to_str().unwrap()]);
+    assert_eq!(plan.status.code(), Some(1), "{}", transcript(&plan));
+    let stderr = String::from_utf8_lossy(&plan.stderr);
+    assert!(stderr.contains("pool `nowhere`"), "{stderr}");
+}

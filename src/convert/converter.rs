@@ -107,7 +107,7 @@ pub fn convert_user(source: SourceUser, context: &Context<'_>) -> Converted {
         mut secrets,
     } = source;
     let user_id = user_id(context.platform, &source_id);
-    let mut records = Records {
+    let mut records = SubRecords {
         user_id: &user_id,
         identifiers: Vec::new(),
         addresses: Vec::new(),
@@ -137,7 +137,7 @@ pub fn convert_user(source: SourceUser, context: &Context<'_>) -> Converted {
             records.add("uid", value, None);
         }
     }
-    let Records {
+    let SubRecords {
         identifiers,
         addresses,
         claims,
@@ -203,7 +203,7 @@ pub fn convert_user(source: SourceUser, context: &Context<'_>) -> Converted {
 }
 
 /// The identifiers and addresses of one user, each natural key once.
-struct Records<'a> {
+struct SubRecords<'a> {
     user_id: &'a str,
     identifiers: Vec<UserIdentifier>,
     addresses: Vec<UserVerifiableAddress>,
@@ -211,15 +211,18 @@ struct Records<'a> {
     lost: &'a mut Vec<Lost>,
 }
 
-impl Records<'_> {
+impl SubRecords<'_> {
     /// An identifier, and an address when `verified` is given (e-mail and mobile).
     fn add(&mut self, kind: &'static str, value: String, verified: Option<Option<bool>>) {
         let value_lc = value.to_lowercase();
         if let Some(verified) = verified {
             let verified = verified.unwrap_or(false);
-            match self.addresses.iter_mut().find(|address| {
-                address.kind.as_deref() == Some(kind) && address.address_lc_is(&value_lc)
-            }) {
+            let same = |address: &&mut UserVerifiableAddress| {
+                address.kind.as_deref() == Some(kind)
+                    && address.address.as_deref().map(str::to_lowercase).as_deref()
+                        == Some(value_lc.as_str())
+            };
+            match self.addresses.iter_mut().find(same) {
                 // The same address twice (a primary address also listed as verified): verified
                 // if either says so.
                 Some(address) => {
@@ -259,18 +262,6 @@ impl Records<'_> {
             value: Value::String(contact.value),
             why: why.to_string(),
         });
-    }
-}
-
-trait AddressLc {
-    fn address_lc_is(&self, value_lc: &str) -> bool;
-}
-
-impl AddressLc for UserVerifiableAddress {
-    fn address_lc_is(&self, value_lc: &str) -> bool {
-        self.address
-            .as_deref()
-            .is_some_and(|address| address.to_lowercase() == value_lc)
     }
 }
 

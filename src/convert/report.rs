@@ -173,15 +173,9 @@ impl ConvertReport {
                 thousands(passwords.dropped as usize)
             )?;
         }
-        if !passwords.not_carried.is_empty() {
-            let users: u64 = passwords.not_carried.iter().map(|t| t.count).sum();
-            writeln!(
-                out,
-                "  passwords not carried: {} must set a new password",
-                count_noun(users as usize, "user", "users")
-            )?;
-            write_tallies(out, &passwords.not_carried, "user", "users")?;
-        }
+        write_section(out, &passwords.not_carried, ("user", "users"), |users| {
+            format!("passwords not carried: {users} must set a new password")
+        })?;
         if passwords.none > 0 {
             let social = if users.social_only > 0 {
                 format!(
@@ -224,17 +218,31 @@ impl ConvertReport {
                 .join(", ");
             writeln!(out, "  secrets left out, never carried: {fields}")?;
         }
-        if !self.left_out.is_empty() {
-            let records: u64 = self.left_out.iter().map(|t| t.count).sum();
-            writeln!(
-                out,
-                "  left out: {}",
-                count_noun(records as usize, "record", "records")
-            )?;
-            write_tallies(out, &self.left_out, "record", "records")?;
-        }
+        write_section(out, &self.left_out, ("record", "records"), |records| {
+            format!("left out: {records}")
+        })?;
         Ok(())
     }
+}
+
+/// A heading with the tallies' total (`nouns` singular and plural), then the tallies; nothing
+/// when there are none.
+fn write_section(
+    out: &mut dyn Write,
+    tallies: &[Tally],
+    nouns: (&str, &str),
+    heading: impl FnOnce(String) -> String,
+) -> io::Result<()> {
+    if tallies.is_empty() {
+        return Ok(());
+    }
+    let total: u64 = tallies.iter().map(|tally| tally.count).sum();
+    writeln!(
+        out,
+        "  {}",
+        heading(count_noun(total as usize, nouns.0, nouns.1))
+    )?;
+    write_tallies(out, tallies, nouns.0, nouns.1)
 }
 
 /// Each tally as `what: why: N users`, with its first records under it.

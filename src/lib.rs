@@ -35,6 +35,7 @@
 //! Around the core:
 //! - [`sieve`]: plans two big documents holding only the users that differ.
 //! - [`export`]: an export shaped for Git, written straight from the response body.
+//! - [`convert`]: other identity platforms' exports into a desired file, read as streams.
 //! - [`apply`]: a plan carried out through the client, then verified by a fresh export.
 //! - [`canary`]: canary logins: known passwords checked through the tenant's password check.
 //! - [`planfile`], [`journal`]: saved plans and apply journals.
@@ -50,6 +51,7 @@ pub mod apply;
 pub mod canary;
 pub mod client;
 pub mod clock;
+pub mod convert;
 pub mod diff;
 pub mod emulator;
 pub mod error;

@@ -3,6 +3,7 @@
 mod architecture;
 mod cli_offline;
 mod client;
+mod convert;
 mod emulator;
 mod examples;
 mod export;

@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "plan",
     "apply",
     "migrate",
+    "convert",
     "check-logins",
     "emulate",
     "completions",

@@ -6,6 +6,7 @@ mod apply;
 mod check_logins;
 mod common;
 mod completions;
+mod convert;
 mod diff;
 mod emulate;
 mod export;
@@ -33,6 +34,8 @@ pub(crate) enum Command {
     Apply(apply::ApplyArgs),
     /// Move users from one tenant (or a saved export) into another, then verify
     Migrate(migrate::MigrateArgs),
+    /// Convert another identity platform's user export into a desired file
+    Convert(convert::ConvertArgs),
     /// Check that canary accounts can sign in: their known passwords through the tenant's
     /// password check
     CheckLogins(check_logins::CheckLoginsArgs),
@@ -73,6 +76,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Plan(args) => plan::run(args, global),
         Command::Apply(args) => apply::run(args, global),
         Command::Migrate(args) => migrate::run(args, global),
+        Command::Convert(args) => convert::run(args),
         Command::CheckLogins(args) => check_logins::run_check_logins(args, global),
         Command::Emulate(args) => emulate::run(args),
         Command::Completions(args) => completions::run(args),

@@ -212,15 +212,20 @@ const MAX_LISTED_PROBLEMS: usize = 20;
 
 /// The problems as detail lines, the first [`MAX_LISTED_PROBLEMS`] and a count of the rest.
 pub(crate) fn problem_lines<T: ToString>(problems: &[T]) -> Vec<String> {
+    problem_lines_of(problems, problems.len())
+}
+
+/// [`problem_lines`] of the first problems kept out of `total` found.
+pub(crate) fn problem_lines_of<T: ToString>(problems: &[T], total: usize) -> Vec<String> {
     let mut lines: Vec<String> = problems
         .iter()
         .take(MAX_LISTED_PROBLEMS)
         .map(ToString::to_string)
         .collect();
-    if problems.len() > MAX_LISTED_PROBLEMS {
+    if total > lines.len() {
         lines.push(format!(
             "... and {} more",
-            problems.len() - MAX_LISTED_PROBLEMS
+            poolsync::render::thousands(total - lines.len())
         ));
     }
     lines

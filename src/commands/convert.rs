@@ -6,14 +6,14 @@
 //! not grow with the export. Nothing is written when the conversion has a problem.
 
 use crate::cli::choice;
-use crate::command_error::{Failure, problem_lines, read_failure};
+use crate::command_error::{Failure, problem_lines_of, read_failure};
 use clap::Args;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use poolsync::convert::spool::{IdMapFormat, Spool};
 use poolsync::convert::{ConvertError, ConvertOptions, Input, SOURCES, Source, source_named};
 use poolsync::exit_codes;
 use poolsync::migrate::CredentialPolicy;
-use poolsync::render::{count_noun, thousands};
+use poolsync::render::count_noun;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -168,14 +168,8 @@ fn convert_failure(error: ConvertError, source: &dyn Source) -> Failure {
             total,
             ..
         } => {
-            let mut details = problem_lines(problems);
             // The library keeps only the first problems of a very bad file; the count is all.
-            if total > problems.len() {
-                let listed = details.len() - 1;
-                if let Some(last) = details.last_mut() {
-                    *last = format!("... and {} more", thousands(total - listed));
-                }
-            }
+            let details = problem_lines_of(problems, total);
             Failure::new(error).details(details).hint(format!(
                 "nothing was written; `poolsync convert {}` reads {}",
                 source.name(),

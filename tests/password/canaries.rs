@@ -165,3 +165,86 @@ fn a_broken_canary_file_stops_the_apply_before_anything_is_sent() {
     snapshot_output("apply_canaries_without_pool", &output);
     assert!(server.request_log().is_empty());
 }
+
+#[test]
+fn a_whole_migration_from_auth0_rehearsed_on_the_command_line_ends_green() {
+    use serde_json::json;
+    let server = emulator(pools_only(), |config| config);
+    let directory = tempfile::tempdir().unwrap();
+    let folder = directory.path();
+    let users = [
+        ("auth0|65f0a1", "amira.haddad@example.com", PASSWORDS[0]),
+        ("auth0|65f0a2", "jonas.berg@example.org", PASSWORDS[1]),
+    ];
+    let mut export = String::new();
+    let mut hashes = String::new();
+    for (user_id, email, password) in users {
+        let id = user_id.trim_start_matches("auth0|");
+        export.push_str(&format!(
+            "{}\n",
+            json!({"user_id": user_id, "email": email, "email_verified": true,
+                   "identities": [{"provider": "auth0", "user_id": id,
+                                   "connection": "Username-Password-Authentication"}]})
+        ));
+        let hash = bcrypt::hash(password, 4).unwrap();
+        hashes.push_str(&format!(
+            "{}\n",
+            json!({"_id": {"$oid": id}, "passwordHash": hash})
+        ));
+    }
+    let file = |name: &str, text: &str| {
+        let path = folder.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let export = file("users.json", &export);
+    let hashes = file("passwords.json", &hashes);
+    let canaries = canary_file(
+        folder,
+        "canaries.csv",
+        &format!(
+            "identifier,password\nAMIRA.haddad@example.com,{}\njonas.berg@example.org,{}\n",
+            PASSWORDS[0], PASSWORDS[1]
+        ),
+        0o600,
+    );
+    let desired = folder.join("desired.json").display().to_string();
+
+    let steps: [(&[&str], i32); 4] = [
+        (
+            &[
+                "convert",
+                "auth0",
+                &export,
+                "--passwords",
+                &hashes,
+                "--pool",
+                "customers",
+                "-o",
+                &desired,
+            ],
+            0,
+        ),
+        (&["plan", "--desired", &desired, "--detailed-exitcode"], 2),
+        (
+            &[
+                "apply",
+                "--desired",
+                &desired,
+                "--auto-approve",
+                "--pool",
+                "customers",
+                "--canaries",
+                canaries.to_str().unwrap(),
+            ],
+            0,
+        ),
+        (&["plan", "--desired", &desired, "--detailed-exitcode"], 0),
+    ];
+    for (args, code) in steps {
+        let output = run(&server, args);
+        let text = checked(&output);
+        assert!(!text.contains("$2b$"), "a hash leaked:\n{text}");
+        assert_eq!(output.status.code(), Some(code), "{args:?}:\n{text}");
+    }
+}

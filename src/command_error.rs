@@ -2,6 +2,7 @@
 //! code) and the one place that maps each library error to its hint and exit code.
 
 use poolsync::apply::ApplyError;
+use poolsync::canary::{CanaryError, CanaryFileError};
 use poolsync::client::{ApiError, SettingsError};
 use poolsync::diff::{DiffError, ScopeError};
 use poolsync::error::LoadError;
@@ -171,6 +172,26 @@ impl<E: Hinted> From<E> for Failure {
     }
 }
 
+impl Hinted for CanaryError {
+    fn what_to_try(&self) -> Option<String> {
+        self.error.hint()
+    }
+}
+
+/// A canary file that cannot be used, with what it must look like.
+pub(crate) fn canary_file_failure(error: CanaryFileError, path: &Path) -> Failure {
+    let hint = match error {
+        CanaryFileError::TooMany { .. } => {
+            "check a few accounts of each pool; `poolsync plan` and `apply` verify the rest"
+        }
+        _ => {
+            "the file is a CSV with the header `identifier,password` and optionally `pool`; rows \
+             without a pool take `--pool`"
+        }
+    };
+    Failure::new(format!("canary file `{}`: {error}", path.display())).hint(hint)
+}
+
 impl Hinted for ScopeError {
     fn what_to_try(&self) -> Option<String> {
         Some(match self {
@@ -213,15 +234,20 @@ const MAX_LISTED_PROBLEMS: usize = 20;
 
 /// The problems as detail lines, the first [`MAX_LISTED_PROBLEMS`] and a count of the rest.
 pub(crate) fn problem_lines<T: ToString>(problems: &[T]) -> Vec<String> {
+    problem_lines_of(problems, problems.len())
+}
+
+/// [`problem_lines`] of the first problems kept out of `total` found.
+pub(crate) fn problem_lines_of<T: ToString>(problems: &[T], total: usize) -> Vec<String> {
     let mut lines: Vec<String> = problems
         .iter()
         .take(MAX_LISTED_PROBLEMS)
         .map(ToString::to_string)
         .collect();
-    if problems.len() > MAX_LISTED_PROBLEMS {
+    if total > lines.len() {
         lines.push(format!(
             "... and {} more",
-            problems.len() - MAX_LISTED_PROBLEMS
+            poolsync::render::thousands(total - lines.len())
         ));
     }
     lines

@@ -10,3 +10,5 @@ pub const CHANGES: u8 = 2;
 pub const PARTIAL: u8 = 3;
 /// The saved plan is stale: the desired file or planned users changed since it was made.
 pub const STALE_PLAN: u8 = 4;
+/// A canary login failed: a known password did not verify (`check-logins`).
+pub const CANARY_FAILED: u8 = 5;

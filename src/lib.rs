@@ -36,9 +36,12 @@
 //! - [`sieve`]: big documents a record at a time: planned holding only the users that differ,
 //!   validated, migrated; problems found from per-record keys.
 //! - [`export`]: an export shaped for Git, written straight from the (spooled) response body.
+//! - [`convert`]: other identity platforms' exports into a desired file, read as streams.
 //! - [`apply`]: a plan carried out through the client, then verified by a fresh export.
+//! - [`canary`]: canary logins: known passwords checked through the tenant's password check.
 //! - [`planfile`], [`journal`]: saved plans and apply journals.
-//! - [`client`]: the network: settings, tokens, export, import, delete, retries.
+//! - [`client`]: the network: settings, tokens, export, import, delete, the password check,
+//!   retries.
 //! - [`emulator`]: a faithful local System API, served over HTTP.
 //! - [`clock`], [`fsutil`], [`secret`], [`exit_codes`], [`synth`]: the wall clock, atomic
 //!   private files, redacted secrets, exit codes, synthetic tenants.
@@ -46,8 +49,10 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod apply;
+pub mod canary;
 pub mod client;
 pub mod clock;
+pub mod convert;
 pub mod diff;
 pub mod emulator;
 pub mod error;

@@ -43,6 +43,8 @@ pub struct Redactor {
 enum Kind {
     Email,
     Phone,
+    /// Any other sign-in identifier (a username): masked whole.
+    Identifier,
 }
 
 impl Redactor {
@@ -55,6 +57,7 @@ impl Redactor {
         let canonical = match kind {
             Kind::Email => format!("email:{}", value.to_lowercase()),
             Kind::Phone => format!("phone:{value}"),
+            Kind::Identifier => format!("identifier:{}", value.to_lowercase()),
         };
         if let Some(mask) = self.given.get(&canonical) {
             return mask.clone();
@@ -62,6 +65,7 @@ impl Redactor {
         let name = match kind {
             Kind::Email => "email",
             Kind::Phone => "phone",
+            Kind::Identifier => "identifier",
         };
         let digest = hex::encode(Sha256::digest(&canonical.as_bytes()[name.len() + 1..]));
         let mut length = MASK_DIGITS;
@@ -96,6 +100,18 @@ impl Redactor {
         }
         out.push_str(&text[position..]);
         out
+    }
+
+    /// A sign-in identifier, masked whole whatever it is: an e-mail address or phone number as
+    /// [`Redactor::text`] masks it, anything else (a username) as `<identifier:…>`.
+    pub fn identifier(&mut self, identifier: &str) -> String {
+        if is_email(identifier) {
+            self.mask(Kind::Email, identifier)
+        } else if is_e164(identifier) {
+            self.mask(Kind::Phone, identifier)
+        } else {
+            self.mask(Kind::Identifier, identifier)
+        }
     }
 
     /// A natural key such as `email:alice@example.com` or `mobile:+14155550100`: the part after
@@ -322,6 +338,20 @@ mod tests {
 
     fn masked(text: &str) -> String {
         Redactor::new().text(text)
+    }
+
+    #[test]
+    fn identifiers_are_masked_whole_whatever_they_are() {
+        let mut redactor = Redactor::new();
+        assert_eq!(
+            redactor.identifier("Alice@Example.com"),
+            masked("alice@example.com")
+        );
+        assert_eq!(redactor.identifier("+14155550101"), masked("+14155550101"));
+        let username = redactor.identifier("alice");
+        assert!(username.starts_with("<identifier:"), "{username}");
+        assert_eq!(redactor.identifier("ALICE"), username);
+        assert_ne!(redactor.identifier("bob"), username);
     }
 
     #[test]

@@ -8,3 +8,4 @@ mod logs;
 pub(crate) mod server;
 mod settings;
 mod token;
+mod verify;

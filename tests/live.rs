@@ -3,7 +3,7 @@
 
 use crate::support::tenant::{
     CHANGES, CLIENT, EXPORT, SECRET, TENANT, UNCHANGED, acme, assert_no_secrets, emulator, live,
-    pools_only, run, synthetic, write_json,
+    pools_only, run, spawn_emulate, synthetic, write_json,
 };
 use crate::support::{poolsync, root, snapshot_output as snapshot, transcript};
 use poolsync::emulator::{EmulatorHandle, FaultConfig, RateLimit};
@@ -409,12 +409,12 @@ fn export_writes_a_canonical_private_file_without_codes() {
 /// it, then Ctrl-C; with `--state`, a restart keeps what was applied.
 #[test]
 fn the_emulate_command_serves_until_interrupted_and_keeps_state() {
-    use std::io::{BufRead, BufReader};
     let directory = tempfile::tempdir().unwrap();
     let state = directory.path().join("state.json");
     let state = state.to_str().unwrap();
     let start = || {
-        let mut child = poolsync()
+        let mut command = poolsync();
+        command
             .args([
                 "emulate",
                 "--listen",
@@ -427,24 +427,10 @@ fn the_emulate_command_serves_until_interrupted_and_keeps_state() {
                 state,
             ])
             .args(["--client-secret-env", &format!("{CLIENT}:EMULATOR_SECRET")])
-            .env("EMULATOR_SECRET", SECRET)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("the emulator prints its address")
-                .unwrap();
-            assert!(!line.contains(SECRET), "the banner shows no secret: {line}");
-            if let Some(at) = line.find("listening on ") {
-                break line[at + "listening on ".len()..].trim().to_string();
-            }
-        };
-        // Keep reading stderr so the emulator never blocks on a full pipe.
-        let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-        (child, url, log)
+            .env("EMULATOR_SECRET", SECRET);
+        spawn_emulate(command, |line| {
+            assert!(!line.contains(SECRET), "the banner shows no secret: {line}")
+        })
     };
     let command = |url: &str, args: &[&str]| {
         poolsync()
@@ -456,22 +442,14 @@ fn the_emulate_command_serves_until_interrupted_and_keeps_state() {
             .output()
             .unwrap()
     };
-    let stop = |child: std::process::Child, log: std::thread::JoinHandle<Vec<String>>| {
-        let status = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let mut child = child;
-        let exit = child.wait().unwrap();
-        assert!(exit.success(), "Ctrl-C is a clean shutdown: {exit:?}");
-        log.join().unwrap()
-    };
 
-    let (child, url, log) = start();
-    let applied = command(&url, &["apply", "--desired", CHANGES, "--auto-approve"]);
+    let emulate = start();
+    let applied = command(
+        &emulate.url,
+        &["apply", "--desired", CHANGES, "--auto-approve"],
+    );
     assert_eq!(applied.status.code(), Some(0), "{}", transcript(&applied));
-    let lines = stop(child, log);
+    let lines = emulate.interrupt();
     assert!(
         lines
             .iter()
@@ -485,15 +463,18 @@ fn the_emulate_command_serves_until_interrupted_and_keeps_state() {
             .all(|l| !l.contains(SECRET) && !l.contains("$2a$"))
     );
 
-    let (child, url, log) = start();
-    let plan = command(&url, &["plan", "--desired", CHANGES, "--detailed-exitcode"]);
+    let emulate = start();
+    let plan = command(
+        &emulate.url,
+        &["plan", "--desired", CHANGES, "--detailed-exitcode"],
+    );
     assert_eq!(
         plan.status.code(),
         Some(0),
         "the state survived the restart: {}",
         transcript(&plan)
     );
-    stop(child, log);
+    emulate.interrupt();
 }
 
 /// On a terminal, apply shows the plan and asks; only `yes` goes ahead. (`script` gives the

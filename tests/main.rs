@@ -3,6 +3,7 @@
 mod architecture;
 mod cli_offline;
 mod client;
+mod convert;
 mod emulator;
 mod examples;
 mod export;
@@ -10,6 +11,7 @@ mod gitops;
 mod hostile;
 mod live;
 mod migrate;
+mod password;
 mod properties;
 mod prune;
 mod resume;

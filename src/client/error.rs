@@ -24,6 +24,8 @@ pub enum Operation {
     Import,
     /// `DELETE …/system/pools/{pool}/users/{user}`.
     Delete,
+    /// `POST …/system/pools/{pool}/user/password/v2/verify`.
+    VerifyPassword,
 }
 
 impl Operation {
@@ -32,7 +34,7 @@ impl Operation {
         match self {
             Operation::Token => None,
             Operation::Export | Operation::Import => Some(Scope::ManageConfiguration),
-            Operation::Delete => Some(Scope::Identity),
+            Operation::Delete | Operation::VerifyPassword => Some(Scope::Identity),
         }
     }
 }
@@ -44,6 +46,7 @@ impl fmt::Display for Operation {
             Operation::Export => "export",
             Operation::Import => "import",
             Operation::Delete => "delete",
+            Operation::VerifyPassword => "password check",
         })
     }
 }
@@ -422,7 +425,7 @@ impl ApiError {
             } => {
                 let scope = match operation {
                     Operation::Export => "`manage_configuration` or `read_configuration`",
-                    Operation::Delete => "`identity`",
+                    Operation::Delete | Operation::VerifyPassword => "`identity`",
                     _ => "`manage_configuration`",
                 };
                 Some(format!(
@@ -481,7 +484,7 @@ fn token_hint(status: u16, server: &ServerMessage, tenant: &str, client_id: &str
         return format!(
             "give client `{client_id}` the scope it needs in the System workspace of tenant \
              `{tenant}`: `manage_configuration` to import, `manage_configuration` or \
-             `read_configuration` to export, `identity` to delete"
+             `read_configuration` to export, `identity` to delete users and check passwords"
         );
     }
     match status {

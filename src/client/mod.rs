@@ -1,4 +1,5 @@
-//! The network client: settings, tokens, export, import, delete, and the batch executor.
+//! The network client: settings, tokens, export, import, delete, the password check, and the
+//! batch executor.
 //!
 //! This is the only part of poolsync that talks to the network. It knows nothing about diffs or
 //! plans: it moves `TenantDump`s and user ids over HTTP and reports, per batch, what the service
@@ -9,6 +10,7 @@
 //! - [`transport`]: [`ApiClient`], one request per call, failures classified into [`ApiError`].
 //! - [`retry`]: which failures are retried, and after how long.
 //! - [`batch`]: imports and deletes in parallel with retries, pacing and cancellation.
+//! - [`verify`]: the password check, one at a time.
 //!
 //! ```no_run
 //! use poolsync::client::{
@@ -45,6 +47,7 @@ pub mod retry;
 pub mod settings;
 pub mod token;
 pub mod transport;
+pub mod verify;
 
 /// Import modes belong to the contract; re-exported where the client takes them.
 pub use crate::model::ImportMode;
@@ -59,3 +62,4 @@ pub use token::Scope;
 pub use transport::{
     ApiClient, DeleteOutcome, ExportBody, ExportProgress, NoProgress, SpooledBody, SpooledExport,
 };
+pub use verify::{PasswordCheck, PasswordResult, PasswordSubject};

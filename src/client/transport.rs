@@ -319,7 +319,7 @@ impl ApiClient {
     }
 
     /// Runs `call` until it succeeds or the retry policy gives up.
-    async fn retrying<T, Call, Answer>(&self, mut call: Call) -> Result<T, ApiError>
+    pub(super) async fn retrying<T, Call, Answer>(&self, mut call: Call) -> Result<T, ApiError>
     where
         Call: FnMut() -> Answer,
         Answer: std::future::Future<Output = Result<T, ApiError>>,
@@ -483,7 +483,7 @@ impl ApiClient {
         Ok(DeleteOutcome::Deleted)
     }
 
-    fn endpoint(&self, segments: &[&str]) -> Url {
+    pub(super) fn endpoint(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.settings.url.clone();
         url.path_segments_mut()
             .expect("validated base URLs have a path")
@@ -566,7 +566,7 @@ impl ApiClient {
     }
 
     /// Sends a request with a bearer token; on a 401, fetches a fresh token and sends once more.
-    async fn send_authorized(
+    pub(super) async fn send_authorized(
         &self,
         operation: Operation,
         method: Method,
@@ -605,7 +605,7 @@ impl ApiClient {
     }
 
     /// Passes a 2xx answer through; turns anything else into an [`ApiError`].
-    async fn success(
+    pub(super) async fn success(
         &self,
         operation: Operation,
         endpoint: &Url,

@@ -130,9 +130,15 @@ pub(crate) struct EmulateArgs {
     #[arg(long = "fault-429-every", value_name = "N")]
     fault_429_every: Option<u32>,
 
-    /// `Retry-After` of the 429 answers of `--fault-429-every`, in seconds
+    /// `Retry-After` of the 429 answers of `--fault-429-every` and `--fault-password-429-every`,
+    /// in seconds
     #[arg(long, value_name = "SECS", default_value_t = 1)]
     fault_retry_after: u64,
+
+    /// Answer 429 to every N-th password check of a tenant, as the real endpoint's brute-force
+    /// protection does (`Retry-After` from `--fault-retry-after`)
+    #[arg(long = "fault-password-429-every", value_name = "N")]
+    fault_password_429_every: Option<u32>,
 
     /// Fraction of requests answered 503 before anything is done
     #[arg(long = "fault-5xx", value_name = "FRACTION", value_parser = parse_fraction, default_value_t = 0.0)]
@@ -216,6 +222,7 @@ impl EmulateArgs {
             drop_connection: self.fault_drop,
             latency: Duration::from_millis(self.latency_ms),
             latency_jitter: Duration::from_millis(self.latency_jitter_ms),
+            password_429_every: self.fault_password_429_every,
         };
         Ok(config)
     }

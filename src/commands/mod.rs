@@ -3,8 +3,10 @@
 //! never imports another command module.
 
 mod apply;
+mod check_logins;
 mod common;
 mod completions;
+mod convert;
 mod diff;
 mod emulate;
 mod export;
@@ -32,6 +34,11 @@ pub(crate) enum Command {
     Apply(apply::ApplyArgs),
     /// Move users from one tenant (or a saved export) into another, then verify
     Migrate(migrate::MigrateArgs),
+    /// Convert another identity platform's user export into a desired file
+    Convert(convert::ConvertArgs),
+    /// Check that canary accounts can sign in: their known passwords through the tenant's
+    /// password check
+    CheckLogins(check_logins::CheckLoginsArgs),
     /// Serve a local emulator of the SecureAuth System API, for rehearsals and tests
     Emulate(emulate::EmulateArgs),
     /// Print a shell completion script, such as `poolsync completions bash > poolsync.bash`
@@ -53,6 +60,7 @@ impl Command {
             Command::Diff(args) => args.output.redact_pii,
             Command::Plan(args) => args.output.redact_pii,
             Command::Apply(args) => args.redact_pii,
+            Command::CheckLogins(args) => args.redact_pii,
             _ => false,
         }
     }
@@ -70,6 +78,8 @@ pub(crate) fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Plan(args) => plan::run(args, global),
         Command::Apply(args) => apply::run(args, global),
         Command::Migrate(args) => migrate::run(args, global),
+        Command::Convert(args) => convert::run(args),
+        Command::CheckLogins(args) => check_logins::run(args, global),
         Command::Emulate(args) => emulate::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),

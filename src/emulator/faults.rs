@@ -45,6 +45,9 @@ pub struct FaultConfig {
     pub latency: Duration,
     /// Extra latency drawn uniformly between zero and this, on top of `latency`.
     pub latency_jitter: Duration,
+    /// Every n-th password check of a tenant is answered 429 with `Retry-After`
+    /// (`retry_after_secs`), as the real endpoint's brute-force protection answers.
+    pub password_429_every: Option<u32>,
 }
 
 impl Default for FaultConfig {
@@ -58,6 +61,7 @@ impl Default for FaultConfig {
             drop_connection: 0.0,
             latency: Duration::ZERO,
             latency_jitter: Duration::ZERO,
+            password_429_every: None,
         }
     }
 }

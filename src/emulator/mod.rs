@@ -1,7 +1,8 @@
 //! A local emulator of the SecureAuth System API, served over real HTTP.
 //!
 //! It serves what `system-api.md` describes: the client-credentials token endpoint, export and
-//! import of a tenant's `TenantDump` on both path styles, and the delete-one-user endpoint, for
+//! import of a tenant's `TenantDump` on both path styles, the delete-one-user endpoint and the
+//! password check (which verifies every hash method of the contract), for
 //! several tenants at once, with deterministic fault injection for rehearsals and tests. Tests
 //! start it in-process on `127.0.0.1:0` ([`Emulator::start`], or
 //! [`Emulator::start_in_background`] for tests that run the `poolsync` binary); people start it
@@ -28,6 +29,7 @@ mod auth;
 mod config;
 mod error;
 mod faults;
+mod password;
 mod persist;
 mod rules;
 mod server;

@@ -18,6 +18,7 @@ use super::config::{
 };
 use super::error::EmulatorError;
 use super::faults::{Fault, FaultInjector, RateWindow};
+use super::password::PasswordChecks;
 use super::persist;
 use super::state::{PreparedImport, TenantState, parse_mode};
 use crate::model::TenantDump;
@@ -123,6 +124,7 @@ struct Shared {
     state_file: Option<PathBuf>,
     state_write_delay: Duration,
     state_changed: Notify,
+    passwords: PasswordChecks,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -307,6 +309,7 @@ impl Emulator {
             state_file: config.state_file.clone(),
             state_write_delay: config.state_write_delay,
             state_changed: Notify::new(),
+            passwords: PasswordChecks::new(&config.faults),
         });
         let (shutdown, shutdown_signal) = watch::channel(false);
         let persister = shared.state_file.as_ref().map(|_| {
@@ -786,6 +789,10 @@ fn router(shared: Arc<Shared>) -> Router {
             "/api/identity/{tenant}/system/pools/{pool}/users/{user}",
             delete(delete_user),
         )
+        .route(
+            "/api/identity/{tenant}/system/pools/{pool}/user/password/v2/verify",
+            post(verify_password),
+        )
         .fallback(|method: Method, uri: Uri| async move {
             ApiError::not_found(format!("no route for {method} `{}`", uri.path()))
         })
@@ -1019,6 +1026,27 @@ async fn delete_user(
         }
         shared.state_changed.notify_one();
         Ok(StatusCode::NO_CONTENT.into_response())
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The password check (`super::password`): the token and the body here, the rest there.
+async fn verify_password(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant_id, pool_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        let tenant = Arc::clone(shared.tenant(&tenant_id)?);
+        shared
+            .authority
+            .check(&headers, &tenant_id, &[SCOPE_IDENTITY])?;
+        let body = read_body(&shared, &headers, body).await?;
+        let lookup = Box::new(move |user_id: Option<&str>, identifier: Option<&str>| {
+            read(&tenant.state).password_of(&pool_id, user_id, identifier)
+        });
+        shared.passwords.answer(&tenant_id, &body, lookup).await
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }

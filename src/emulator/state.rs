@@ -810,6 +810,41 @@ impl TenantState {
         self.slots[slot].as_deref_mut()
     }
 
+    /// For the password check: the user of `pool_id` with id `user_id`, or else the one holding
+    /// `identifier` (of any type, letter case ignored), with its `password` credential if it has
+    /// one. `None` when no such user is in the pool.
+    pub(super) fn password_of(
+        &self,
+        pool_id: &str,
+        user_id: Option<&str>,
+        identifier: Option<&str>,
+    ) -> Option<(String, Option<UserCredential>)> {
+        let owner = match (user_id, identifier) {
+            (Some(user_id), _) => user_id.to_string(),
+            (None, Some(identifier)) => {
+                let identifier_lc = identifier.to_lowercase();
+                ["email", "mobile", "uid", "external", "federated"]
+                    .iter()
+                    .find_map(|kind| {
+                        self.identifier_owner
+                            .get(&identifier_key(pool_id, kind, &identifier_lc))
+                    })?
+                    .clone()
+            }
+            (None, None) => return None,
+        };
+        let stored = self.slots[*self.user_slot.get(&owner)?].as_deref()?;
+        if stored.user.user_pool_id.as_deref() != Some(pool_id) {
+            return None;
+        }
+        let password = stored
+            .credentials
+            .iter()
+            .find(|credential| credential.kind.as_deref() == Some("password"))
+            .cloned();
+        Some((owner, password))
+    }
+
     /// Deletes a user of `pool_id` with everything that hangs from it; false if there is none.
     pub(super) fn delete_user(&mut self, pool_id: &str, user_id: &str) -> bool {
         let Some(slot) = self.user_slot.get(user_id).copied() else {

@@ -627,7 +627,7 @@ impl Document<'_> {
 }
 
 /// Appends `value` as serde_json's pretty printer writes it `depth` levels into a document.
-fn pretty<T: Serialize + ?Sized>(
+pub(crate) fn pretty<T: Serialize + ?Sized>(
     value: &T,
     depth: usize,
     buffer: &mut Vec<u8>,

@@ -195,6 +195,7 @@ pub fn to_pretty_json(dump: &TenantDump, out: &mut dyn Write) -> io::Result<()> 
 
 mod canonical;
 
+pub(crate) use canonical::pretty;
 pub use canonical::{CanonicalExport, ExportCounts};
 
 #[cfg(test)]

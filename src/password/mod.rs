@@ -3,15 +3,19 @@
 //! ([`PasswordInput`]), and why a hash cannot be carried ([`Uncarried`]).
 //!
 //! Everything here is pure. [`read()`] is the one hash reader: every source's password goes
-//! through it, and what it cannot turn into a [`Hash`](struct@Hash) the service can verify is never imported
-//! as if it worked.
+//! through it, and what it cannot turn into a [`Hash`](struct@Hash) the service can verify is
+//! never imported as if it worked. [`verify()`] checks a password against a hash as the service
+//! does (the emulator's password check), and [`Hash::from_payload`] reads a stored credential
+//! back.
 //!
 //! Nothing in this module shows a hash: [`Hash`](struct@Hash) and [`PasswordInput`] have redacted `Debug`,
 //! and no [`Uncarried`] holds any part of the hash text.
 
 pub mod read;
+pub mod verify;
 
 pub use read::read;
+pub use verify::{PayloadError, verify};
 
 use base64::Engine as _;
 use serde_json::{Value, json};

@@ -62,7 +62,7 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    async fn read(response: reqwest::Response) -> Answer {
+    pub(crate) async fn read(response: reqwest::Response) -> Answer {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.unwrap();

@@ -102,3 +102,51 @@ pub(crate) fn write_json(directory: &Path, name: &str, dump: &TenantDump) -> Str
     std::fs::write(&path, serde_json::to_vec(dump).unwrap()).unwrap();
     path.display().to_string()
 }
+
+/// `poolsync emulate` run as its own process, as people run it.
+pub(crate) struct EmulateProcess {
+    /// The process.
+    pub(crate) child: std::process::Child,
+    /// The URL it serves, from its `listening on` line.
+    pub(crate) url: String,
+    /// What it printed after that line, collected until it exits.
+    pub(crate) log: std::thread::JoinHandle<Vec<String>>,
+}
+
+/// Starts `command` (a `poolsync … emulate --listen 127.0.0.1:0 …`) with its stderr piped, waits
+/// for the address it prints and keeps reading its log. `banner` sees every line before it.
+pub(crate) fn spawn_emulate(mut command: Command, banner: impl Fn(&str)) -> EmulateProcess {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("poolsync emulate starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the emulator prints its address")
+            .unwrap();
+        banner(&line);
+        if let Some(at) = line.find("listening on ") {
+            break line[at + "listening on ".len()..].trim().to_string();
+        }
+    };
+    // Keep reading stderr so the emulator never blocks on a full pipe.
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    EmulateProcess { child, url, log }
+}
+
+impl EmulateProcess {
+    /// Ctrl-C, which must be a clean shutdown; returns the log.
+    pub(crate) fn interrupt(mut self) -> Vec<String> {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "Ctrl-C is a clean shutdown: {exit:?}");
+        self.log.join().unwrap()
+    }
+}

@@ -392,3 +392,32 @@ fn a_fifty_megabyte_value_in_a_plan_line_is_cut_to_its_start_and_its_size() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn what_would_need_more_memory_than_allowed_is_refused_before_it_starts() {
+    // More ignore paths than rows hold: the whole-document path, at 8 bytes of memory a byte.
+    let current = crate::support::path(crate::support::tenant::EXPORT);
+    let desired = crate::support::path(crate::support::tenant::CHANGES);
+    let ignores: Vec<String> = (0..65).map(|n| format!("--ignore=/x{n}")).collect();
+    let mut args = vec![
+        "diff",
+        current.as_str(),
+        desired.as_str(),
+        "--max-memory",
+        "64K",
+    ];
+    args.extend(ignores.iter().map(String::as_str));
+    let output = crate::support::snapshot_run("diff_over_the_memory_budget", &args);
+    let stderr = assert_one_screen_of_error(&output, "over the budget");
+    assert!(stderr.contains("`--max-memory SIZE`"), "{stderr}");
+    // With room enough, the same plan is made.
+    let mut args = vec![
+        "diff",
+        current.as_str(),
+        desired.as_str(),
+        "--max-memory",
+        "1G",
+    ];
+    args.extend(ignores.iter().map(String::as_str));
+    assert_eq!(crate::support::run(&args).status.code(), Some(0));
+}

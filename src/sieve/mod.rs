@@ -168,9 +168,14 @@ pub struct TooBig {
     pub budget: u64,
 }
 
-/// `12.4 GB`.
+/// A size as `--max-memory` takes it (powers of 1024): `12.4 GiB`, `512 MiB`, `64 KiB`.
 fn gigabytes(bytes: u64) -> String {
-    format!("{:.1} GB", bytes as f64 / 1e9)
+    let size = bytes as f64;
+    match bytes {
+        0..0x10_0000 => format!("{:.0} KiB", size / 1024.0),
+        0x10_0000..0x4000_0000 => format!("{:.0} MiB", size / 1_048_576.0),
+        _ => format!("{:.1} GiB", size / 1_073_741_824.0),
+    }
 }
 
 /// Memory the whole-document path takes per byte of JSON: the typed tree, the index and the
@@ -826,7 +831,7 @@ mod tests {
     }
 
     #[test]
-    fn a_problem_falls_back_to_the_whole_documents_and_their_exact_error() {
+    fn a_document_that_does_not_parse_gets_the_whole_parses_error() {
         let broken = DESIRED.replace("\"inactive\"", "7");
         let options = DiffOptions::default();
         let error = plan(
@@ -844,5 +849,52 @@ mod tests {
         let message = error.to_string();
         assert!(message.starts_with("desired:1:"), "{message}");
         assert!(message.contains("users[0].status"), "{message}");
+    }
+
+    #[test]
+    fn what_would_exceed_the_memory_budget_is_refused_before_it_starts() {
+        let memory = |bytes| Source::Memory {
+            name: "document",
+            bytes,
+        };
+        // More ignore paths than rows hold take the whole-document path: 8 bytes a byte.
+        let many = DiffOptions {
+            ignore: (0..65)
+                .map(|n| crate::normalize::IgnorePath::parse(&format!("/x{n}")).unwrap())
+                .collect(),
+            ..DiffOptions::default()
+        };
+        let budget = |max_memory| SieveOptions {
+            max_memory,
+            ..SieveOptions::new(&many)
+        };
+        let size = (CURRENT.len() + DESIRED.len()) as u64;
+        let sources = (memory(CURRENT.as_bytes()), memory(DESIRED.as_bytes()));
+        let error = plan(sources.0, sources.1, budget(size)).unwrap_err();
+        let PlanError::TooBig(too_big) = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!((too_big.needed, too_big.budget), (8 * size, size));
+        assert!(
+            error.to_string().starts_with(
+                "planning these documents whole (more than 64 ignore paths) would need about"
+            ),
+            "{error}"
+        );
+        let planned = plan(sources.0, sources.1, budget(8 * size)).unwrap();
+        assert!(planned.stats.fell_back.is_some());
+        // The users that differ are diffed in full only if the budget allows it too.
+        let options = DiffOptions::default();
+        let tight = SieveOptions {
+            max_memory: 100,
+            ..SieveOptions::new(&options)
+        };
+        let error = plan(sources.0, sources.1, tight).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("diffing the 2 users that differ in full"),
+            "{error}"
+        );
     }
 }

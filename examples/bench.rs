@@ -1,7 +1,7 @@
-//! Benchmark of diff, plan and apply: time, throughput and peak memory on synthetic tenants.
+//! Benchmark of every command at scale: time, throughput and peak memory on synthetic tenants.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example bench -- --users 10000,100000,1000000
+//! cargo build --release && cargo run --release --example bench -- --users 100000,1000000
 //! ```
 //!
 //! For each size it generates a tenant and a desired file (5 % updated, 2 % created, 1 % dropped,
@@ -13,14 +13,18 @@
 //!   plan rendered), and the two phases inside it: `reading` (both files streamed, in parallel,
 //!   to fingerprints) and `exact diff` (the users that differ read again and diffed in full);
 //! - `parse (whole)` and `diff (whole)`: both files read whole into the typed model, and the
-//!   in-memory diff of them (what the fallback path does), up to `--whole-max` users;
+//!   in-memory diff of them (the previous design), up to `--whole-max` users;
 //! - `json_patch::diff`: the document-level baseline (both files as `serde_json::Value`, then
 //!   `json_patch::diff`), up to `--baseline-max` users (100,000 by default);
-//! - `export`, `plan` and `apply`: the release `poolsync` binary against `poolsync emulate` (a
-//!   process of its own, seeded with the tenant, no injected latency): `export` (to stdout,
-//!   discarded), `plan --json`, then `apply --auto-approve --json` (export, plan, import in
-//!   100-user batches 8 at a time, verify by a second export and plan); peak RSS by
-//!   `/usr/bin/time`. Their MB/s is of both input files, as for the diff.
+//! - `validate` and `problem path`: the release `poolsync` binary validating the desired file,
+//!   and diffing against a copy of it whose first user has one bad `status` (a problem to
+//!   report; exit 1);
+//! - `export`, `plan`, `apply` and `migrate plan`: the release binary against `poolsync emulate`
+//!   (a process of its own, no injected latency): `export` (to stdout, discarded), `plan --json`
+//!   and `apply --auto-approve --json` (export, plan, import in 100-user batches 8 at a time,
+//!   verify by a second export and plan) with the tenant seeded from the current file; and
+//!   `migrate --from-file CURRENT -o PLAN` into an empty tenant (every user a create). Peak RSS
+//!   by `/usr/bin/time`. Their MB/s is of both input files, as for the diff.
 
 use poolsync::diff::{DiffOptions, diff};
 use poolsync::load::read_dump;
@@ -109,6 +113,9 @@ fn main() {
                 row("  exact diff", exact, 0);
             }
         }
+        for (operation, seconds, peak_kib) in measure_files(&current, &desired) {
+            row(operation, seconds, peak_kib);
+        }
         if live {
             for (operation, seconds, peak_kib) in measure_live(&current, &desired) {
                 row(operation, seconds, peak_kib);
@@ -189,97 +196,210 @@ fn measure(operation: &str, current: &Path, desired: &Path) -> (f64, u64, Vec<f6
     (seconds, peak, numbers.into_iter().skip(1).collect())
 }
 
-/// `poolsync plan` and `poolsync apply` (release build) against `poolsync emulate` seeded with
-/// `current`, each timed by `/usr/bin/time`; a fresh emulator for each.
-fn measure_live(current: &Path, desired: &Path) -> Vec<(&'static str, f64, u64)> {
-    let binary = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(Path::parent)
-        .map(|release| release.join("poolsync"))
-        .filter(|binary| binary.exists());
-    let Some(binary) = binary else {
-        eprintln!("skipping plan and apply: build the binary first (`cargo build --release`)");
-        return Vec::new();
-    };
-    if !Path::new("/usr/bin/time").exists() {
-        eprintln!("skipping plan and apply: /usr/bin/time is needed to read their peak RSS");
-        return Vec::new();
+/// A copy of `desired` with one problem to report: the first user's `status` is `ACTIVE`, not
+/// one of the allowed values (cached beside it).
+fn with_one_problem(desired: &Path) -> PathBuf {
+    let bad = desired.with_file_name(format!(
+        "bad-{}",
+        desired.file_name().unwrap().to_string_lossy()
+    ));
+    if bad.exists() {
+        return bad;
     }
-    let journals = std::env::temp_dir().join(format!("poolsync-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&journals).unwrap();
-    let mut rows = Vec::new();
-    for (operation, args) in [
-        ("export", &["export"][..]),
-        ("plan", &["plan", "--json", "--desired"][..]),
-        (
-            "apply",
-            &["apply", "--auto-approve", "--json", "--desired"][..],
-        ),
-    ] {
-        // A throwaway secret, passed by environment so that it stays out of the process list.
+    let mut bytes = std::fs::read(desired).unwrap();
+    let needle = b"\"status\":\"active\"";
+    let at = bytes
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .expect("a user with status `active`");
+    bytes[at..at + needle.len()].copy_from_slice(b"\"status\":\"ACTIVE\"");
+    std::fs::write(&bad, bytes).unwrap();
+    bad
+}
+
+/// Runs the release `poolsync` with `args` under `/usr/bin/time`; returns its wall time and
+/// peak RSS (KiB). `fails` says it must exit 1 (a document with a problem), else 0.
+fn timed(
+    binary: &Path,
+    args: &[&std::ffi::OsStr],
+    envs: &[(&str, &str)],
+    fails: bool,
+) -> (f64, u64) {
+    let output = Command::new("/usr/bin/time")
+        .args(["-f", "%e %M"])
+        .arg(binary)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run poolsync");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = if fails { 1 } else { 0 };
+    assert_eq!(output.status.code(), Some(expected), "{args:?}: {stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    let mut numbers = last
+        .split_whitespace()
+        .filter_map(|n| n.parse::<f64>().ok());
+    let seconds = numbers.next().unwrap_or(0.0);
+    (seconds, numbers.next().unwrap_or(0.0) as u64)
+}
+
+/// An emulator of one tenant (`bench`), seeded with `seed` or empty, on a port of its own, and
+/// the throwaway secret of its client (passed by environment, out of the process list).
+struct Emulator {
+    process: std::process::Child,
+    url: String,
+    secret: String,
+}
+
+impl Emulator {
+    fn start(binary: &Path, seed: Option<&Path>) -> Emulator {
         let secret = uuid::Uuid::new_v4().to_string();
-        let mut emulator = Command::new(&binary)
-            .args([
-                "emulate",
-                "--listen",
-                "127.0.0.1:0",
-                "--tenant",
-                "bench",
-                "--seed",
-            ])
-            .arg(current)
+        let mut process = Command::new(binary)
+            .args(["emulate", "--listen", "127.0.0.1:0", "--tenant", "bench"])
+            .args(
+                seed.map(|seed| [std::ffi::OsStr::new("--seed"), seed.as_os_str()])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(["--client-secret-env", "bench:BENCH_SECRET"])
             .env("BENCH_SECRET", &secret)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start the emulator");
-        let url = {
-            use std::io::BufRead;
-            let mut stderr = std::io::BufReader::new(emulator.stderr.take().unwrap());
-            let mut url = None;
-            let mut line = String::new();
-            while stderr.read_line(&mut line).unwrap_or(0) > 0 {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    url = Some(rest.trim().to_string());
-                }
-                if line.contains("press Ctrl-C") {
-                    break;
-                }
-                line.clear();
+        use std::io::BufRead;
+        let mut stderr = std::io::BufReader::new(process.stderr.take().unwrap());
+        let mut url = None;
+        let mut line = String::new();
+        while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                url = Some(rest.trim().to_string());
             }
-            // The emulator goes on logging: keep its pipe drained.
-            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-            url.expect("the emulator printed its address")
+            if line.contains("press Ctrl-C") {
+                break;
+            }
+            line.clear();
+        }
+        // The emulator goes on logging: keep its pipe drained.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Emulator {
+            process,
+            url: url.expect("the emulator printed its address"),
+            secret,
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// The release `poolsync` binary next to this example, if built.
+fn release_binary() -> Option<PathBuf> {
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .map(|release| release.join("poolsync"))
+        .filter(|binary| binary.exists() && Path::new("/usr/bin/time").exists())
+}
+
+/// The release binary on files: `validate` of the desired file, and `diff` of a desired file
+/// with one problem to report (the problem path), each timed by `/usr/bin/time`.
+fn measure_files(current: &Path, desired: &Path) -> Vec<(&'static str, f64, u64)> {
+    let Some(binary) = release_binary() else {
+        eprintln!(
+            "skipping validate and the problem path: build the binary first (`cargo build --release`)"
+        );
+        return Vec::new();
+    };
+    let bad = with_one_problem(desired);
+    let os = |text: &'static str| std::ffi::OsStr::new(text);
+    let (seconds, peak) = timed(&binary, &[os("validate"), desired.as_os_str()], &[], false);
+    let mut rows = vec![("validate", seconds, peak)];
+    let args = [
+        os("diff"),
+        current.as_os_str(),
+        bad.as_os_str(),
+        os("--json"),
+    ];
+    let (seconds, peak) = timed(&binary, &args, &[], true);
+    rows.push(("problem path", seconds, peak));
+    rows
+}
+
+/// The release binary against `poolsync emulate` (a process of its own, a fresh one for each):
+/// `export`, `plan` and `apply` with the tenant seeded with `current`, and `migrate -o` of the
+/// `current` file into an empty tenant (the migrate plan); each timed by `/usr/bin/time`.
+fn measure_live(current: &Path, desired: &Path) -> Vec<(&'static str, f64, u64)> {
+    let Some(binary) = release_binary() else {
+        eprintln!("skipping the live rows: build the binary first (`cargo build --release`)");
+        return Vec::new();
+    };
+    let scratch = std::env::temp_dir().join(format!("poolsync-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let os = std::ffi::OsStr::new;
+    let plan_file = scratch.join("migration-plan.json");
+    let config = scratch.join("poolsync.toml");
+    let mut rows = Vec::new();
+    for operation in ["export", "plan", "apply", "migrate plan"] {
+        let migrating = operation == "migrate plan";
+        let emulator = Emulator::start(&binary, (!migrating).then_some(current));
+        let args: Vec<&std::ffi::OsStr> = match operation {
+            "export" => vec![os("export")],
+            "plan" => vec![
+                os("plan"),
+                os("--json"),
+                os("--desired"),
+                desired.as_os_str(),
+            ],
+            "apply" => vec![
+                os("apply"),
+                os("--auto-approve"),
+                os("--json"),
+                os("--desired"),
+                desired.as_os_str(),
+            ],
+            _ => {
+                std::fs::write(
+                    &config,
+                    format!(
+                        "[profiles.target]\nurl = \"{}\"\ntenant = \"bench\"\nclient_id = \"bench\"\nclient_secret_env = \"BENCH_SECRET\"\n",
+                        emulator.url
+                    ),
+                )
+                .unwrap();
+                vec![
+                    os("--config"),
+                    config.as_os_str(),
+                    os("migrate"),
+                    os("--from-file"),
+                    current.as_os_str(),
+                    os("--to"),
+                    os("target"),
+                    os("-o"),
+                    plan_file.as_os_str(),
+                ]
+            }
         };
-        let output = Command::new("/usr/bin/time")
-            .args(["-f", "%e %M"])
-            .arg(&binary)
-            .args(args)
-            .args(args.last().filter(|a| **a == "--desired").map(|_| desired))
-            .env("POOLSYNC_URL", &url)
-            .env("POOLSYNC_TENANT", "bench")
-            .env("POOLSYNC_CLIENT_ID", "bench")
-            .env("POOLSYNC_CLIENT_SECRET", &secret)
-            .env("POOLSYNC_JOURNAL_DIR", &journals)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .expect("run poolsync");
-        let _ = emulator.kill();
-        let _ = emulator.wait();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{operation} failed: {stderr}");
-        let last = stderr.lines().last().unwrap_or_default();
-        let mut numbers = last
-            .split_whitespace()
-            .filter_map(|n| n.parse::<f64>().ok());
-        let seconds = numbers.next().unwrap_or(0.0);
-        let peak_kib = numbers.next().unwrap_or(0.0) as u64;
+        let journals = scratch.to_string_lossy().to_string();
+        let envs = [
+            ("POOLSYNC_URL", emulator.url.as_str()),
+            ("POOLSYNC_TENANT", "bench"),
+            ("POOLSYNC_CLIENT_ID", "bench"),
+            ("POOLSYNC_CLIENT_SECRET", emulator.secret.as_str()),
+            ("BENCH_SECRET", emulator.secret.as_str()),
+            ("POOLSYNC_JOURNAL_DIR", journals.as_str()),
+        ];
+        let (seconds, peak_kib) = timed(&binary, &args, &envs, false);
         rows.push((operation, seconds, peak_kib));
     }
-    let _ = std::fs::remove_dir_all(&journals);
+    let _ = std::fs::remove_dir_all(&scratch);
     rows
 }
 

@@ -85,7 +85,7 @@ pub enum ApplyError {
         limit: usize,
     },
     /// The desired file has no users in a pool that has some: likely a truncated file.
-    #[error("refusing to prune: the desired file has no users in {} that {} users in the tenant", pools.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "), if pools.len() == 1 { "has" } else { "have" })]
+    #[error("refusing to prune: the desired file has no users in {} that {} users in the tenant", pools.iter().map(|p| format!("`{}`", crate::index::shorten(p))).collect::<Vec<_>>().join(", "), if pools.len() == 1 { "has" } else { "have" })]
     EmptyPool {
         /// The pools.
         pools: Vec<String>,
@@ -103,13 +103,13 @@ pub fn check_mode(plan: &Plan, mode: ImportMode) -> Result<(), ApplyError> {
         .iter()
         .chain(&plan.groups.changes)
         .filter(|c| c.action == Action::Update)
-        .map(|c| format!("`{}`", c.id))
+        .map(|c| format!("`{}`", crate::index::shorten(&c.id)))
         .collect();
     updates.extend(
         plan.changes
             .iter()
             .filter(|c| c.action == Action::Update)
-            .map(|c| format!("user `{}`", c.user_id)),
+            .map(|c| format!("user `{}`", crate::index::shorten(&c.user_id))),
     );
     if updates.is_empty() {
         return Ok(());

@@ -55,6 +55,35 @@ pub(crate) struct GlobalArgs {
         value_name = "NAME"
     )]
     pub(crate) profile: Option<String>,
+    /// Memory a plan or check may take beyond reading a record at a time, like `8G` or `512M`; what would need more is refused before it starts [default: half the machine's memory]
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) max_memory: Option<u64>,
+}
+
+/// A size in bytes: a number, with `K`, `M`, `G` or `T` (powers of 1024) and an optional `B`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let number = upper.strip_suffix('B').unwrap_or(&upper);
+    let (digits, unit) = match number.char_indices().last() {
+        Some((at, unit @ ('K' | 'M' | 'G' | 'T'))) => (&number[..at], unit),
+        _ => (number, ' '),
+    };
+    let scale = match unit {
+        'K' => 1u64 << 10,
+        'M' => 1 << 20,
+        'G' => 1 << 30,
+        'T' => 1 << 40,
+        _ => 1,
+    };
+    digits
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|value| value.is_finite() && *value > 0.0)
+        .map(|value| (value * scale as f64) as u64)
+        .ok_or_else(|| {
+            format!("`{text}` is not a size; write it like `8G`, `512M` or `1500000000`")
+        })
 }
 
 /// How to reach the tenant (`export`, `plan`, `apply`)

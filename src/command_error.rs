@@ -11,6 +11,7 @@ use poolsync::index::Problem;
 use poolsync::migrate::MigrateError;
 use poolsync::redact::Redactor;
 use poolsync::render::count_noun;
+use poolsync::sieve::TooBig;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -278,6 +279,13 @@ pub(crate) fn diff_failure(error: DiffError, current: &str, desired: &str) -> Fa
     .hint(format!(
         "`poolsync validate {file}` checks a file on its own"
     ))
+}
+
+/// A plan or check refused because it would need more memory than allowed.
+pub(crate) fn too_big(error: TooBig) -> Failure {
+    Failure::new(error).hint(
+        "`--max-memory SIZE` sets the budget (by default half the machine's memory); nothing was sent",
+    )
 }
 
 /// A migration that cannot be made, with what to do about it.

@@ -6,7 +6,7 @@
 //! Pure: no I/O, no clock.
 
 use crate::SENSITIVE;
-use crate::index::{Problem, TenantIndex, UserAggregate, UserKey};
+use crate::index::{Problem, TenantIndex, UserAggregate, UserKey, shorten};
 use crate::model::TenantDump;
 use crate::normalize::{self, IgnorePath, normalize_record, normalize_user};
 use crate::plan::{
@@ -122,7 +122,7 @@ pub fn ignore_warnings(ignore: &[IgnorePath], matched: &[bool]) -> Vec<String> {
         .map(|(path, _)| {
             format!(
                 "ignore path `{}` matched nothing in any user",
-                path.as_str()
+                shorten(path.as_str())
             )
         })
         .collect()
@@ -309,11 +309,11 @@ fn compare_user(
     };
     if !known_pools.contains(key.pool_id.as_str()) {
         outcome.desired_problems.push(Problem {
-            record: format!("user `{}`", key.user_id),
+            record: format!("user `{}`", shorten(&key.user_id)),
             field: Some("user_pool_id".into()),
             message: format!(
                 "pool `{}` is neither in the tenant nor in the desired file's `pools`",
-                key.pool_id
+                shorten(&key.pool_id)
             ),
         });
         return outcome;

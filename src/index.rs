@@ -7,6 +7,7 @@
 
 use crate::model::{TenantDump, User, UserCredential, UserIdentifier, UserVerifiableAddress};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -54,29 +55,133 @@ pub fn record_name(array: &str, position: usize, id: Option<&str>) -> String {
     }
 }
 
-/// The first 64 characters of a value, with `…` when there was more, and control characters
-/// escaped (`\u{0}`), so that a hostile value can neither flood nor drive the terminal.
-pub fn shorten(value: &str) -> std::borrow::Cow<'_, str> {
-    let cut = value.char_indices().nth(64).map(|(end, _)| end);
+/// A `users` record without an id or a pool: it cannot be placed.
+pub(crate) fn user_without_key(position: usize, user: &User) -> Problem {
+    let field = if user.id.is_none() {
+        "id"
+    } else {
+        "user_pool_id"
+    };
+    Problem {
+        record: record_name("users", position, user.id.as_deref()),
+        field: Some(field.into()),
+        message: "missing: every user needs an `id` and a `user_pool_id`".into(),
+    }
+}
+
+/// A `users` record of a (pool, id) an earlier record has.
+pub(crate) fn duplicate_user(position: usize, user_id: &str, pool_id: &str) -> Problem {
+    Problem {
+        record: record_name("users", position, Some(user_id)),
+        field: Some("id".into()),
+        message: format!(
+            "duplicate user id `{}` in pool `{}`",
+            shorten(user_id),
+            shorten(pool_id)
+        ),
+    }
+}
+
+/// Why a sub-record (or membership) has no user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unplaced {
+    /// It names no user.
+    NoUser,
+    /// It names no pool, and its user id is in several pools.
+    SeveralPools,
+    /// No user of that id (in that pool).
+    Missing,
+}
+
+/// A sub-record at `array[position]` that names `user_id` (and `pool_id`) and cannot be placed.
+pub(crate) fn unplaced(
+    array: &str,
+    position: usize,
+    id: Option<&str>,
+    (user_id, pool_id): (Option<&str>, Option<&str>),
+    why: Unplaced,
+) -> Problem {
+    let user = shorten(user_id.unwrap_or_default());
+    let (field, message) = match why {
+        Unplaced::NoUser => ("user_id", "missing: a sub-record must name its user".into()),
+        Unplaced::SeveralPools => (
+            "user_pool_id",
+            format!("user `{user}` exists in several pools; name the pool with `user_pool_id`"),
+        ),
+        Unplaced::Missing => {
+            let place = pool_id
+                .map(|pool| format!(" in pool `{}`", shorten(pool)))
+                .unwrap_or_default();
+            (
+                "user_id",
+                format!("points at user `{user}`{place}, which is not in `users`"),
+            )
+        }
+    };
+    Problem {
+        record: record_name(array, position, id),
+        field: Some(field.into()),
+        message,
+    }
+}
+
+/// A `group_members` record without a group.
+pub(crate) fn membership_without_group(position: usize) -> Problem {
+    Problem {
+        record: format!("group_members[{position}] (group `?`)"),
+        field: Some("group_id".into()),
+        message: "missing: a membership must name its group".into(),
+    }
+}
+
+/// How many characters of a value messages show.
+pub const SHOWN_CHARACTERS: usize = 64;
+
+/// A value as any message or warning shows it: whole when it is short, else its first
+/// [`SHOWN_CHARACTERS`] characters, `…` and its size (`AAAA… (52,428,800 bytes)`), so that a
+/// hostile or absurd value (an identifier, a pool id, a `status` of 50 MB, a server's answer)
+/// keeps an error to a screen. Control characters are escaped (`\u{1b}`), so that a value can
+/// neither flood nor drive the terminal. Whatever the field, this is the one place values are
+/// cut; plan lines, whose paths and values are longer by nature, cut at a longer length
+/// ([`shorten_to`]).
+pub fn shorten(value: &str) -> Cow<'_, str> {
+    shorten_to(value, SHOWN_CHARACTERS)
+}
+
+/// [`shorten`] at `characters` characters.
+pub fn shorten_to(value: &str, characters: usize) -> Cow<'_, str> {
+    let cut = value.char_indices().nth(characters).map(|(end, _)| end);
     let head = &value[..cut.unwrap_or(value.len())];
     if cut.is_none() && !head.chars().any(char::is_control) {
         return value.into();
     }
-    let mut shown: String = head
-        .chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_unicode().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect();
+    let mut shown = String::with_capacity(head.len() + 24);
+    for character in head.chars() {
+        if character.is_control() {
+            shown.extend(character.escape_unicode());
+        } else {
+            shown.push(character);
+        }
+    }
     if cut.is_some() {
-        shown.push('…');
+        shown.push_str("… (");
+        shown.push_str(&thousands(value.len()));
+        shown.push_str(" bytes)");
     }
     shown.into()
+}
+
+/// Formats a count with thousands separators: `1,204`.
+pub fn thousands(count: usize) -> String {
+    let digits = count.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (position, digit) in digits.chars().enumerate() {
+        if position > 0 && (digits.len() - position) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// A whole user, borrowed from its document.
@@ -130,19 +235,9 @@ impl<'a> TenantIndex<'a> {
         // practice (UUIDs), so a sub-record without a pool finds its user through this map.
         let mut pools_by_user_id: HashMap<&'a str, Vec<&'a str>> = HashMap::new();
         for (position, user) in dump.users.iter().enumerate() {
-            let name = record_name("users", position, user.id.as_deref());
             let (Some(user_id), Some(pool_id)) = (user.id.as_deref(), user.user_pool_id.as_deref())
             else {
-                let field = if user.id.is_none() {
-                    "id"
-                } else {
-                    "user_pool_id"
-                };
-                index.problems.push(Problem {
-                    record: name,
-                    field: Some(field.into()),
-                    message: "missing: every user needs an `id` and a `user_pool_id`".into(),
-                });
+                index.problems.push(user_without_key(position, user));
                 continue;
             };
             let key = UserKey {
@@ -150,11 +245,9 @@ impl<'a> TenantIndex<'a> {
                 user_id: user_id.to_string(),
             };
             if index.users.contains_key(&key) {
-                index.problems.push(Problem {
-                    record: name,
-                    field: Some("id".into()),
-                    message: format!("duplicate user id `{user_id}` in pool `{pool_id}`"),
-                });
+                index
+                    .problems
+                    .push(duplicate_user(position, user_id, pool_id));
                 continue;
             }
             pools_by_user_id.entry(user_id).or_default().push(pool_id);
@@ -177,15 +270,13 @@ impl<'a> TenantIndex<'a> {
                           user_id: Option<&'a str>,
                           pool_id: Option<&'a str>|
          -> Option<UserKey> {
-            // The record's name is only needed for a problem: format it then, not per record.
-            let name = || record_name(array, position, id);
+            // The record's name is only needed for a problem: word it then, not per record.
+            let mut unplaced_as = |why| {
+                located_problems.push(unplaced(array, position, id, (user_id, pool_id), why));
+                None
+            };
             let Some(user_id) = user_id else {
-                located_problems.push(Problem {
-                    record: name(),
-                    field: Some("user_id".into()),
-                    message: "missing: a sub-record must name its user".into(),
-                });
-                return None;
+                return unplaced_as(Unplaced::NoUser);
             };
             let pools = pools_by_user_id
                 .get(user_id)
@@ -195,16 +286,7 @@ impl<'a> TenantIndex<'a> {
                 Some(pool_id) if pools.contains(&pool_id) => Some(pool_id),
                 Some(_) => None,
                 None if pools.len() == 1 => Some(pools[0]),
-                None if pools.len() > 1 => {
-                    located_problems.push(Problem {
-                        record: name(),
-                        field: Some("user_pool_id".into()),
-                        message: format!(
-                            "user `{user_id}` exists in several pools; name the pool with `user_pool_id`"
-                        ),
-                    });
-                    return None;
-                }
+                None if pools.len() > 1 => return unplaced_as(Unplaced::SeveralPools),
                 None => None,
             };
             match pool {
@@ -212,19 +294,7 @@ impl<'a> TenantIndex<'a> {
                     pool_id: pool_id.to_string(),
                     user_id: user_id.to_string(),
                 }),
-                None => {
-                    let place = pool_id
-                        .map(|p| format!(" in pool `{p}`"))
-                        .unwrap_or_default();
-                    located_problems.push(Problem {
-                        record: name(),
-                        field: Some("user_id".into()),
-                        message: format!(
-                            "points at user `{user_id}`{place}, which is not in `users`"
-                        ),
-                    });
-                    None
-                }
+                None => unplaced_as(Unplaced::Missing),
             }
         };
 
@@ -264,10 +334,6 @@ impl<'a> TenantIndex<'a> {
         let mut memberships = Vec::new();
         let mut missing_groups = Vec::new();
         for (position, record) in dump.group_members.iter().enumerate() {
-            let name = format!(
-                "group_members[{position}] (group `{}`)",
-                record.group_id.as_deref().unwrap_or("?")
-            );
             let key = locate(
                 "group_members",
                 position,
@@ -277,11 +343,7 @@ impl<'a> TenantIndex<'a> {
             );
             match record.group_id.as_deref() {
                 Some(group_id) => memberships.push((key, group_id)),
-                None => missing_groups.push(Problem {
-                    record: name,
-                    field: Some("group_id".into()),
-                    message: "missing: a membership must name its group".into(),
-                }),
+                None => missing_groups.push(membership_without_group(position)),
             }
         }
 
@@ -346,6 +408,22 @@ mod tests {
             index.problems[0].to_string(),
             "user_identifiers[1] (id `i9`): `user_id`: points at user `ghost`, which is not in `users`"
         );
+    }
+
+    #[test]
+    fn a_long_value_is_cut_with_its_size_and_control_characters_are_escaped() {
+        assert!(matches!(shorten("alice@example.com"), Cow::Borrowed(_)));
+        let huge = "A".repeat(52_428_800);
+        assert_eq!(
+            shorten(&huge),
+            format!("{}… (52,428,800 bytes)", "A".repeat(64))
+        );
+        assert_eq!(shorten("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        // Characters, not bytes, are counted: a cut never splits one.
+        let wide = "é".repeat(65);
+        assert_eq!(shorten(&wide), format!("{}… (130 bytes)", "é".repeat(64)));
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -33,8 +33,9 @@
 //! - [`password`]: password hashes as the contract carries them, and the one hash reader.
 //!
 //! Around the core:
-//! - [`sieve`]: plans two big documents holding only the users that differ.
-//! - [`export`]: an export shaped for Git, written straight from the response body.
+//! - [`sieve`]: big documents a record at a time: planned holding only the users that differ,
+//!   validated, migrated; problems found from per-record keys.
+//! - [`export`]: an export shaped for Git, written straight from the (spooled) response body.
 //! - [`convert`]: other identity platforms' exports into a desired file, read as streams.
 //! - [`apply`]: a plan carried out through the client, then verified by a fresh export.
 //! - [`canary`]: canary logins: known passwords checked through the tenant's password check.

@@ -17,9 +17,10 @@
 //! Pools and groups that already exist in the target are never changed: a migration moves users.
 //! Pure: no I/O, no clock, no network.
 
-use crate::index::{Problem, TenantIndex, UserAggregate, UserKey};
+use crate::index::{Problem, TenantIndex, UserAggregate, UserKey, shorten};
 use crate::model::{
-    InternalGroup, Pool, TenantDump, UserCredential, UserIdentifier, UserVerifiableAddress,
+    GroupMember, InternalGroup, Pool, Schema, TenantDump, User, UserCredential, UserIdentifier,
+    UserVerifiableAddress,
 };
 use crate::normalize::natural_key;
 use crate::plan::{Action, Plan};
@@ -112,11 +113,10 @@ pub struct Conflict {
     pub reason: String,
 }
 
-/// The result of [`transform`].
+/// What a migration decided, beside the desired state itself (a `TenantDump` from
+/// [`transform`], a spooled document from `crate::sieve::migrate`).
 #[derive(Debug, Clone, Default)]
 pub struct Migration {
-    /// What the target should hold: plan it against the target with [`crate::diff::diff`].
-    pub desired: TenantDump,
     /// Where every migrated user lands, ordered by source pool and id.
     pub id_map: Vec<IdMapping>,
     /// Users left out because the target gives one of their identifiers to another user (the
@@ -131,39 +131,45 @@ pub struct Migration {
 }
 
 impl Migration {
-    /// Removes `users` (target keys) from the desired state and the id map, whole: record,
-    /// sub-records and memberships.
+    /// Removes `users` (target keys) from the id map.
     pub fn leave_out(&mut self, users: &BTreeSet<UserKey>) {
-        if users.is_empty() {
-            return;
-        }
-        let ids: BTreeSet<(&str, &str)> = users
-            .iter()
-            .map(|key| (key.pool_id.as_str(), key.user_id.as_str()))
-            .collect();
-        let gone = |pool: &Option<String>, user: &Option<String>| {
-            ids.contains(&(
-                pool.as_deref().unwrap_or_default(),
-                user.as_deref().unwrap_or_default(),
-            ))
-        };
-        let desired = &mut self.desired;
-        desired.users.retain(|r| !gone(&r.user_pool_id, &r.id));
-        desired
-            .user_identifiers
-            .retain(|r| !gone(&r.user_pool_id, &r.user_id));
-        desired
-            .user_verifiable_addresses
-            .retain(|r| !gone(&r.user_pool_id, &r.user_id));
-        desired
-            .user_credentials
-            .retain(|r| !gone(&r.user_pool_id, &r.user_id));
-        desired
-            .group_members
-            .retain(|r| !gone(&r.user_pool_id, &r.user_id));
-        self.id_map
-            .retain(|m| !ids.contains(&(m.target_pool.as_str(), m.target_user_id.as_str())));
+        self.id_map.retain(|m| {
+            !users
+                .iter()
+                .any(|key| key.pool_id == m.target_pool && key.user_id == m.target_user_id)
+        });
     }
+}
+
+/// Removes `users` (target keys) from a desired state, whole: record, sub-records and
+/// memberships.
+pub fn leave_out(desired: &mut TenantDump, users: &BTreeSet<UserKey>) {
+    if users.is_empty() {
+        return;
+    }
+    let ids: BTreeSet<(&str, &str)> = users
+        .iter()
+        .map(|key| (key.pool_id.as_str(), key.user_id.as_str()))
+        .collect();
+    let gone = |pool: &Option<String>, user: &Option<String>| {
+        ids.contains(&(
+            pool.as_deref().unwrap_or_default(),
+            user.as_deref().unwrap_or_default(),
+        ))
+    };
+    desired.users.retain(|r| !gone(&r.user_pool_id, &r.id));
+    desired
+        .user_identifiers
+        .retain(|r| !gone(&r.user_pool_id, &r.user_id));
+    desired
+        .user_verifiable_addresses
+        .retain(|r| !gone(&r.user_pool_id, &r.user_id));
+    desired
+        .user_credentials
+        .retain(|r| !gone(&r.user_pool_id, &r.user_id));
+    desired
+        .group_members
+        .retain(|r| !gone(&r.user_pool_id, &r.user_id));
 }
 
 /// A migration that cannot go ahead; nothing was sent.
@@ -233,17 +239,24 @@ pub fn pool_map(pairs: &[(String, String)]) -> Result<BTreeMap<String, String>, 
 }
 
 /// `type:lower-cased value` keys of a user's identifiers, with their type.
-fn identifier_keys<'a>(user: &'a UserAggregate<'_>) -> impl Iterator<Item = (&'a str, String)> {
-    user.identifiers.iter().map(|identifier| {
-        (
-            identifier.kind.as_deref().unwrap_or_default(),
-            natural_key(identifier.kind.as_deref(), identifier.identifier.as_deref()),
-        )
-    })
+fn identifier_keys(user: &UserAggregate<'_>) -> Vec<(String, String)> {
+    user.identifiers
+        .iter()
+        .map(|identifier| {
+            (
+                identifier.kind.clone().unwrap_or_default(),
+                natural_key(identifier.kind.as_deref(), identifier.identifier.as_deref()),
+            )
+        })
+        .collect()
 }
 
 fn describe_source(key: &UserKey) -> String {
-    format!("`{}` (pool `{}`)", key.user_id, key.pool_id)
+    format!(
+        "`{}` (pool `{}`)",
+        shorten(&key.user_id),
+        shorten(&key.pool_id)
+    )
 }
 
 fn list(items: &[String]) -> String {
@@ -255,11 +268,11 @@ fn list(items: &[String]) -> String {
 }
 
 /// The keys that more than one placement claims, each with its claimants.
-fn claimed_twice<'p, 's, K: Ord>(
-    placements: &'p [Placement<'s>],
-    keys: impl Fn(&Placement<'s>) -> Vec<K>,
-) -> Vec<(K, Vec<&'p Placement<'s>>)> {
-    let mut claims: BTreeMap<K, Vec<&Placement<'s>>> = BTreeMap::new();
+fn claimed_twice<K: Ord>(
+    placements: &[Placement],
+    keys: impl Fn(&Placement) -> Vec<K>,
+) -> Vec<(K, Vec<&Placement>)> {
+    let mut claims: BTreeMap<K, Vec<&Placement>> = BTreeMap::new();
     for placement in placements {
         for key in keys(placement) {
             claims.entry(key).or_default().push(placement);
@@ -272,7 +285,7 @@ fn claimed_twice<'p, 's, K: Ord>(
 }
 
 /// The source users of `placements`, for a message.
-fn sources(placements: &[&Placement<'_>]) -> String {
+fn sources(placements: &[&Placement]) -> String {
     let names: Vec<String> = placements
         .iter()
         .map(|p| describe_source(&p.source))
@@ -280,27 +293,99 @@ fn sources(placements: &[&Placement<'_>]) -> String {
     list(&names)
 }
 
-/// Where one source user goes.
-struct Placement<'s> {
-    source: UserKey,
-    aggregate: &'s UserAggregate<'s>,
-    target: UserKey,
-    matched_by: String,
+/// A source user as placing sees it: its key, its label and its identifiers' types and natural
+/// keys.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    pub(crate) key: UserKey,
+    pub(crate) label: Option<String>,
+    pub(crate) identifiers: Vec<(String, String)>,
+    /// Where the caller keeps it (its position in the source document, when streamed).
+    pub(crate) row: u32,
 }
 
-/// Turns the source export into the target's desired state; see the module docs.
-pub fn transform(
-    source: &TenantDump,
-    target: &TenantDump,
+impl Candidate {
+    pub(crate) fn of(key: &UserKey, user: &UserAggregate<'_>) -> Candidate {
+        Candidate {
+            key: key.clone(),
+            label: user.label(),
+            identifiers: identifier_keys(user),
+            row: 0,
+        }
+    }
+}
+
+/// What placing needs of the target: who holds each identifier, and which users exist.
+#[derive(Debug, Default)]
+pub(crate) struct TargetView {
+    /// (pool, `type:value`) -> user id: the first holder in user key order (a consistent export
+    /// has one).
+    holders: BTreeMap<(String, String), String>,
+    users: BTreeSet<UserKey>,
+}
+
+impl TargetView {
+    fn of(index: &TenantIndex<'_>) -> TargetView {
+        let mut view = TargetView::default();
+        for (key, user) in &index.users {
+            view.add(
+                key,
+                identifier_keys(user)
+                    .into_iter()
+                    .map(|(_, natural)| natural),
+            );
+        }
+        view
+    }
+
+    /// Adds a user and the natural keys of its identifiers; users come in key order.
+    pub(crate) fn add(&mut self, key: &UserKey, naturals: impl Iterator<Item = String>) {
+        for natural in naturals {
+            self.holders
+                .entry((key.pool_id.clone(), natural))
+                .or_insert_with(|| key.user_id.clone());
+        }
+        self.users.insert(key.clone());
+    }
+}
+
+/// Where one source user goes.
+#[derive(Debug, Clone)]
+pub(crate) struct Placement {
+    pub(crate) source: UserKey,
+    pub(crate) target: UserKey,
+    pub(crate) matched_by: String,
+    /// The candidate's row.
+    pub(crate) row: u32,
+    /// Its identifiers' types and natural keys, while it is being placed.
+    identifiers: Vec<(String, String)>,
+}
+
+impl Placement {
+    /// Whether the user takes another id, so that its sub-records drop theirs.
+    pub(crate) fn remapped(&self) -> bool {
+        self.source.user_id != self.target.user_id
+    }
+
+    /// Its line of the id map.
+    pub(crate) fn mapping(&self) -> IdMapping {
+        IdMapping {
+            source_pool: self.source.pool_id.clone(),
+            source_user_id: self.source.user_id.clone(),
+            target_pool: self.target.pool_id.clone(),
+            target_user_id: self.target.user_id.clone(),
+            matched_by: self.matched_by.clone(),
+        }
+    }
+}
+
+/// Checks that `--pool` and `--pool-map` name pools of the source (`source_pools`, by id).
+pub(crate) fn check_pool_flags(
+    source_pools: &BTreeSet<&str>,
     options: &MigrateOptions,
-) -> Result<Migration, MigrateError> {
-    let source_pools: BTreeMap<&str, &Pool> = source
-        .pools
-        .iter()
-        .filter_map(|pool| Some((pool.id.as_deref()?, pool)))
-        .collect();
+) -> Result<(), MigrateError> {
     for pool in &options.pools {
-        if !source_pools.contains_key(pool.as_str()) {
+        if !source_pools.contains(pool.as_str()) {
             return Err(MigrateError::UnknownPool {
                 flag: "--pool",
                 value: pool.clone(),
@@ -309,7 +394,7 @@ pub fn transform(
         }
     }
     for (from, to) in &options.pool_map {
-        if !source_pools.contains_key(from.as_str()) {
+        if !source_pools.contains(from.as_str()) {
             return Err(MigrateError::UnknownPool {
                 flag: "--pool-map",
                 value: format!("{from}={to}"),
@@ -317,54 +402,60 @@ pub fn transform(
             });
         }
     }
-    let selected = |pool: &str| options.pools.is_empty() || options.pools.iter().any(|p| p == pool);
-    let map_pool = |pool: &str| -> String {
-        options
-            .pool_map
+    Ok(())
+}
+
+impl MigrateOptions {
+    /// Whether the source pool is migrated.
+    pub(crate) fn selects(&self, pool: &str) -> bool {
+        self.pools.is_empty() || self.pools.iter().any(|p| p == pool)
+    }
+
+    /// The target pool a source pool goes to.
+    pub(crate) fn target_pool(&self, pool: &str) -> String {
+        self.pool_map
             .get(pool)
             .cloned()
             .unwrap_or_else(|| pool.to_string())
-    };
-
-    let source_index = TenantIndex::build(source);
-    if !source_index.problems.is_empty() {
-        return Err(MigrateError::Source {
-            problems: source_index.problems,
-        });
     }
-    let target_index = TenantIndex::build(target);
-    // Who holds each identifier in the target: (pool, `type:value`) -> user id. The index of a
-    // consistent export has one holder; an inconsistent one keeps the first.
-    let mut target_holders: BTreeMap<(&str, String), &str> = BTreeMap::new();
-    for (key, user) in &target_index.users {
-        for (_, natural) in identifier_keys(user) {
-            target_holders
-                .entry((key.pool_id.as_str(), natural))
-                .or_insert(key.user_id.as_str());
-        }
-    }
-    let target_users: BTreeSet<(&str, &str)> = target_index
-        .users
-        .keys()
-        .map(|key| (key.pool_id.as_str(), key.user_id.as_str()))
-        .collect();
 
+    fn tenant(&self) -> Option<String> {
+        Some(self.target_tenant.clone())
+    }
+}
+
+/// The users placed in the target, and those held back.
+#[derive(Debug, Default)]
+pub(crate) struct Placed {
+    /// In source key order.
+    pub(crate) placements: Vec<Placement>,
+    pub(crate) held_back: Vec<Conflict>,
+}
+
+/// Places the source users (`candidates` of the migrated pools, in key order) in the target:
+/// matched by id or identifier, checked for ambiguities (every case an error), and held back
+/// where the target gives one of their identifiers to another user.
+pub(crate) fn place(
+    candidates: Vec<Candidate>,
+    target: &TargetView,
+    options: &MigrateOptions,
+) -> Result<Placed, MigrateError> {
     let mut problems = Vec::new();
-    let mut placements = Vec::new();
-    for (key, user) in &source_index.users {
-        if !selected(&key.pool_id) {
-            continue;
-        }
-        let target_pool = map_pool(&key.pool_id);
+    let mut placements = Vec::with_capacity(candidates.len());
+    let mut labels = Vec::with_capacity(candidates.len());
+    for candidate in candidates {
+        let key = &candidate.key;
+        let target_pool = options.target_pool(&key.pool_id);
         let mut target_id = key.user_id.clone();
         let mut matched_by = None;
         if options.match_by == MatchBy::Identifier {
-            let mut matches: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-            for (kind, natural) in identifier_keys(user) {
-                if !MATCH_TYPES.contains(&kind) {
+            let mut matches: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for (kind, natural) in &candidate.identifiers {
+                if !MATCH_TYPES.contains(&kind.as_str()) {
                     continue;
                 }
-                if let Some(holder) = target_holders.get(&(target_pool.as_str(), natural.clone())) {
+                let holder = target.holders.get(&(target_pool.clone(), natural.clone()));
+                if let Some(holder) = holder {
                     matches.entry(holder).or_default().push(natural);
                 }
             }
@@ -372,14 +463,16 @@ pub fn transform(
                 let found: Vec<String> = matches
                     .iter()
                     .map(|(holder, keys)| {
-                        let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
-                        format!("`{holder}` (by {})", list(&keys))
+                        let keys: Vec<String> =
+                            keys.iter().map(|k| format!("`{}`", shorten(k))).collect();
+                        format!("`{}` (by {})", shorten(holder), list(&keys))
                     })
                     .collect();
                 problems.push(format!(
-                    "source user {} matches {} users of target pool `{target_pool}`: {}",
+                    "source user {} matches {} users of target pool `{}`: {}",
                     describe_source(key),
                     matches.len(),
+                    shorten(&target_pool),
                     list(&found)
                 ));
                 continue;
@@ -397,117 +490,142 @@ pub fn transform(
                     .map(|kind| (*kind).to_string());
             }
         }
+        let placed_at = UserKey {
+            pool_id: target_pool,
+            user_id: target_id,
+        };
         let matched_by = matched_by.unwrap_or_else(|| {
-            if target_users.contains(&(target_pool.as_str(), target_id.as_str())) {
+            if target.users.contains(&placed_at) {
                 "id".into()
             } else {
                 "new".into()
             }
         });
+        labels.push(candidate.label);
         placements.push(Placement {
-            source: key.clone(),
-            aggregate: user,
-            target: UserKey {
-                pool_id: target_pool,
-                user_id: target_id,
-            },
+            source: candidate.key,
+            target: placed_at,
             matched_by,
+            row: candidate.row,
+            identifiers: candidate.identifiers,
         });
     }
-
-    // Two source users must not claim one identifier, nor one user, of a target pool.
-    let mut reported: BTreeSet<(UserKey, UserKey)> = BTreeSet::new();
-    let by_identifier = claimed_twice(&placements, |placement| {
-        identifier_keys(placement.aggregate)
-            .map(|(_, natural)| (placement.target.pool_id.clone(), natural))
-            .collect()
-    });
-    for ((pool, natural), claimants) in &by_identifier {
-        problems.push(format!(
-            "`{natural}` in target pool `{pool}` is claimed by source users {}",
-            sources(claimants)
-        ));
-        for first in claimants {
-            for second in claimants {
-                reported.insert((first.source.clone(), second.source.clone()));
-            }
-        }
-    }
-    let by_user = claimed_twice(&placements, |placement| vec![placement.target.clone()]);
-    for (target_key, claimants) in &by_user {
-        let unreported = claimants.iter().any(|first| {
-            claimants
-                .iter()
-                .any(|second| !reported.contains(&(first.source.clone(), second.source.clone())))
-        });
-        if unreported {
-            problems.push(format!(
-                "target user `{}` in pool `{}` is claimed by source users {}",
-                target_key.user_id,
-                target_key.pool_id,
-                sources(claimants)
-            ));
-        }
-    }
+    problems.extend(ambiguities(&placements));
     if !problems.is_empty() {
         return Err(MigrateError::Ambiguous { problems });
     }
 
     // A user whose identifier another target user holds would be refused by the import.
-    let mut held_back = Vec::new();
-    let mut held_keys = BTreeSet::new();
-    for placement in &placements {
+    let mut placed = Placed::default();
+    for (placement, label) in placements.into_iter().zip(labels) {
         let mut taken: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for (_, natural) in identifier_keys(placement.aggregate) {
-            let key = (placement.target.pool_id.as_str(), natural.clone());
-            if let Some(holder) = target_holders.get(&key) {
+        for (_, natural) in &placement.identifiers {
+            let key = (placement.target.pool_id.clone(), natural.clone());
+            if let Some(holder) = target.holders.get(&key) {
                 if *holder != placement.target.user_id {
                     taken
                         .entry(holder)
                         .or_default()
-                        .push(format!("`{natural}`"));
+                        .push(format!("`{}`", shorten(natural)));
                 }
             }
         }
-        if !taken.is_empty() {
-            let reasons: Vec<String> = taken
-                .iter()
-                .map(|(holder, keys)| {
-                    let verb = if keys.len() == 1 { "belongs" } else { "belong" };
-                    format!("{} {verb} to target user `{holder}`", list(keys))
-                })
-                .collect();
-            held_back.push(Conflict {
-                pool_id: placement.target.pool_id.clone(),
-                user_id: placement.target.user_id.clone(),
-                label: placement.aggregate.label(),
-                reason: list(&reasons),
+        if taken.is_empty() {
+            placed.placements.push(Placement {
+                identifiers: Vec::new(),
+                ..placement
             });
-            held_keys.insert(placement.source.clone());
+            continue;
+        }
+        let reasons: Vec<String> = taken
+            .iter()
+            .map(|(holder, keys)| {
+                let verb = if keys.len() == 1 { "belongs" } else { "belong" };
+                format!("{} {verb} to target user `{}`", list(keys), shorten(holder))
+            })
+            .collect();
+        placed.held_back.push(Conflict {
+            pool_id: placement.target.pool_id.clone(),
+            user_id: placement.target.user_id.clone(),
+            label,
+            reason: list(&reasons),
+        });
+    }
+    Ok(placed)
+}
+
+/// Two source users must not claim one identifier, nor one user, of a target pool.
+fn ambiguities(placements: &[Placement]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut reported: BTreeSet<(&UserKey, &UserKey)> = BTreeSet::new();
+    let by_identifier = claimed_twice(placements, |placement| {
+        placement
+            .identifiers
+            .iter()
+            .map(|(_, natural)| (placement.target.pool_id.clone(), natural.clone()))
+            .collect()
+    });
+    for ((pool, natural), claimants) in &by_identifier {
+        problems.push(format!(
+            "`{}` in target pool `{}` is claimed by source users {}",
+            shorten(natural),
+            shorten(pool),
+            sources(claimants)
+        ));
+        for first in claimants {
+            for second in claimants {
+                reported.insert((&first.source, &second.source));
+            }
         }
     }
-    placements.retain(|p| !held_keys.contains(&p.source));
+    let by_user = claimed_twice(placements, |placement| vec![placement.target.clone()]);
+    for (target_key, claimants) in &by_user {
+        let unreported = claimants.iter().any(|first| {
+            claimants
+                .iter()
+                .any(|second| !reported.contains(&(&first.source, &second.source)))
+        });
+        if unreported {
+            problems.push(format!(
+                "target user `{}` in pool `{}` is claimed by source users {}",
+                shorten(&target_key.user_id),
+                shorten(&target_key.pool_id),
+                sources(claimants)
+            ));
+        }
+    }
+    problems
+}
 
-    let mut migration = Migration {
-        held_back,
-        ..Migration::default()
-    };
-    let tenant = Some(options.target_tenant.clone());
-    let target_pool_records: BTreeMap<&str, &Pool> = target
-        .pools
+/// The pools the migration writes, one per target pool: the target's own if it has it, else
+/// the source's, renamed and moved to the target tenant (with a warning for a schema the
+/// target lacks). Fills `migration.pool_mapping`; returns the pools and their ids.
+pub(crate) fn migrate_pools(
+    source_pools: &[Pool],
+    target: (&[Pool], &[Schema]),
+    options: &MigrateOptions,
+    migration: &mut Migration,
+) -> (Vec<Pool>, BTreeSet<String>) {
+    let (target_pools, target_schemas) = target;
+    let source_pools: BTreeMap<&str, &Pool> = source_pools
         .iter()
         .filter_map(|pool| Some((pool.id.as_deref()?, pool)))
         .collect();
-    let mut written_pools = BTreeSet::new();
+    let target_pool_records: BTreeMap<&str, &Pool> = target_pools
+        .iter()
+        .filter_map(|pool| Some((pool.id.as_deref()?, pool)))
+        .collect();
+    let mut written = BTreeSet::new();
+    let mut pools = Vec::new();
     for (source_id, pool) in &source_pools {
-        if !selected(source_id) {
+        if !options.selects(source_id) {
             continue;
         }
-        let target_id = map_pool(source_id);
+        let target_id = options.target_pool(source_id);
         migration
             .pool_mapping
             .push((source_id.to_string(), target_id.clone()));
-        if !written_pools.insert(target_id.clone()) {
+        if !written.insert(target_id.clone()) {
             continue;
         }
         let record = match target_pool_records.get(target_id.as_str()) {
@@ -515,115 +633,79 @@ pub fn transform(
             None => {
                 let mut created = (*pool).clone();
                 created.id = Some(target_id.clone());
-                created.tenant_id = tenant.clone();
-                missing_schemas(&created, target, &options.target_tenant, &mut migration);
+                created.tenant_id = options.tenant();
+                missing_schemas(&created, target_schemas, &options.target_tenant, migration);
                 created
             }
         };
-        migration.desired.pools.push(record);
+        pools.push(record);
     }
-    // Users may name a pool the source does not list: their target pool is still in scope, so
-    // that the plan reports it if the target lacks it too, rather than skipping the users.
-    written_pools.extend(placements.iter().map(|p| p.target.pool_id.clone()));
-    migration.target_pools = written_pools.into_iter().collect();
-
-    let new_ids: BTreeMap<(&str, &str), &Placement<'_>> = placements
-        .iter()
-        .map(|p| ((p.source.pool_id.as_str(), p.source.user_id.as_str()), p))
-        .collect();
-    migrate_groups(
-        source,
-        target,
-        &new_ids,
-        &selected,
-        &map_pool,
-        &tenant,
-        &mut migration,
-    );
-
-    let desired = &mut migration.desired;
-    for placement in &placements {
-        let user = placement.aggregate;
-        let remapped = placement.source.user_id != placement.target.user_id;
-        let pool_id = Some(placement.target.pool_id.clone());
-        let user_id = Some(placement.target.user_id.clone());
-        let mut record = user.user.clone();
-        record.id = user_id.clone();
-        record.user_pool_id = pool_id.clone();
-        record.tenant_id = tenant.clone();
-        desired.users.push(record);
-        // A user that takes a target user's id takes its sub-records' ids too: left without an
-        // id, each is matched to the target's by natural key (or gets a derived id).
-        let owner = Owner {
-            user_id: &user_id,
-            pool_id: &pool_id,
-            tenant_id: &tenant,
-            remapped,
-        };
-        for identifier in &user.identifiers {
-            desired.user_identifiers.push(owner.adopt(identifier));
-        }
-        for address in &user.addresses {
-            desired.user_verifiable_addresses.push(owner.adopt(address));
-        }
-        for credential in &user.credentials {
-            let is_password = credential.kind.as_deref() == Some("password");
-            if is_password && options.credentials == CredentialPolicy::Drop {
-                continue;
-            }
-            let mut credential = owner.adopt(*credential);
-            if is_password && options.credentials == CredentialPolicy::ForceReset {
-                credential.state = Some(MUST_BE_RESET.into());
-                credential.expires_at = Some(EXPIRED_AT.into());
-            }
-            desired.user_credentials.push(credential);
-        }
-        // `drop` migrates no password; it does not take away the one a user already has in
-        // the target (which `--mode update` would otherwise remove with the rest of the user).
-        if options.credentials == CredentialPolicy::Drop {
-            let existing = target_index
-                .users
-                .get(&placement.target)
-                .map(|current| current.credentials.as_slice())
-                .unwrap_or_default();
-            desired.user_credentials.extend(
-                existing
-                    .iter()
-                    .filter(|c| c.kind.as_deref() == Some("password"))
-                    .map(|c| (*c).clone()),
-            );
-        }
-        migration.id_map.push(IdMapping {
-            source_pool: placement.source.pool_id.clone(),
-            source_user_id: placement.source.user_id.clone(),
-            target_pool: placement.target.pool_id.clone(),
-            target_user_id: placement.target.user_id.clone(),
-            matched_by: placement.matched_by.clone(),
-        });
-    }
-    migration.id_map.sort();
-    Ok(migration)
+    (pools, written)
 }
 
-/// The user a sub-record moves to, in the target.
-struct Owner<'a> {
-    user_id: &'a Option<String>,
-    pool_id: &'a Option<String>,
-    tenant_id: &'a Option<String>,
+/// The groups to carry: those of the migrated pools and any a migrated user belongs to
+/// (`member_groups`); a group the target has is kept as it is there.
+pub(crate) fn migrate_groups(
+    source_groups: &[InternalGroup],
+    target_groups: &[InternalGroup],
+    member_groups: &BTreeSet<String>,
+    options: &MigrateOptions,
+) -> Vec<InternalGroup> {
+    let target_groups: BTreeMap<&str, &InternalGroup> = target_groups
+        .iter()
+        .filter_map(|group| Some((group.id.as_deref()?, group)))
+        .collect();
+    let mut groups = Vec::new();
+    for group in source_groups {
+        let Some(id) = group.id.as_deref() else {
+            continue;
+        };
+        let in_selected_pool = group
+            .user_pool_id
+            .as_deref()
+            .is_some_and(|pool| options.selects(pool));
+        if !in_selected_pool && !member_groups.contains(id) {
+            continue;
+        }
+        let record = match target_groups.get(id) {
+            Some(existing) => (*existing).clone(),
+            None => {
+                let mut created = group.clone();
+                created.user_pool_id = group
+                    .user_pool_id
+                    .as_deref()
+                    .map(|pool| options.target_pool(pool));
+                created.tenant_id = options.tenant();
+                created
+            }
+        };
+        groups.push(record);
+    }
+    groups
+}
+
+/// The records of one placed user, rewritten for the target.
+pub(crate) struct Rehome<'a> {
+    user_id: Option<String>,
+    pool_id: Option<String>,
+    tenant_id: Option<String>,
     /// Whether the user takes another id: its sub-records then drop theirs, to be matched to the
     /// target user's by natural key (or to get a derived id).
     remapped: bool,
+    policy: CredentialPolicy,
+    placement: &'a Placement,
 }
 
 /// A sub-record of a user: identifier, verifiable address or credential.
-trait SubRecord: Clone {
-    fn rehome(&mut self, owner: &Owner<'_>);
+pub(crate) trait SubRecord {
+    /// Moves it to `owner`'s user.
+    fn rehome(&mut self, owner: &Rehome<'_>);
 }
 
 macro_rules! sub_record {
     ($($record:ty),*) => {$(
         impl SubRecord for $record {
-            fn rehome(&mut self, owner: &Owner<'_>) {
+            fn rehome(&mut self, owner: &Rehome<'_>) {
                 self.user_id = owner.user_id.clone();
                 self.user_pool_id = owner.pool_id.clone();
                 self.tenant_id = owner.tenant_id.clone();
@@ -637,30 +719,123 @@ macro_rules! sub_record {
 
 sub_record!(UserIdentifier, UserVerifiableAddress, UserCredential);
 
-impl Owner<'_> {
-    /// A copy of `record` that belongs to this user.
-    fn adopt<R: SubRecord>(&self, record: &R) -> R {
-        let mut record = record.clone();
+impl<'a> Rehome<'a> {
+    pub(crate) fn new(placement: &'a Placement, options: &MigrateOptions) -> Rehome<'a> {
+        Rehome {
+            user_id: Some(placement.target.user_id.clone()),
+            pool_id: Some(placement.target.pool_id.clone()),
+            tenant_id: options.tenant(),
+            remapped: placement.remapped(),
+            policy: options.credentials,
+            placement,
+        }
+    }
+
+    /// The user record, with the target's ids and tenant.
+    pub(crate) fn user(&self, mut user: User) -> User {
+        user.id = self.user_id.clone();
+        user.user_pool_id = self.pool_id.clone();
+        user.tenant_id = self.tenant_id.clone();
+        user
+    }
+
+    /// A sub-record of the user, moved to the target's user.
+    pub(crate) fn adopt<R: SubRecord>(&self, mut record: R) -> R {
         record.rehome(self);
         record
     }
+
+    /// A credential under the credential policy: `None` when it is left out.
+    pub(crate) fn credential(&self, credential: UserCredential) -> Option<UserCredential> {
+        let is_password = credential.kind.as_deref() == Some("password");
+        if is_password && self.policy == CredentialPolicy::Drop {
+            return None;
+        }
+        let mut credential = self.adopt(credential);
+        if is_password && self.policy == CredentialPolicy::ForceReset {
+            credential.state = Some(MUST_BE_RESET.into());
+            credential.expires_at = Some(EXPIRED_AT.into());
+        }
+        Some(credential)
+    }
+
+    /// A membership of the user, moved to the target's user.
+    pub(crate) fn member(&self, mut member: GroupMember) -> GroupMember {
+        member.user_id = Some(self.placement.target.user_id.clone());
+        member.user_pool_id = Some(self.placement.target.pool_id.clone());
+        member.tenant_id = self.tenant_id.clone();
+        member
+    }
+
+    /// Whether the target's password credentials of this user are kept: `drop` migrates no
+    /// password, but does not take away the one a user already has in the target (which
+    /// `--mode update` would otherwise remove with the rest of the user).
+    pub(crate) fn keeps_target_passwords(&self) -> bool {
+        self.policy == CredentialPolicy::Drop
+    }
+
+    /// A password credential the target has for this user, kept as it is, naming its user
+    /// whole (so that leaving the user out takes it too).
+    pub(crate) fn kept_password(&self, mut credential: UserCredential) -> UserCredential {
+        credential.user_id = self.user_id.clone();
+        credential.user_pool_id = self.pool_id.clone();
+        credential.tenant_id = self.tenant_id.clone();
+        credential
+    }
 }
 
-/// Carries the groups of the migrated pools (and any group a migrated user belongs to) and the
-/// memberships of the migrated users. Groups the target has are kept as they are there.
-fn migrate_groups(
+/// Turns the source export into the target's desired state, in memory; see the module docs.
+/// (`crate::sieve::migrate` does the same a record at a time, for exports too big to hold.)
+pub fn transform(
     source: &TenantDump,
     target: &TenantDump,
-    new_ids: &BTreeMap<(&str, &str), &Placement<'_>>,
-    selected: &dyn Fn(&str) -> bool,
-    map_pool: &dyn Fn(&str) -> String,
-    tenant: &Option<String>,
-    migration: &mut Migration,
-) {
-    let mut memberships = Vec::new();
+    options: &MigrateOptions,
+) -> Result<(Migration, TenantDump), MigrateError> {
+    let source_pool_ids: BTreeSet<&str> = source
+        .pools
+        .iter()
+        .filter_map(|pool| pool.id.as_deref())
+        .collect();
+    check_pool_flags(&source_pool_ids, options)?;
+    let source_index = TenantIndex::build(source);
+    if !source_index.problems.is_empty() {
+        return Err(MigrateError::Source {
+            problems: source_index.problems,
+        });
+    }
+    let target_index = TenantIndex::build(target);
+    let candidates = source_index
+        .users
+        .iter()
+        .filter(|(key, _)| options.selects(&key.pool_id))
+        .map(|(key, user)| Candidate::of(key, user))
+        .collect();
+    let placed = place(candidates, &TargetView::of(&target_index), options)?;
+
+    let mut migration = Migration {
+        held_back: placed.held_back,
+        ..Migration::default()
+    };
+    let mut desired = TenantDump::default();
+    let (pools, mut written) = migrate_pools(
+        &source.pools,
+        (&target.pools, &target.schemas),
+        options,
+        &mut migration,
+    );
+    desired.pools = pools;
+    // Users may name a pool the source does not list: their target pool is still in scope, so
+    // that the plan reports it if the target lacks it too, rather than skipping the users.
+    written.extend(placed.placements.iter().map(|p| p.target.pool_id.clone()));
+    migration.target_pools = written.into_iter().collect();
+
+    let by_source: BTreeMap<&UserKey, &Placement> =
+        placed.placements.iter().map(|p| (&p.source, p)).collect();
+    let pool_of_user: BTreeMap<&str, &str> = by_source
+        .keys()
+        .map(|key| (key.user_id.as_str(), key.pool_id.as_str()))
+        .collect();
     let mut member_groups = BTreeSet::new();
-    let pool_of_user: BTreeMap<&str, &str> =
-        new_ids.keys().map(|(pool, id)| (*id, *pool)).collect();
     for member in &source.group_members {
         let Some(user_id) = member.user_id.as_deref() else {
             continue;
@@ -670,49 +845,67 @@ fn migrate_groups(
             .as_deref()
             .or_else(|| pool_of_user.get(user_id).copied())
             .unwrap_or_default();
-        let Some(placement) = new_ids.get(&(pool, user_id)) else {
+        let key = UserKey {
+            pool_id: pool.to_string(),
+            user_id: user_id.to_string(),
+        };
+        let Some(placement) = by_source.get(&key) else {
             continue;
         };
-        let mut member = member.clone();
-        member.user_id = Some(placement.target.user_id.clone());
-        member.user_pool_id = Some(placement.target.pool_id.clone());
-        member.tenant_id = tenant.clone();
         if let Some(group) = member.group_id.as_deref() {
             member_groups.insert(group.to_string());
         }
-        memberships.push(member);
+        let rehome = Rehome::new(placement, options);
+        desired.group_members.push(rehome.member(member.clone()));
     }
-    let target_groups: BTreeMap<&str, &InternalGroup> = target
-        .groups
-        .iter()
-        .filter_map(|group| Some((group.id.as_deref()?, group)))
-        .collect();
-    for group in &source.groups {
-        let Some(id) = group.id.as_deref() else {
-            continue;
-        };
-        let in_selected_pool = group.user_pool_id.as_deref().is_some_and(selected);
-        if !in_selected_pool && !member_groups.contains(id) {
-            continue;
+    desired.groups = migrate_groups(&source.groups, &target.groups, &member_groups, options);
+
+    for placement in &placed.placements {
+        let user = &source_index.users[&placement.source];
+        let rehome = Rehome::new(placement, options);
+        desired.users.push(rehome.user(user.user.clone()));
+        for identifier in &user.identifiers {
+            desired
+                .user_identifiers
+                .push(rehome.adopt((*identifier).clone()));
         }
-        let record = match target_groups.get(id) {
-            Some(existing) => (*existing).clone(),
-            None => {
-                let mut created = group.clone();
-                created.user_pool_id = group.user_pool_id.as_deref().map(map_pool);
-                created.tenant_id = tenant.clone();
-                created
-            }
-        };
-        migration.desired.groups.push(record);
+        for address in &user.addresses {
+            desired
+                .user_verifiable_addresses
+                .push(rehome.adopt((*address).clone()));
+        }
+        for credential in &user.credentials {
+            desired
+                .user_credentials
+                .extend(rehome.credential((*credential).clone()));
+        }
+        if rehome.keeps_target_passwords() {
+            let existing = target_index
+                .users
+                .get(&placement.target)
+                .map(|current| current.credentials.as_slice())
+                .unwrap_or_default();
+            desired.user_credentials.extend(
+                existing
+                    .iter()
+                    .filter(|c| c.kind.as_deref() == Some("password"))
+                    .map(|c| rehome.kept_password((*c).clone())),
+            );
+        }
+        migration.id_map.push(placement.mapping());
     }
-    migration.desired.group_members = memberships;
+    migration.id_map.sort();
+    Ok((migration, desired))
 }
 
 /// Warns when a pool to create names a schema the target does not have.
-fn missing_schemas(pool: &Pool, target: &TenantDump, tenant: &str, migration: &mut Migration) {
-    let known: BTreeSet<&str> = target
-        .schemas
+fn missing_schemas(
+    pool: &Pool,
+    target_schemas: &[Schema],
+    tenant: &str,
+    migration: &mut Migration,
+) {
+    let known: BTreeSet<&str> = target_schemas
         .iter()
         .filter_map(|schema| schema.id.as_deref())
         .collect();
@@ -720,8 +913,10 @@ fn missing_schemas(pool: &Pool, target: &TenantDump, tenant: &str, migration: &m
         if let Some(schema) = pool.extra.get(field).and_then(|v| v.as_str()) {
             if !known.contains(schema) {
                 migration.warnings.push(format!(
-                    "pool `{}` to create names schema `{schema}` in `{field}`, which tenant `{tenant}` does not have",
-                    pool.id.as_deref().unwrap_or_default()
+                    "pool `{}` to create names schema `{}` in `{field}`, which tenant `{}` does not have",
+                    shorten(pool.id.as_deref().unwrap_or_default()),
+                    shorten(schema),
+                    shorten(tenant)
                 ));
             }
         }
@@ -786,6 +981,36 @@ mod tests {
 
     fn dump(value: serde_json::Value) -> TenantDump {
         serde_json::from_value(value).unwrap()
+    }
+
+    /// A migration and its desired state, as [`super::transform`] returns them.
+    #[derive(Debug)]
+    struct Whole {
+        migration: Migration,
+        desired: TenantDump,
+    }
+
+    impl std::ops::Deref for Whole {
+        type Target = Migration;
+        fn deref(&self) -> &Migration {
+            &self.migration
+        }
+    }
+
+    impl Whole {
+        fn leave_out(&mut self, users: &BTreeSet<UserKey>) {
+            self.migration.leave_out(users);
+            super::leave_out(&mut self.desired, users);
+        }
+    }
+
+    fn transform(
+        source: &TenantDump,
+        target: &TenantDump,
+        options: &MigrateOptions,
+    ) -> Result<Whole, MigrateError> {
+        super::transform(source, target, options)
+            .map(|(migration, desired)| Whole { migration, desired })
     }
 
     fn source() -> TenantDump {
@@ -956,7 +1181,10 @@ mod tests {
             .iter()
             .filter(|c| c.kind.as_deref() == Some("password"))
             .collect();
-        assert_eq!(passwords, [&target.user_credentials[0]]);
+        // Kept as the target has it, naming its user and the target tenant like every record.
+        let mut kept = target.user_credentials[0].clone();
+        kept.tenant_id = Some("dst".into());
+        assert_eq!(passwords, [&kept]);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! the sub-records' `user_id`/`user_pool_id`) are dropped; `null`, `{}` and `[]` are the same as
 //! absent. Pure functions of data: no I/O, no clock.
 
-use crate::index::{Problem, UserAggregate};
+use crate::index::{Problem, UserAggregate, shorten};
 use crate::model::{Object, User, UserCredential, UserIdentifier, UserVerifiableAddress};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -343,7 +343,12 @@ fn sub_record_keys(user: &UserAggregate<'_>) -> SubRecordKeys {
 
 fn key_problems(user: &UserAggregate<'_>, keys: &SubRecordKeys) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let record = || format!("user `{}`", user.user.id.as_deref().unwrap_or_default());
+    let record = || {
+        format!(
+            "user `{}`",
+            shorten(user.user.id.as_deref().unwrap_or_default())
+        )
+    };
     let mut report = |field: &str, message: String| {
         problems.push(Problem {
             record: record(),
@@ -356,7 +361,7 @@ fn key_problems(user: &UserAggregate<'_>, keys: &SubRecordKeys) -> Vec<Problem> 
         if !seen.insert(key) {
             report(
                 "user_identifiers",
-                format!("identifier `{key}` appears twice"),
+                format!("identifier `{}` appears twice", shorten(key)),
             );
         }
     }
@@ -365,7 +370,7 @@ fn key_problems(user: &UserAggregate<'_>, keys: &SubRecordKeys) -> Vec<Problem> 
         if !seen.insert(key) {
             report(
                 "user_verifiable_addresses",
-                format!("verifiable address `{key}` appears twice"),
+                format!("verifiable address `{}` appears twice", shorten(key)),
             );
         }
     }
@@ -375,7 +380,8 @@ fn key_problems(user: &UserAggregate<'_>, keys: &SubRecordKeys) -> Vec<Problem> 
             report(
                 "user_credentials",
                 format!(
-                    "several `{key}` credentials without ids: give each an `id` to tell them apart"
+                    "several `{}` credentials without ids: give each an `id` to tell them apart",
+                    shorten(key)
                 ),
             );
         }
@@ -500,6 +506,88 @@ impl IgnorePath {
     /// Removes what this path matches from `value`; returns whether anything was removed.
     pub fn remove_from(&self, value: &mut Value) -> bool {
         remove_path(value, &self.segments)
+    }
+}
+
+/// What an ignore path removes, by the part of a normalized user that holds it: the user
+/// record's own fields, the entries of one sub-record kind, or the group memberships. Applied
+/// part by part (as the sieve does, record by record), the targets of a path remove what
+/// [`IgnorePath::remove_from`] removes from the whole user, and match where it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoreTarget<'a> {
+    /// The user record's normalized fields: [`remove_path`] with these segments.
+    UserFields(&'a [String]),
+    /// Entries under [`IDENTIFIERS`], [`ADDRESSES`] or [`CREDENTIALS`]: those keyed `key` (all
+    /// when `None`), and what happens to each.
+    Entries {
+        /// Which kind of sub-record.
+        container: &'static str,
+        /// The natural key, or `None` for every entry.
+        key: Option<&'a str>,
+        /// What the path does to a matching entry.
+        effect: EntryEffect<'a>,
+    },
+    /// Every group membership (`/groups`).
+    Groups,
+}
+
+/// What an ignore path does to a sub-record's entry, which always holds an `id` (its own, the
+/// matched one or a derived one) beside its other fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryEffect<'a> {
+    /// The entry leaves the user (the path ends at it, or clears it with `*`).
+    Remove,
+    /// Its `id` is not compared.
+    IgnoreId,
+    /// [`remove_path`] inside its fields other than `id` (whose value is a string, which no
+    /// longer path enters).
+    Inside(&'a [String]),
+}
+
+impl IgnorePath {
+    /// Where this path removes something; see [`IgnoreTarget`].
+    pub fn targets(&self) -> Vec<IgnoreTarget<'_>> {
+        let Some((first, rest)) = self.segments.split_first() else {
+            return Vec::new();
+        };
+        let entries = |container: &'static str| {
+            let Some((key, inside)) = rest.split_first() else {
+                return Some(IgnoreTarget::Entries {
+                    container,
+                    key: None,
+                    effect: EntryEffect::Remove,
+                });
+            };
+            let effect = match inside {
+                [] => EntryEffect::Remove,
+                [only] if only == "*" => EntryEffect::Remove,
+                [only] if only == "id" => EntryEffect::IgnoreId,
+                [first, ..] if first == "id" => return None,
+                inside => EntryEffect::Inside(inside),
+            };
+            Some(IgnoreTarget::Entries {
+                container,
+                key: (key != "*").then_some(key.as_str()),
+                effect,
+            })
+        };
+        let groups = rest.is_empty().then_some(IgnoreTarget::Groups);
+        match first.as_str() {
+            "*" => std::iter::once(Some(IgnoreTarget::UserFields(&self.segments)))
+                .chain([IDENTIFIERS, ADDRESSES, CREDENTIALS].map(entries))
+                .chain([groups])
+                .flatten()
+                .collect(),
+            IDENTIFIERS | ADDRESSES | CREDENTIALS => {
+                let container = [IDENTIFIERS, ADDRESSES, CREDENTIALS]
+                    .into_iter()
+                    .find(|container| container == first)
+                    .unwrap_or(IDENTIFIERS);
+                entries(container).into_iter().collect()
+            }
+            GROUPS => groups.into_iter().collect(),
+            _ => vec![IgnoreTarget::UserFields(&self.segments)],
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! from what was reviewed.
 
 use crate::diff::PlanScope;
+use crate::index::shorten;
 use crate::plan::{Action, Plan, Summary};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -181,16 +182,21 @@ impl PlanFile {
             match now.get(key) {
                 None => reasons.push(format!(
                     "user `{}` in pool `{}` no longer needs a change",
-                    key.1, key.0
+                    shorten(key.1),
+                    shorten(key.0)
                 )),
                 Some(change) if change.action != planned.action => reasons.push(format!(
                     "user `{}` in pool `{}` was planned as {:?} but now needs {:?}",
-                    key.1, key.0, planned.action, change.action
+                    shorten(key.1),
+                    shorten(key.0),
+                    planned.action,
+                    change.action
                 )),
                 Some(change) if change.current_sha256 != planned.current_sha256 => {
                     reasons.push(format!(
                         "user `{}` in pool `{}` changed in the tenant since the plan",
-                        key.1, key.0
+                        shorten(key.1),
+                        shorten(key.0)
                     ))
                 }
                 Some(_) => {}
@@ -199,7 +205,8 @@ impl PlanFile {
         for key in now.keys().filter(|key| !saved.contains_key(*key)) {
             reasons.push(format!(
                 "user `{}` in pool `{}` changed in the tenant since the plan",
-                key.1, key.0
+                shorten(key.1),
+                shorten(key.0)
             ));
         }
         let fresh_pools: Vec<PlannedRecord> = fresh

@@ -5,7 +5,7 @@
 //! words are marked `[-old-]{+new+}`. Renderers never see secrets: the plan holds none.
 
 use crate::SENSITIVE;
-use crate::index::shorten;
+use crate::index::{shorten, shorten_to};
 use crate::plan::{Action, FieldChange, Plan, RecordChange, UserChange, UserRef};
 use crate::report::ApplyReport;
 use owo_colors::{OwoColorize, Style};
@@ -44,18 +44,7 @@ impl Default for TextOptions {
 /// Strings longer than this are shown as an inline word diff rather than as two values.
 const LONG_STRING: usize = 60;
 
-/// Formats a count with thousands separators: `1,204`.
-pub fn thousands(count: usize) -> String {
-    let digits = count.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (position, digit) in digits.chars().enumerate() {
-        if position > 0 && (digits.len() - position) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
+pub use crate::index::thousands;
 
 /// `1 user`, `2 users`, with thousands separators.
 pub fn count_noun(count: usize, singular: &str, plural: &str) -> String {
@@ -162,7 +151,7 @@ pub fn render_text(plan: &Plan, out: &mut dyn Write, options: &TextOptions) -> i
         writeln!(
             out,
             "{}: {} to create, {} to update{deleting}",
-            painter.bold(&format!("Pool `{pool_id}`")),
+            painter.bold(&format!("Pool `{}`", shorten(pool_id))),
             thousands(creates),
             thousands(updates)
         )?;
@@ -296,14 +285,14 @@ fn write_record_change(
     let name = change
         .name
         .as_ref()
-        .map(|name| format!(" ({name})"))
+        .map(|name| format!(" ({})", shorten(name)))
         .unwrap_or_default();
     let verb = verb(change.action);
     writeln!(
         out,
         "  {} {kind} `{}`{name} {verb}",
         painter.sign(change.action),
-        change.id
+        shorten(&change.id)
     )?;
     for field in &change.fields {
         write_field(out, painter, field)?;
@@ -311,13 +300,20 @@ fn write_record_change(
     Ok(())
 }
 
-/// Shows a value compactly: JSON, except the redaction marker, which is shown bare.
+/// Shows a value compactly: JSON (cut short with its size when long, see [`shorten`]), except
+/// the redaction marker, which is shown bare.
 fn show(value: &Value) -> String {
     match value {
         Value::String(text) if text == SENSITIVE => SENSITIVE.to_string(),
-        other => other.to_string(),
+        other => shorten_to(&other.to_string(), PLAN_LINE).into_owned(),
     }
 }
+
+/// How many characters of a path or a value a plan line shows.
+const PLAN_LINE: usize = 512;
+
+/// Strings longer than this are shown cut, rather than diffed line by line or word by word.
+const DIFFED_STRING: usize = 16 * 1024;
 
 fn write_field(out: &mut dyn Write, painter: &Painter, field: &FieldChange) -> io::Result<()> {
     const INDENT: &str = "      ";
@@ -326,20 +322,26 @@ fn write_field(out: &mut dyn Write, painter: &Painter, field: &FieldChange) -> i
             out,
             "{INDENT}{} {} = {}",
             painter.added("+"),
-            field.path,
+            shorten_to(&field.path, PLAN_LINE),
             show(after)
         ),
         (Some(before), None) => writeln!(
             out,
             "{INDENT}{} {} = {}",
             painter.removed("-"),
-            field.path,
+            shorten_to(&field.path, PLAN_LINE),
             show(before)
         ),
         (Some(Value::String(before)), Some(Value::String(after)))
-            if before.contains('\n') || after.contains('\n') =>
+            if (before.contains('\n') || after.contains('\n'))
+                && before.len().max(after.len()) <= DIFFED_STRING =>
         {
-            writeln!(out, "{INDENT}{} {}:", painter.changed("~"), field.path)?;
+            writeln!(
+                out,
+                "{INDENT}{} {}:",
+                painter.changed("~"),
+                shorten_to(&field.path, PLAN_LINE)
+            )?;
             let diff = TextDiff::configure()
                 .algorithm(similar::Algorithm::Patience)
                 .diff_lines(before, after);
@@ -362,7 +364,8 @@ fn write_field(out: &mut dyn Write, painter: &Painter, field: &FieldChange) -> i
             Ok(())
         }
         (Some(Value::String(before)), Some(Value::String(after)))
-            if before.len() > LONG_STRING || after.len() > LONG_STRING =>
+            if (before.len() > LONG_STRING || after.len() > LONG_STRING)
+                && before.len().max(after.len()) <= DIFFED_STRING =>
         {
             let diff = TextDiff::configure()
                 .algorithm(similar::Algorithm::Patience)
@@ -383,7 +386,7 @@ fn write_field(out: &mut dyn Write, painter: &Painter, field: &FieldChange) -> i
                 out,
                 "{INDENT}{} {}: \"{inline}\"",
                 painter.changed("~"),
-                field.path
+                shorten_to(&field.path, PLAN_LINE)
             )
         }
         (Some(before), Some(after)) => {
@@ -392,14 +395,14 @@ fn write_field(out: &mut dyn Write, painter: &Painter, field: &FieldChange) -> i
                     out,
                     "{INDENT}{} {} = {SENSITIVE}",
                     painter.changed("~"),
-                    field.path
+                    shorten_to(&field.path, PLAN_LINE)
                 )
             } else {
                 writeln!(
                     out,
                     "{INDENT}{} {}: {} -> {}",
                     painter.changed("~"),
-                    field.path,
+                    shorten_to(&field.path, PLAN_LINE),
                     painter.removed(&show(before)),
                     painter.added(&show(after))
                 )
@@ -529,8 +532,8 @@ pub fn render_apply_report(report: &ApplyReport, out: &mut dyn Write) -> io::Res
             out,
             "  {} user `{}`{label} in pool `{}`: {}",
             user.action.sign(),
-            user.user_id,
-            user.pool_id,
+            shorten(&user.user_id),
+            shorten(&user.pool_id),
             user.reason
         )?;
     }

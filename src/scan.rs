@@ -99,6 +99,49 @@ pub enum ScanError<E> {
 /// How much is read from a reader at a time.
 pub const CHUNK: usize = 8 << 20;
 
+/// The deepest nesting serde_json reads, counted from the document's root: it refuses the 128th
+/// level. A piece parsed on its own starts below that root (a record two levels down, a field
+/// one), so a piece is checked with [`too_deep`] before its own parse is trusted.
+pub const MAX_NESTING: usize = 127;
+
+/// How deep `bytes` (one JSON value) nests: 0 for a scalar, 1 for `[]`.
+pub fn nesting(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut at) = (0usize, 0usize, 0usize);
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => loop {
+                at += 1;
+                match memchr::memchr2(b'"', b'\\', bytes.get(at..).unwrap_or_default()) {
+                    Some(found) if bytes[at + found] == b'\\' => at += found + 1,
+                    Some(found) => {
+                        at += found;
+                        break;
+                    }
+                    // Unterminated: the parse refuses it anyway.
+                    None => return deepest,
+                }
+            },
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        at += 1;
+    }
+    deepest
+}
+
+/// Whether `bytes` (one JSON value), `depth` levels into a document, nests deeper than serde_json
+/// reads a document ([`MAX_NESTING`]): then it may parse on its own and still make the whole
+/// document fail.
+pub fn too_deep(bytes: &[u8], depth: usize) -> bool {
+    // The count of opening brackets bounds the depth and is quick to take.
+    let bound = memchr::memchr2_iter(b'{', b'[', bytes).count();
+    depth + bound > MAX_NESTING && depth + nesting(bytes) > MAX_NESTING
+}
+
 /// Scans a whole document held in memory.
 pub fn scan_slice<E>(
     bytes: &[u8],
@@ -441,14 +484,14 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::{Value, json};
 
     /// A reader that hands out `step` bytes per call, to put chunk edges everywhere.
-    struct Trickle<'a> {
-        bytes: &'a [u8],
-        step: usize,
+    pub(crate) struct Trickle<'a> {
+        pub(crate) bytes: &'a [u8],
+        pub(crate) step: usize,
     }
 
     impl Read for Trickle<'_> {

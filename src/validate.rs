@@ -5,9 +5,10 @@
 //! pool, sub-records of missing users, users of unknown pools, and malformed e-mail and E.164
 //! values. JSON syntax and field types are checked earlier, by [`crate::load`]. Pure: no I/O.
 
-use crate::index::{Problem, TenantIndex, record_name};
+use crate::index::{Problem, TenantIndex, record_name, shorten, thousands};
 use crate::model::{
-    TenantDump, User, UserCredential, UserIdentifier, UserVerifiableAddress, enum_values,
+    InternalGroup, Pool, TenantDump, User, UserCredential, UserIdentifier, UserVerifiableAddress,
+    enum_values,
 };
 use crate::normalize::{natural_key, user_problems};
 use std::collections::{BTreeSet, HashMap};
@@ -81,7 +82,7 @@ impl Checker {
             self.report(
                 record,
                 field,
-                format!("`{value}` is not one of {}", allowed.join(", ")),
+                format!("`{}` is not one of {}", shorten(value), allowed.join(", ")),
             );
         }
     }
@@ -107,7 +108,7 @@ impl Checker {
             self.report(
                 name,
                 "identifier",
-                format!("is longer than {MAX_ID_LENGTH} bytes"),
+                format!("is longer than {} bytes", thousands(MAX_ID_LENGTH)),
             );
         }
         self.require(name, "type", identifier.kind.is_some());
@@ -163,6 +164,32 @@ impl Checker {
         );
     }
 
+    /// The checks of the `pools` records, duplicate ids included; returns the ids listed.
+    pub fn pools<'p>(&mut self, pools: &'p [Pool]) -> BTreeSet<&'p str> {
+        let mut pool_ids: BTreeSet<&str> = BTreeSet::new();
+        for (position, pool) in pools.iter().enumerate() {
+            let name = Name::new("pools", position, pool.id.as_deref());
+            self.require(name, "id", pool.id.is_some());
+            self.check_id(name, "id", pool.id.as_deref());
+            self.require(name, "name", pool.name.is_some());
+            if let Some(id) = pool.id.as_deref() {
+                if !pool_ids.insert(id) {
+                    self.report(name, "id", format!("duplicate pool id `{}`", shorten(id)));
+                }
+            }
+        }
+        pool_ids
+    }
+
+    /// The checks of the `groups` records.
+    pub fn groups(&mut self, groups: &[InternalGroup]) {
+        for (position, group) in groups.iter().enumerate() {
+            let name = Name::new("groups", position, group.id.as_deref());
+            self.require(name, "id", group.id.is_some());
+            self.require(name, "user_pool_id", group.user_pool_id.is_some());
+        }
+    }
+
     /// E-mail and mobile values must look like an e-mail address and an E.164 number.
     fn check_value(
         &mut self,
@@ -173,13 +200,18 @@ impl Checker {
     ) {
         let Some(value) = value else { return };
         match kind {
-            Some("email") if !is_email(value) => {
-                self.report(record, field, format!("`{value}` is not an e-mail address"))
-            }
+            Some("email") if !is_email(value) => self.report(
+                record,
+                field,
+                format!("`{}` is not an e-mail address", shorten(value)),
+            ),
             Some("mobile") if !is_e164(value) => self.report(
                 record,
                 field,
-                format!("`{value}` is not an E.164 phone number (like `+14155550100`)"),
+                format!(
+                    "`{}` is not an E.164 phone number (like `+14155550100`)",
+                    shorten(value)
+                ),
             ),
             _ => {}
         }
@@ -195,8 +227,9 @@ fn id_problem(id: &str) -> Option<String> {
         Some("is empty".into())
     } else if id.len() > MAX_ID_LENGTH {
         Some(format!(
-            "is {} bytes long; ids are at most {MAX_ID_LENGTH}",
-            id.len()
+            "is {} bytes long; ids are at most {}",
+            thousands(id.len()),
+            thousands(MAX_ID_LENGTH)
         ))
     } else if id.chars().any(char::is_control) {
         Some("contains a control character".into())
@@ -228,38 +261,55 @@ pub fn is_e164(value: &str) -> bool {
         && !digits.starts_with('0')
 }
 
+/// A user of a pool that is neither in the file's `pools` nor known to be in the tenant.
+pub(crate) fn unknown_pool(position: usize, user_id: Option<&str>, pool: &str) -> Problem {
+    let pool = shorten(pool);
+    Problem {
+        record: record_name("users", position, user_id),
+        field: Some("user_pool_id".into()),
+        message: format!(
+            "pool `{pool}` is not in the file's `pools`; add it there, or pass `--pool {pool}` \
+             if it exists in the tenant"
+        ),
+    }
+}
+
+/// An identifier (at its position) that another user's identifier (`holder`, at its position)
+/// already holds in `pool`.
+pub(crate) fn held_twice(
+    (position, identifier): (usize, &UserIdentifier),
+    (holder_position, holder): (usize, &UserIdentifier),
+    pool: &str,
+) -> Problem {
+    let key = natural_key(identifier.kind.as_deref(), identifier.identifier.as_deref());
+    let holder_name = record_name("user_identifiers", holder_position, holder.id.as_deref());
+    Problem {
+        record: record_name("user_identifiers", position, identifier.id.as_deref()),
+        field: Some("identifier".into()),
+        message: format!(
+            "`{}` is already held by user `{}` ({holder_name}) in pool `{}`",
+            shorten(&key),
+            shorten(holder.user_id.as_deref().unwrap_or_default()),
+            shorten(pool)
+        ),
+    }
+}
+
 /// Returns every problem of `dump`.
 pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
     let mut checker = Checker::default();
 
-    let mut pool_ids: BTreeSet<&str> = BTreeSet::new();
-    for (position, pool) in dump.pools.iter().enumerate() {
-        let name = Name::new("pools", position, pool.id.as_deref());
-        checker.require(name, "id", pool.id.is_some());
-        checker.check_id(name, "id", pool.id.as_deref());
-        checker.require(name, "name", pool.name.is_some());
-        if let Some(id) = pool.id.as_deref() {
-            if !pool_ids.insert(id) {
-                checker.report(name, "id", format!("duplicate pool id `{id}`"));
-            }
-        }
-    }
+    let pool_ids = checker.pools(&dump.pools);
     let pool_known =
         |pool: &str| pool_ids.contains(pool) || options.known_pools.iter().any(|p| p == pool);
 
     for (position, user) in dump.users.iter().enumerate() {
         checker.user(position, user);
-        let name = Name::new("users", position, user.id.as_deref());
         if let Some(pool) = user.user_pool_id.as_deref() {
             if !pool_known(pool) {
-                checker.report(
-                    name,
-                    "user_pool_id",
-                    format!(
-                        "pool `{pool}` is not in the file's `pools`; add it there, or pass \
-                         `--pool {pool}` if it exists in the tenant"
-                    ),
-                );
+                checker
+                    .problems
+                    .push(unknown_pool(position, user.id.as_deref(), pool));
             }
         }
     }
@@ -270,10 +320,9 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
         .iter()
         .filter_map(|user| Some((user.id.as_deref()?, user.user_pool_id.as_deref()?)))
         .collect();
-    let mut holders: HashMap<(&str, String), (&str, Name<'_>)> = HashMap::new();
+    let mut holders: HashMap<(&str, String), (&str, usize)> = HashMap::new();
     for (position, identifier) in dump.user_identifiers.iter().enumerate() {
         checker.identifier(position, identifier);
-        let name = Name::new("user_identifiers", position, identifier.id.as_deref());
         let pool = identifier
             .user_pool_id
             .as_deref()
@@ -285,16 +334,14 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
         ) {
             let key = natural_key(identifier.kind.as_deref(), identifier.identifier.as_deref());
             match holders.get(&(pool, key.clone())) {
-                Some((other_user, other_name)) if *other_user != user_id => checker.report(
-                    name,
-                    "identifier",
-                    format!(
-                        "`{key}` is already held by user `{other_user}` ({other_name}) in pool `{pool}`"
-                    ),
-                ),
+                Some((other_user, holder)) if *other_user != user_id => {
+                    let holder = (*holder, &dump.user_identifiers[*holder]);
+                    let problem = held_twice((position, identifier), holder, pool);
+                    checker.problems.push(problem);
+                }
                 Some(_) => {}
                 None => {
-                    holders.insert((pool, key), (user_id, name));
+                    holders.insert((pool, key), (user_id, position));
                 }
             }
         }
@@ -308,11 +355,7 @@ pub fn validate(dump: &TenantDump, options: &ValidateOptions) -> Vec<Problem> {
         checker.credential(position, credential);
     }
 
-    for (position, group) in dump.groups.iter().enumerate() {
-        let name = Name::new("groups", position, group.id.as_deref());
-        checker.require(name, "id", group.id.is_some());
-        checker.require(name, "user_pool_id", group.user_pool_id.is_some());
-    }
+    checker.groups(&dump.groups);
 
     // Grouping into users finds duplicate and missing user ids and orphan sub-records; each
     // user's keys show sub-records that repeat within it.

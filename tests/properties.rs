@@ -6,6 +6,8 @@ use poolsync::import::{build_batches, merge_update};
 use poolsync::model::{
     GroupMember, Pool, SecretValue, TenantDump, User, UserCredential, UserIdentifier,
 };
+use poolsync::render::TextOptions;
+use poolsync::sieve::{Detail, SieveOptions};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -255,6 +257,26 @@ fn sieve_plan_checked(
     options: &DiffOptions,
     check_desired: bool,
 ) -> Result<(serde_json::Value, poolsync::sieve::SieveStats), String> {
+    sieve_plan_with(current, desired, options, |sieve| SieveOptions {
+        check_desired,
+        ..sieve
+    })
+    .map(|sifted| (serde_json::to_value(&sifted.plan).unwrap(), sifted.stats))
+    .map_err(|error| match error {
+        poolsync::sieve::PlanError::Diff(error) => format!("{error}: {:?}", error.problems),
+        poolsync::sieve::PlanError::Desired(problems) => format!("invalid: {problems:?}"),
+        other => other.to_string(),
+    })
+}
+
+/// The sieve's plan of two documents (the desired one written pretty), with `settings` made
+/// of the plain settings for `options`.
+fn sieve_plan_with<'o>(
+    current: &TenantDump,
+    desired: &TenantDump,
+    options: &'o DiffOptions,
+    settings: impl FnOnce(SieveOptions<'o>) -> SieveOptions<'o>,
+) -> Result<poolsync::sieve::Sifted, poolsync::sieve::PlanError> {
     let current_bytes = serde_json::to_vec(current).unwrap();
     let desired_bytes = serde_json::to_vec_pretty(desired).unwrap();
     poolsync::sieve::plan(
@@ -266,17 +288,14 @@ fn sieve_plan_checked(
             name: "desired",
             bytes: &desired_bytes,
         },
-        poolsync::sieve::SieveOptions {
-            check_desired,
-            ..poolsync::sieve::SieveOptions::new(options)
-        },
+        settings(SieveOptions::new(options)),
     )
-    .map(|sifted| (serde_json::to_value(&sifted.plan).unwrap(), sifted.stats))
-    .map_err(|error| match error {
-        poolsync::sieve::PlanError::Diff(error) => format!("{error}: {:?}", error.problems),
-        poolsync::sieve::PlanError::Desired(problems) => format!("invalid: {problems:?}"),
-        other => other.to_string(),
-    })
+}
+
+fn rendered(plan: &poolsync::plan::Plan, options: &TextOptions) -> String {
+    let mut out = Vec::new();
+    poolsync::render::render_text(plan, &mut out, options).unwrap();
+    String::from_utf8(out).unwrap()
 }
 
 fn options_for(choice: u8) -> DiffOptions {
@@ -286,7 +305,20 @@ fn options_for(choice: u8) -> DiffOptions {
             .map(|p| poolsync::normalize::IgnorePath::parse(p).unwrap())
             .collect()
     };
-    match choice % 6 {
+    match choice % 9 {
+        6 => DiffOptions {
+            ignore: ignore(&["/*/name", "/*/*/verified", "/identifiers/*/id"]),
+            ..DiffOptions::default()
+        },
+        7 => DiffOptions {
+            ignore: ignore(&["/*", "/payload"]),
+            ..DiffOptions::default()
+        },
+        8 => DiffOptions {
+            ignore: ignore(&["/credentials/password/*", "/*/email:a@x.io", "/groups/g1"]),
+            pools: vec!["p0".into(), "pool-0".into()],
+            ..DiffOptions::default()
+        },
         0 => DiffOptions::default(),
         1 => DiffOptions {
             ignore: ignore(&["/payload/name", "/metadata/x"]),
@@ -323,7 +355,7 @@ proptest! {
         choice in any::<u64>(),
         ids in 0u8..4,
         seed in 0u64..1000,
-        option in 0u8..6,
+        option in 0u8..9,
         current_has_ids in any::<bool>(),
     ) {
         let a = if current_has_ids { with_ids(a) } else { a };
@@ -343,6 +375,14 @@ proptest! {
         let exact_checked = if problems.is_empty() { exact } else { Err(format!("invalid: {problems:?}")) };
         let checked = sieve_plan_checked(&a, &desired, &options, true);
         prop_assert_eq!(checked.as_ref().map(|(plan, _)| plan), exact_checked.as_ref());
+        // A plan made for a grouped text shows what the exact plan shows.
+        if let Ok(exact) = diff(&a, &desired, &options) {
+            let text = TextOptions { summary_threshold: 2, examples_per_group: 1, ..TextOptions::default() };
+            let detail = Detail::Shown { threshold: 2, examples: 1 };
+            let shown = sieve_plan_with(&a, &desired, &options, |sieve| SieveOptions { detail, ..sieve }).unwrap().plan;
+            prop_assert_eq!(rendered(&shown, &text), rendered(&exact, &text));
+            prop_assert_eq!(shown.summary, exact.summary);
+        }
     }
 
     #[test]
@@ -490,8 +530,26 @@ fn typed_export(body: &[u8], pools: &[String]) -> Result<(Vec<u8>, usize, usize)
     Ok((out, dump.pools.len(), dump.users.len()))
 }
 
-fn streamed_export(body: &[u8], pools: &[String]) -> Result<(Vec<u8>, usize, usize), String> {
-    let export = poolsync::export::CanonicalExport::index(body, "response body", pools, &|_| {})
+/// The export written from `body`, held in memory or spooled to a file.
+fn streamed_export(
+    body: &[u8],
+    pools: &[String],
+    spooled: bool,
+) -> Result<(Vec<u8>, usize, usize), String> {
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, body).unwrap();
+    let source = if spooled {
+        poolsync::sieve::Source::Handle {
+            name: "response body",
+            file: &file,
+        }
+    } else {
+        poolsync::sieve::Source::Memory {
+            name: "response body",
+            bytes: body,
+        }
+    };
+    let export = poolsync::export::CanonicalExport::index(source, pools, &|_| {}, u64::MAX)
         .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     export.write(&mut out, &|_| {}).unwrap();
@@ -524,14 +582,380 @@ proptest! {
             body.truncate(cut.index(body.len()));
         }
         let typed = typed_export(&body, &pools);
-        let streamed = streamed_export(&body, &pools);
+        let streamed = streamed_export(&body, &pools, seed % 2 == 1);
         prop_assert_eq!(
             streamed.as_ref().map(|(out, pools, users)| (String::from_utf8_lossy(out), pools, users)),
             typed.as_ref().map(|(out, pools, users)| (String::from_utf8_lossy(out), pools, users))
         );
         if cut.is_none() {
-            let export = poolsync::export::CanonicalExport::index(&body, "response body", &pools, &|_| {}).unwrap();
+            let source = poolsync::sieve::Source::Memory { name: "response body", bytes: &body };
+            let export = poolsync::export::CanonicalExport::index(source, &pools, &|_| {}, u64::MAX).unwrap();
             prop_assert!(!export.read_whole(), "an ordinary document is read a record at a time");
         }
+    }
+}
+
+/// One of `values`, or absent.
+fn maybe(values: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+    prop::option::weighted(0.85, prop::sample::select(values)).prop_map(|v| v.map(String::from))
+}
+
+/// A document with every kind of problem `validate` finds, at random: missing and unknown
+/// values, duplicate users and pools, users in several pools, identifiers held twice or given
+/// twice, orphans, sub-records naming no pool, memberships without a group, reserved fields.
+fn arb_messy_dump() -> impl Strategy<Value = TenantDump> {
+    const USERS: &[&str] = &["u0", "u1", "u2", "u3", "ü4", ""];
+    const POOLS: &[&str] = &["p0", "p1", "p2"];
+    let pools = prop::collection::vec((maybe(POOLS), maybe(&["P"])), 0..4).prop_map(|pools| {
+        pools
+            .into_iter()
+            .map(|(id, name)| Pool {
+                id,
+                name,
+                ..Pool::default()
+            })
+            .collect::<Vec<_>>()
+    });
+    let users = prop::collection::vec(
+        (
+            maybe(USERS),
+            maybe(POOLS),
+            maybe(&["active", "new", "activ"]),
+            prop::bool::weighted(0.05),
+        ),
+        0..8,
+    )
+    .prop_map(|users| {
+        users
+            .into_iter()
+            .map(|(id, pool, status, reserved)| {
+                let mut user = User {
+                    id,
+                    user_pool_id: pool,
+                    status,
+                    ..User::default()
+                };
+                if reserved {
+                    user.extra.insert("groups".into(), json!(["g"]));
+                }
+                user
+            })
+            .collect::<Vec<_>>()
+    });
+    let identifiers = prop::collection::vec(
+        (
+            maybe(USERS),
+            prop::option::weighted(0.3, prop::sample::select(POOLS)),
+            maybe(&["email", "mobile", "uid", "fax"]),
+            maybe(&[
+                "a@x.io",
+                "A@x.io",
+                "b@x.io",
+                "+4915112345678",
+                "0151 1",
+                "zz",
+            ]),
+            prop::option::weighted(0.3, prop::sample::select(vec!["i1", "i2"])),
+        ),
+        0..8,
+    )
+    .prop_map(|identifiers| {
+        identifiers
+            .into_iter()
+            .map(|(user, pool, kind, value, id)| UserIdentifier {
+                user_id: user,
+                user_pool_id: pool.map(String::from),
+                kind,
+                identifier: value,
+                id: id.map(String::from),
+                ..UserIdentifier::default()
+            })
+            .collect::<Vec<_>>()
+    });
+    let addresses = prop::collection::vec(
+        (
+            maybe(USERS),
+            maybe(&["email", "mobile", "pager"]),
+            maybe(&["a@x.io", "not-mail"]),
+            maybe(&["active", "gone"]),
+            prop::option::weighted(0.8, any::<bool>()),
+        ),
+        0..4,
+    )
+    .prop_map(|addresses| {
+        addresses
+            .into_iter()
+            .map(
+                |(user, kind, address, status, verified)| poolsync::model::UserVerifiableAddress {
+                    user_id: user,
+                    kind,
+                    address,
+                    status,
+                    verified,
+                    ..Default::default()
+                },
+            )
+            .collect::<Vec<_>>()
+    });
+    let credentials = prop::collection::vec(
+        (
+            maybe(USERS),
+            maybe(&["password", "webauthn", "pin"]),
+            prop::option::weighted(0.3, prop::sample::select(vec!["c1", "c2"])),
+            any::<bool>(),
+            prop::option::weighted(0.2, prop::sample::select(vec!["valid", "broken"])),
+        ),
+        0..4,
+    )
+    .prop_map(|credentials| {
+        credentials
+            .into_iter()
+            .map(|(user, kind, id, payload, state)| UserCredential {
+                user_id: user,
+                kind,
+                id: id.map(String::from),
+                payload: payload.then(|| SecretValue(json!({"hashed_password": "h"}))),
+                state: state.map(String::from),
+                ..UserCredential::default()
+            })
+            .collect::<Vec<_>>()
+    });
+    let groups = prop::collection::vec((maybe(&["g1", "g2"]), maybe(POOLS)), 0..3);
+    let members = prop::collection::vec(
+        (
+            maybe(&["g1", "g2"]),
+            maybe(USERS),
+            prop::option::weighted(0.3, prop::sample::select(POOLS)),
+        ),
+        0..5,
+    );
+    (
+        pools,
+        users,
+        identifiers,
+        addresses,
+        credentials,
+        groups,
+        members,
+    )
+        .prop_map(
+            |(pools, users, identifiers, addresses, credentials, groups, members)| TenantDump {
+                pools,
+                users,
+                user_identifiers: identifiers,
+                user_verifiable_addresses: addresses,
+                user_credentials: credentials,
+                groups: groups
+                    .into_iter()
+                    .map(|(id, pool)| poolsync::model::InternalGroup {
+                        id,
+                        user_pool_id: pool,
+                        ..Default::default()
+                    })
+                    .collect(),
+                group_members: members
+                    .into_iter()
+                    .map(|(group, user, pool)| GroupMember {
+                        group_id: group,
+                        user_id: user,
+                        user_pool_id: pool.map(String::from),
+                        ..GroupMember::default()
+                    })
+                    .collect(),
+                ..TenantDump::default()
+            },
+        )
+}
+
+/// `dump` as JSON with its top-level fields in a rotated order, pretty or compact.
+fn written(dump: &TenantDump, rotate: usize, pretty: bool) -> Vec<u8> {
+    let serde_json::Value::Object(fields) = serde_json::to_value(dump).unwrap() else {
+        unreachable!("a document is an object");
+    };
+    let mut fields: Vec<(String, serde_json::Value)> = fields.into_iter().collect();
+    if !fields.is_empty() {
+        let by = rotate % fields.len();
+        fields.rotate_left(by);
+    }
+    let mut out = b"{".to_vec();
+    for (number, (key, value)) in fields.iter().enumerate() {
+        if number > 0 {
+            out.extend_from_slice(b",\n");
+        }
+        write_json(key, &mut out, 0);
+        out.push(b':');
+        write_json(value, &mut out, u8::from(pretty));
+    }
+    out.push(b'}');
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_streamed_validation_finds_what_the_whole_document_validation_finds(
+        dump in arb_messy_dump(),
+        rotate in 0usize..10,
+        pretty in any::<bool>(),
+        known in prop::sample::select(vec![vec![], vec!["p2".to_string()]]),
+    ) {
+        let options = poolsync::validate::ValidateOptions { known_pools: known };
+        let whole = poolsync::validate::validate(&dump, &options);
+        let bytes = written(&dump, rotate, pretty);
+        let source = poolsync::sieve::Source::Memory { name: "desired", bytes: &bytes };
+        let streamed = poolsync::sieve::validate(source, &options, u64::MAX).unwrap();
+        prop_assert_eq!(&streamed.problems, &whole);
+        prop_assert_eq!(streamed.users, dump.users.len());
+        prop_assert_eq!(streamed.pools_with_users, poolsync::sieve::pools_with_users(&dump));
+    }
+
+    #[test]
+    fn sifting_documents_with_problems_fails_as_the_exact_path_fails(
+        current in arb_messy_dump(),
+        desired in arb_messy_dump(),
+        rotate in 0usize..10,
+        option in 0u8..8,
+        check in any::<bool>(),
+        scope_current in any::<bool>(),
+    ) {
+        let options = options_for(option);
+        let mut scoped = current.clone();
+        if scope_current {
+            poolsync::export::filter_pools(&mut scoped, &options.pools);
+        }
+        let exact = {
+            let known = poolsync::validate::ValidateOptions {
+                known_pools: scoped.pools.iter().filter_map(|p| p.id.clone()).collect(),
+            };
+            let problems = poolsync::validate::validate(&desired, &known);
+            if check && !problems.is_empty() {
+                Err(format!("invalid: {problems:?}"))
+            } else {
+                diff(&scoped, &desired, &options)
+                    .map(|plan| serde_json::to_value(&plan).unwrap())
+                    .map_err(|error| format!("{error}: {:?}", error.problems))
+            }
+        };
+        let current_bytes = written(&current, rotate, false);
+        let desired_bytes = written(&desired, rotate + 3, true);
+        let sifted = poolsync::sieve::plan(
+            poolsync::sieve::Source::Memory { name: "current", bytes: &current_bytes },
+            poolsync::sieve::Source::Memory { name: "desired", bytes: &desired_bytes },
+            poolsync::sieve::SieveOptions {
+                check_desired: check,
+                scope_current,
+                ..poolsync::sieve::SieveOptions::new(&options)
+            },
+        );
+        let sifted = match sifted {
+            Ok(sifted) => {
+                prop_assert_eq!(&sifted.stats.fell_back, &None);
+                Ok(serde_json::to_value(&sifted.plan).unwrap())
+            }
+            Err(poolsync::sieve::PlanError::Diff(error)) => Err(format!("{error}: {:?}", error.problems)),
+            Err(poolsync::sieve::PlanError::Desired(problems)) => Err(format!("invalid: {problems:?}")),
+            Err(other) => Err(other.to_string()),
+        };
+        prop_assert_eq!(sifted, exact);
+    }
+}
+
+/// A migration's outcome, comparable: the desired state in canonical order with the migration's
+/// decisions, or the error.
+fn migrated_outcome(
+    result: Result<(poolsync::migrate::Migration, TenantDump), String>,
+) -> Result<serde_json::Value, String> {
+    result.map(|(migration, mut desired)| {
+        poolsync::export::canonicalize(&mut desired);
+        json!({
+            "desired": desired,
+            "id_map": migration.id_map,
+            "held_back": migration.held_back,
+            "target_pools": migration.target_pools,
+            "pool_mapping": migration.pool_mapping,
+            "warnings": migration.warnings,
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_streamed_migration_migrates_what_the_in_memory_transform_migrates(
+        source in arb_dump(),
+        target in arb_dump(),
+        choice in any::<u64>(),
+        settings in 0u8..16,
+        leave in any::<bool>(),
+    ) {
+        use poolsync::migrate::{CredentialPolicy, MatchBy, MigrateOptions};
+        let mut target = mixed(&target, &source, choice, settings % 4);
+        let mut source = source;
+        // Identifiers that users share (by their local part alone), so that users claim each
+        // other's: held back, matched twice, claimed twice.
+        if choice % 3 == 0 {
+            for identifier in source.user_identifiers.iter_mut().chain(&mut target.user_identifiers) {
+                if let Some(value) = &mut identifier.identifier {
+                    *value = format!("{}@x.io", value.split('.').next().unwrap_or_default());
+                }
+            }
+        }
+        let mut options = MigrateOptions {
+            target_tenant: "dst".into(),
+            credentials: match settings % 3 {
+                0 => CredentialPolicy::Keep,
+                1 => CredentialPolicy::ForceReset,
+                _ => CredentialPolicy::Drop,
+            },
+            match_by: if settings & 4 == 0 { MatchBy::Id } else { MatchBy::Identifier },
+            ..MigrateOptions::default()
+        };
+        if settings & 8 != 0 {
+            options.pool_map.insert("pool-0".into(), "pool-1".into());
+        }
+        if settings == 3 {
+            options.pools = vec!["pool-1".into()];
+        }
+        // A few users left out afterwards, as `--mode fail` leaves out those that differ.
+        let gone: std::collections::BTreeSet<poolsync::index::UserKey> = if leave {
+            target.users.iter().take(2).filter_map(|u| Some(poolsync::index::UserKey {
+                pool_id: u.user_pool_id.clone()?,
+                user_id: u.id.clone()?,
+            })).collect()
+        } else {
+            Default::default()
+        };
+        let in_memory = poolsync::migrate::transform(&source, &target, &options)
+            .map(|(mut migration, mut desired)| {
+                migration.leave_out(&gone);
+                poolsync::migrate::leave_out(&mut desired, &gone);
+                (migration, desired)
+            })
+            .map_err(|error| format!("{error}: {error:?}"));
+        let source_bytes = written(&source, choice as usize, false);
+        let target_bytes = written(&target, (choice >> 8) as usize, true);
+        let streamed = poolsync::sieve::migrate(
+            poolsync::sieve::Source::Memory { name: "source", bytes: &source_bytes },
+            poolsync::sieve::Source::Memory { name: "target", bytes: &target_bytes },
+            &options,
+            u64::MAX,
+        )
+        .map_err(|error| match error {
+            poolsync::sieve::MigrationError::Migrate(error) => format!("{error}: {error:?}"),
+            other => other.to_string(),
+        })
+        .and_then(|mut spooled| {
+            spooled.leave_out(&gone).map_err(|error| error.to_string())?;
+            let mut text = Vec::new();
+            let poolsync::sieve::Source::Handle { file, .. } = spooled.desired() else {
+                unreachable!("the desired document is spooled");
+            };
+            std::io::Read::read_to_end(&mut std::io::Seek::seek(&mut &*file, std::io::SeekFrom::Start(0)).map(|_| file).unwrap(), &mut text).unwrap();
+            let desired = poolsync::load::parse_dump(&text, "spooled").map_err(|error| error.to_string())?;
+            Ok((spooled.migration.clone(), desired))
+        });
+        prop_assert_eq!(migrated_outcome(streamed), migrated_outcome(in_memory));
     }
 }

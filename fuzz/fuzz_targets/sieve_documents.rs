@@ -1,6 +1,7 @@
 //! The sieve against the exact path: the input is split at its first NUL byte into a current and
 //! a desired document, and `sieve::plan` must return what loading both, validating the desired
-//! one and diffing them returns: the same plan, or the same error.
+//! one and diffing them returns: the same plan, or the same error; and `sieve::validate` of the
+//! desired document what loading and validating it returns.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -38,7 +39,22 @@ fn sifted(current: &[u8], desired: &[u8], check: bool) -> Result<serde_json::Val
         PlanError::Load { side, error } => format!("load {}: {error}", if side == poolsync::sieve::Side::Current { "current" } else { "desired" }),
         PlanError::Desired(problems) => format!("invalid: {problems:?}"),
         PlanError::Diff(e) => format!("diff: {e}: {:?}", e.problems),
+        PlanError::TooBig(e) => unreachable!("no memory budget was set: {e}"),
     })
+}
+
+/// `sieve::validate` against loading and validating: the same problems, or the same error.
+fn validated(desired: &[u8], streamed: bool) -> Result<Vec<String>, String> {
+    let options = ValidateOptions::default();
+    let problems = if streamed {
+        let source = Source::Memory { name: "desired", bytes: desired };
+        poolsync::sieve::validate(source, &options, u64::MAX)
+            .map(|validation| validation.problems)
+            .map_err(|e| e.to_string())?
+    } else {
+        validate(&parse_dump(desired, "desired").map_err(|e| e.to_string())?, &options)
+    };
+    Ok(problems.iter().map(ToString::to_string).collect())
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -49,4 +65,5 @@ fuzz_target!(|data: &[u8]| {
     for check in [false, true] {
         assert_eq!(sifted(current, desired, check), exact(current, desired, check));
     }
+    assert_eq!(validated(desired, true), validated(desired, false));
 });

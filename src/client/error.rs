@@ -191,7 +191,9 @@ fn clean(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     if cleaned.chars().count() > EXCERPT_LIMIT {
-        cleaned = cleaned.chars().take(EXCERPT_LIMIT).collect::<String>() + "…";
+        // The size is that of the whole text, as `shorten` gives it for any value.
+        let head: String = cleaned.chars().take(EXCERPT_LIMIT).collect();
+        cleaned = format!("{head}… ({} bytes)", crate::index::thousands(text.len()));
     }
     cleaned
 }

@@ -4,7 +4,7 @@
 use crate::cli::{GlobalArgs, OutputFormat, PlanShown, TargetArgs};
 use crate::command_error::{
     Failure, apply_failure, canary_file_failure, desired_problems, diff_failure, load_failure,
-    read_failure,
+    read_failure, too_big,
 };
 use crate::ui::{self, ApplyBar, DownloadBar, ReadingBar};
 use poolsync::apply::{ApplyOptions, ApplyReport, PlanInputs, SPILL_ABOVE, apply_plan};
@@ -18,7 +18,6 @@ use poolsync::error::LoadError;
 use poolsync::exit_codes;
 use poolsync::journal::Journal;
 use poolsync::markdown::{MarkdownOptions, render_markdown};
-use poolsync::model::TenantDump;
 use poolsync::plan::Plan;
 use poolsync::planfile::{KIND, PlanFile};
 use poolsync::redact::Redactor;
@@ -40,11 +39,6 @@ pub(crate) fn connect(target: &TargetArgs, global: &GlobalArgs) -> Result<ApiCli
     Ok(ApiClient::new(settings)?)
 }
 
-/// Reads a tenant file, with a hint on how to find every problem in it.
-pub(crate) fn load_file(path: &Path) -> Result<TenantDump, Failure> {
-    poolsync::load::read_dump(path).map_err(|error| load_failure(error, path))
-}
-
 /// The desired file's SHA-256, for saved plans and journals, read in chunks.
 pub(crate) fn desired_sha(path: &Path) -> Result<String, Failure> {
     poolsync::planfile::sha256_file(path).map_err(|source| read_failure(path, source))
@@ -55,18 +49,6 @@ pub(crate) fn desired_sha(path: &Path) -> Result<String, Failure> {
 pub(crate) async fn download(client: &ApiClient) -> Result<SpooledExport, Failure> {
     let bar = DownloadBar::new();
     Ok(client.export_spooled(&bar, SPILL_ABOVE).await?)
-}
-
-/// The tenant's whole export as a document, limited to `pools` (all when empty).
-pub(crate) async fn export_tenant(
-    client: &ApiClient,
-    pools: &[String],
-) -> Result<TenantDump, Failure> {
-    let bar = DownloadBar::new();
-    let mut dump = client.export(&bar).await?;
-    drop(bar);
-    poolsync::export::filter_pools(&mut dump, pools);
-    Ok(dump)
 }
 
 /// Plans `desired` against `current` (see [`poolsync::sieve::plan`]), with the desired
@@ -88,6 +70,7 @@ pub(crate) fn plan_documents(
             check_desired: true,
             scope_current,
             progress: Some(&bar),
+            max_memory: memory_budget(),
             ..SieveOptions::new(options)
         },
     );
@@ -101,7 +84,40 @@ pub(crate) fn plan_documents(
         PlanError::Load { error, .. } => load_failure(error, desired),
         PlanError::Desired(problems) => desired_problems(&problems, &desired_name),
         PlanError::Diff(error) => diff_failure(error, current_name, &desired_name),
+        PlanError::TooBig(error) => too_big(error),
     })
+}
+
+/// The memory budget of this run (`--max-memory`), set once before the command runs.
+static MEMORY_BUDGET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Sets the memory budget: `--max-memory`, else half the machine's memory (or of the control
+/// group's limit, in a container, when lower).
+pub(crate) fn set_memory_budget(global: &GlobalArgs) {
+    let budget = global.max_memory.unwrap_or_else(|| {
+        let machine = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|meminfo| {
+                let line = meminfo.lines().find(|line| line.starts_with("MemTotal:"))?;
+                let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                Some(kib * 1024)
+            });
+        let group = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+            .ok()
+            .and_then(|limit| limit.trim().parse::<u64>().ok());
+        match (machine, group) {
+            (Some(machine), Some(group)) => machine.min(group) / 2,
+            (Some(memory), None) | (None, Some(memory)) => memory / 2,
+            // Not Linux: no budget to go by.
+            (None, None) => u64::MAX,
+        }
+    });
+    let _ = MEMORY_BUDGET.set(budget);
+}
+
+/// See [`set_memory_budget`].
+pub(crate) fn memory_budget() -> u64 {
+    MEMORY_BUDGET.get().copied().unwrap_or(u64::MAX)
 }
 
 /// Exports the tenant and plans the desired file against it (limited to the scope's pools): the

@@ -1,17 +1,18 @@
 //! `poolsync export`: the tenant's canonical document, written straight from the response body
 //! ([`poolsync::export::CanonicalExport`]), with one progress bar for its three phases.
 
-use super::common::{connect, runtime};
+use super::common::{connect, memory_budget, runtime};
 use crate::cli::{GlobalArgs, TargetArgs};
-use crate::command_error::Failure;
+use crate::command_error::{Failure, too_big};
 use crate::ui::DownloadBar;
 use clap::Args;
 use indicatif::HumanCount;
-use poolsync::client::ExportBody;
+use poolsync::apply::{SPILL_ABOVE, export_source};
 use poolsync::exit_codes;
 use poolsync::export::CanonicalExport;
 use poolsync::fsutil::write_atomic_with;
 use poolsync::render::count_noun;
+use poolsync::sieve::DocumentError;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -32,15 +33,20 @@ pub(crate) fn run(args: ExportArgs, global: &GlobalArgs) -> Result<u8, Failure> 
     let client = connect(&args.target, global)?;
     let tenant = &client.settings().tenant;
     let bar = DownloadBar::new();
-    let body: ExportBody = runtime()?.block_on(client.export_response(&bar))?;
+    // Like `plan`, a big body goes to an unnamed temporary file rather than memory.
+    let body = runtime()?.block_on(client.export_spooled(&bar, SPILL_ABOVE))?;
+    let source = export_source(&body);
     bar.phase(
         "reading {bytes}/{total_bytes} {wide_bar} {eta}",
-        Some(body.bytes.len() as u64),
+        Some(source.size()),
     );
-    let export = CanonicalExport::index(&body.bytes, ExportBody::SOURCE_NAME, &args.pools, &|at| {
-        bar.0.set_position(at)
-    })
-    .map_err(|error| Failure::from(body.not_a_tenant_document(&error)))?;
+    let progress = |at| bar.0.set_position(at);
+    let export = CanonicalExport::index(source, &args.pools, &progress, memory_budget()).map_err(
+        |error| match error {
+            DocumentError::Load(error) => Failure::from(body.not_a_tenant_document(&error)),
+            DocumentError::TooBig(error) => too_big(error),
+        },
+    )?;
     let missing: Vec<String> = args
         .pools
         .iter()

@@ -2,29 +2,35 @@
 //! plan against the target, and apply and verify like `apply`.
 
 use super::common::{
-    ReportOptions, apply_and_report, check_unchanged, export_tenant, load_file, read_canary_file,
+    ReportOptions, apply_and_report, check_unchanged, download, memory_budget, read_canary_file,
     read_planfile, runtime, write_planfile,
 };
 use crate::cli::{Choice, GlobalArgs, TransportArgs, choice};
-use crate::command_error::{Failure, apply_failure, migrate_failure, problem_lines, stale};
+use crate::command_error::{
+    Failure, apply_failure, load_failure, migrate_failure, problem_lines, read_failure, stale,
+    too_big,
+};
 use crate::ui::{self, approve};
 use clap::{Args, ValueEnum};
-use poolsync::apply::{ApplyOptions, PlanInputs, check_mode};
+use poolsync::apply::{ApplyOptions, PlanInputs, check_mode, export_source};
 use poolsync::client::settings::process_env;
 use poolsync::client::{ApiClient, BatchOptions, ConnectionSettings};
 use poolsync::clock::now_rfc3339;
-use poolsync::diff::{DiffError, DiffOptions, PlanScope, diff};
+use poolsync::diff::{DiffError, DiffOptions, PlanScope};
 use poolsync::exit_codes;
-use poolsync::index::UserKey;
+use poolsync::export::CanonicalExport;
+use poolsync::index::{UserKey, shorten};
 use poolsync::migrate::{
     Conflict, CredentialPolicy, IdMapping, MatchBy, MigrateOptions, Migration, id_map_csv,
-    overwrites, parse_pool_mapping, pool_map, transform,
+    overwrites, parse_pool_mapping, pool_map,
 };
 use poolsync::model::ImportMode;
 use poolsync::plan::Plan;
-use poolsync::planfile::{PlanFile, PlanOrigin, sha256_hex};
+use poolsync::planfile::{PlanFile, PlanOrigin};
 use poolsync::render::{self, TextOptions, count_noun};
-use poolsync::sieve::{Source, pools_with_users};
+use poolsync::sieve::DocumentError;
+use poolsync::sieve::{Detail, MigrationError, PlanError, Side, SieveOptions, Source, Spooled};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -148,7 +154,9 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
     let runtime = runtime()?;
     let target_client = connect_profile(&args, global, &args.to)?;
     let target_tenant = target_client.settings().tenant.clone();
-    let (source, source_name) = match (&args.from, &args.from_file) {
+    // Both exports are read a record at a time: a downloaded body stays in (a temporary file
+    // behind) its spool, a saved export in its file.
+    let (source_body, source_name) = match (&args.from, &args.from_file) {
         (Some(profile), _) => {
             let source_client = connect_profile(&args, global, profile)?;
             let from = source_client.settings();
@@ -162,16 +170,26 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
                     "a migration moves users between two tenants; `poolsync apply` changes one",
                 ));
             }
-            let dump = runtime.block_on(export_tenant(&source_client, &[]))?;
+            let body = runtime.block_on(download(&source_client))?;
             (
-                dump,
+                Some(body),
                 format!("tenant `{}` (profile `{profile}`)", from.tenant),
             )
         }
-        (None, Some(path)) => (load_file(path)?, format!("`{}`", path.display())),
+        (None, Some(path)) => {
+            // An unreadable file is reported before anything is downloaded.
+            std::fs::File::open(path).map_err(|source| read_failure(path, source))?;
+            (None, format!("`{}`", path.display()))
+        }
         (None, None) => return Err(Failure::new("give `--from PROFILE` or `--from-file FILE`")),
     };
-    let target = runtime.block_on(export_tenant(&target_client, &[]))?;
+    let target_body = runtime.block_on(download(&target_client))?;
+    let source = match (&source_body, &args.from_file) {
+        (Some(body), _) => export_source(body),
+        (None, Some(path)) => Source::File(path),
+        (None, None) => return Err(Failure::new("give `--from PROFILE` or `--from-file FILE`")),
+    };
+    let target = export_source(&target_body);
 
     let options = MigrateOptions {
         target_tenant: target_tenant.clone(),
@@ -180,11 +198,26 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
         credentials: args.credentials,
         match_by: args.match_by,
     };
-    let mut migration = transform(&source, &target, &options).map_err(migrate_failure)?;
+    let mut spooled =
+        poolsync::sieve::migrate(source, target, &options, memory_budget()).map_err(|error| {
+            match error {
+                MigrationError::Source(error) => match (&source_body, &args.from_file) {
+                    (Some(body), _) => Failure::from(body.not_a_tenant_document(&error)),
+                    (None, Some(path)) => load_failure(error, path),
+                    (None, None) => Failure::new(error),
+                },
+                MigrationError::Target(error) => {
+                    Failure::from(target_body.not_a_tenant_document(&error))
+                }
+                MigrationError::Migrate(error) => migrate_failure(error),
+                MigrationError::TooBig(error) => too_big(error),
+                error @ MigrationError::Io(_) => Failure::new(error),
+            }
+        })?;
     // Read before anything is sent, so that a broken canary file stops the run.
     let canaries = match &args.canaries {
         Some(path) => {
-            let one_pool = match migration.target_pools.as_slice() {
+            let one_pool = match spooled.migration.target_pools.as_slice() {
                 [pool] => Some(pool.as_str()),
                 _ => None,
             };
@@ -199,17 +232,39 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
         canaries: canaries.as_deref(),
     };
     let diff_options = DiffOptions {
-        pools: migration.target_pools.clone(),
+        pools: spooled.migration.target_pools.clone(),
         ..DiffOptions::default()
     };
-    let plan_of = |migration: &Migration| {
-        diff(&target, &migration.desired, &diff_options)
-            .map_err(|error| inconsistent(error, &target_tenant, &source_name))
+    // A plan only saved is only shown: of a million creates, the few a grouped plan shows.
+    let detail = if args.out.is_some() && !args.full {
+        let text = TextOptions::default();
+        Detail::Shown {
+            threshold: text.summary_threshold,
+            examples: text.examples_per_group,
+        }
+    } else {
+        Detail::Full
     };
-    let mut plan = plan_of(&migration)?;
+    let plan_of = |spooled: &Spooled<'_>| {
+        let options = SieveOptions {
+            max_memory: memory_budget(),
+            detail,
+            ..SieveOptions::new(&diff_options)
+        };
+        poolsync::sieve::plan(target, spooled.desired(), options).map_err(|error| match error {
+            PlanError::Load {
+                side: Side::Current,
+                error,
+            } => Failure::from(target_body.not_a_tenant_document(&error)),
+            PlanError::Diff(error) => inconsistent(error, &target_tenant, &source_name),
+            PlanError::TooBig(error) => too_big(error),
+            error => Failure::new(error),
+        })
+    };
+    let mut sifted = plan_of(&spooled)?;
     let mut overwritten = Vec::new();
     if args.mode == MigrateMode::Fail {
-        overwritten = overwrites(&plan);
+        overwritten = overwrites(&sifted.plan);
         if !overwritten.is_empty() {
             let keys: BTreeSet<UserKey> = overwritten
                 .iter()
@@ -218,17 +273,22 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
                     user_id: c.user_id.clone(),
                 })
                 .collect();
-            migration.leave_out(&keys);
-            plan = plan_of(&migration)?;
+            spooled.leave_out(&keys).map_err(Failure::new)?;
+            sifted = plan_of(&spooled)?;
         }
     }
-    plan.warnings.extend(migration.warnings.iter().cloned());
+    let migration = &spooled.migration;
+    sifted
+        .plan
+        .warnings
+        .extend(migration.warnings.iter().cloned());
+    let plan = &sifted.plan;
 
     print_migration(
         &args,
         global,
-        &migration,
-        &plan,
+        migration,
+        plan,
         &overwritten,
         &source_name,
         &target_tenant,
@@ -237,20 +297,20 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
         write_id_map(path, &migration.id_map)?;
     }
     if let Some(out) = &args.out {
-        save_plan(out, &plan, &migration, &target_tenant, &source_name)?;
+        save_plan(out, plan, &spooled, &target_tenant, &source_name)?;
         return Ok(exit_codes::SUCCESS);
     }
     if let Some(path) = &args.plan {
-        check_saved_plan(path, &plan, &migration, &target_tenant)?;
+        check_saved_plan(path, plan, &spooled, &target_tenant)?;
     }
     if !plan.has_changes() {
-        return check_unchanged(&runtime, &target_client, &plan, &shown);
+        return check_unchanged(&runtime, &target_client, plan, &shown);
     }
     let mode = match args.mode {
         MigrateMode::Fail => ImportMode::Fail,
         MigrateMode::Update => ImportMode::Update,
     };
-    check_mode(&plan, mode).map_err(apply_failure)?;
+    check_mode(plan, mode).map_err(apply_failure)?;
     if args.plan.is_none()
         && !approve(
             &target_tenant,
@@ -271,25 +331,11 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
         now: now_rfc3339(),
         max_deletes: None,
     };
-    let (current_pools, desired_pools) = (
-        pools_with_users(&target),
-        pools_with_users(&migration.desired),
-    );
-    let desired_bytes = serde_json::to_vec(&migration.desired).map_err(Failure::new)?;
-    let inputs = PlanInputs {
-        current: &target,
-        desired: &migration.desired,
-        current_pools_with_users: &current_pools,
-        desired_pools_with_users: &desired_pools,
-        desired_source: Source::Memory {
-            name: "the migrated users",
-            bytes: &desired_bytes,
-        },
-    };
+    let inputs = PlanInputs::new(&sifted, spooled.desired());
     apply_and_report(
         &runtime,
         &target_client,
-        &plan,
+        plan,
         &inputs,
         &apply_options,
         &shown,
@@ -325,7 +371,7 @@ fn print_migration(
         }
     )?;
     for (from, to) in &migration.pool_mapping {
-        writeln!(out, "  pool `{from}` -> `{to}`")?;
+        writeln!(out, "  pool `{}` -> `{}`", shorten(from), shorten(to))?;
     }
     writeln!(out)?;
     let options = TextOptions {
@@ -359,10 +405,10 @@ fn print_migration(
             writeln!(
                 out,
                 "  `{}` in pool `{}` -> `{}` in pool `{}` (by {})",
-                mapping.source_user_id,
-                mapping.source_pool,
-                mapping.target_user_id,
-                mapping.target_pool,
+                shorten(&mapping.source_user_id),
+                shorten(&mapping.source_pool),
+                shorten(&mapping.target_user_id),
+                shorten(&mapping.target_pool),
                 mapping.matched_by
             )?;
         }
@@ -425,12 +471,14 @@ fn write_conflicts(
         let label = conflict
             .label
             .as_deref()
-            .map(|l| format!(" ({l})"))
+            .map(|l| format!(" ({})", shorten(l)))
             .unwrap_or_default();
         writeln!(
             out,
             "  ! user `{}`{label} in pool `{}`: {}",
-            conflict.user_id, conflict.pool_id, conflict.reason
+            shorten(&conflict.user_id),
+            shorten(&conflict.pool_id),
+            conflict.reason
         )?;
     }
     Ok(())
@@ -460,20 +508,36 @@ fn write_id_map(path: &Path, mappings: &[IdMapping]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// SHA-256 of the migration's desired state in canonical order, so that a saved plan notices a
-/// change in the source, the options or the target's pools, but not a reordered export.
-fn desired_fingerprint(migration: &Migration) -> Result<String, Failure> {
-    let mut desired = migration.desired.clone();
-    poolsync::export::canonicalize(&mut desired);
-    let bytes = serde_json::to_vec(&desired).map_err(Failure::new)?;
-    Ok(sha256_hex(&bytes))
+/// SHA-256 of the migration's desired state in canonical order (as `poolsync export` writes
+/// it, straight from the spooled document), so that a saved plan notices a change in the
+/// source, the options or the target's pools, but not a reordered export.
+fn desired_fingerprint(spooled: &Spooled<'_>) -> Result<String, Failure> {
+    struct Hashing(Sha256);
+    impl Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let export = CanonicalExport::index(spooled.desired(), &[], &|_| {}, memory_budget()).map_err(
+        |error| match error {
+            DocumentError::TooBig(error) => too_big(error),
+            error => Failure::new(error),
+        },
+    )?;
+    let mut hashing = Hashing(Sha256::new());
+    export.write(&mut hashing, &|_| {})?;
+    Ok(hex::encode(hashing.0.finalize()))
 }
 
 /// Refuses (exit code 4) unless the migration planned now is the one saved in `path`.
 fn check_saved_plan(
     path: &Path,
     plan: &Plan,
-    migration: &Migration,
+    spooled: &Spooled<'_>,
     target_tenant: &str,
 ) -> Result<(), Failure> {
     let saved = read_planfile(path)?;
@@ -490,7 +554,7 @@ fn check_saved_plan(
             "the plan was made for tenant `{}`, not `{target_tenant}`",
             saved.tenant
         ));
-    } else if saved.origin.sha256() != desired_fingerprint(migration)? {
+    } else if saved.origin.sha256() != desired_fingerprint(spooled)? {
         reasons.push(
             "the source, the migration options or the target's pools and groups changed since the plan was made"
                 .to_string(),
@@ -510,16 +574,16 @@ fn check_saved_plan(
 fn save_plan(
     out: &Path,
     plan: &Plan,
-    migration: &Migration,
+    spooled: &Spooled<'_>,
     target_tenant: &str,
     source_name: &str,
 ) -> Result<(), Failure> {
     let origin = PlanOrigin::Migration {
         source: source_name.replace('`', ""),
-        sha256: desired_fingerprint(migration)?,
+        sha256: desired_fingerprint(spooled)?,
     };
     let scope = PlanScope {
-        pools: migration.target_pools.clone(),
+        pools: spooled.migration.target_pools.clone(),
         ..PlanScope::default()
     };
     write_planfile(out, &PlanFile::new(plan, target_tenant, origin, &scope))?;

@@ -70,6 +70,7 @@ impl Command {
 pub(crate) fn run(cli: Cli) -> Result<u8, Failure> {
     let redact_pii = cli.command.redacts_pii();
     let global = &cli.global;
+    common::set_memory_budget(global);
     let result = match cli.command {
         Command::Diff(args) => diff::run(args, global),
         Command::Validate(args) => validate::run(args),

@@ -1,12 +1,12 @@
 //! `poolsync validate FILE`: every problem of a desired file, without touching anything.
 
-use super::common::load_file;
-use crate::command_error::Failure;
+use super::common::memory_budget;
+use crate::command_error::{Failure, load_failure, too_big};
 use clap::Args;
 use poolsync::exit_codes;
 use poolsync::render::count_noun;
-use poolsync::validate::{ValidateOptions, validate};
-use std::collections::BTreeSet;
+use poolsync::sieve::{DocumentError, Source, validate};
+use poolsync::validate::ValidateOptions;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -21,12 +21,17 @@ pub(crate) struct ValidateArgs {
 }
 
 pub(crate) fn run(args: ValidateArgs) -> Result<u8, Failure> {
-    let dump = load_file(&args.file)?;
     let options = ValidateOptions {
         known_pools: args.known_pools.clone(),
     };
-    let problems = validate(&dump, &options);
+    let validation = validate(Source::File(&args.file), &options, memory_budget()).map_err(
+        |error| match error {
+            DocumentError::Load(error) => load_failure(error, &args.file),
+            DocumentError::TooBig(error) => too_big(error),
+        },
+    )?;
     let file = args.file.display();
+    let problems = validation.problems;
     if !problems.is_empty() {
         return Err(Failure::new(format!(
             "`{file}` has {}",
@@ -34,16 +39,11 @@ pub(crate) fn run(args: ValidateArgs) -> Result<u8, Failure> {
         ))
         .details(problems.iter().map(ToString::to_string).collect()));
     }
-    let pools: BTreeSet<&str> = dump
-        .users
-        .iter()
-        .filter_map(|u| u.user_pool_id.as_deref())
-        .collect();
     writeln!(
         std::io::stdout(),
         "`{file}` is valid: {} in {}",
-        count_noun(dump.users.len(), "user", "users"),
-        count_noun(pools.len(), "pool", "pools")
+        count_noun(validation.users, "user", "users"),
+        count_noun(validation.pools_with_users.len(), "pool", "pools")
     )?;
     Ok(exit_codes::SUCCESS)
 }

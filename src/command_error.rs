@@ -254,12 +254,12 @@ pub(crate) fn problem_lines_of<T: ToString>(problems: &[T], total: usize) -> Vec
 }
 
 /// The problems `validate` found in the desired document, as an error.
-pub(crate) fn desired_problems(problems: &[Problem], desired_name: &str) -> Failure {
+pub(crate) fn desired_problems(problems: &[Problem], total: usize, desired_name: &str) -> Failure {
     Failure::new(format!(
         "the desired state `{desired_name}` has {}",
-        count_noun(problems.len(), "problem", "problems")
+        count_noun(total, "problem", "problems")
     ))
-    .details(problem_lines(problems))
+    .details(problem_lines_of(problems, total))
     .hint(format!(
         "`poolsync validate {desired_name}` lists every problem; nothing was sent"
     ))
@@ -273,9 +273,9 @@ pub(crate) fn diff_failure(error: DiffError, current: &str, desired: &str) -> Fa
     };
     Failure::new(format!(
         "the {name} state `{file}` has {}",
-        count_noun(error.problems.len(), "problem", "problems")
+        count_noun(error.total, "problem", "problems")
     ))
-    .details(problem_lines(&error.problems))
+    .details(problem_lines_of(&error.problems, error.total))
     .hint(format!(
         "`poolsync validate {file}` checks a file on its own"
     ))
@@ -291,8 +291,11 @@ pub(crate) fn too_big(error: TooBig) -> Failure {
 /// A migration that cannot be made, with what to do about it.
 pub(crate) fn migrate_failure(error: MigrateError) -> Failure {
     match error {
-        MigrateError::Source { ref problems } => {
-            let details = problem_lines(problems);
+        MigrateError::Source {
+            ref problems,
+            total,
+        } => {
+            let details = problem_lines_of(problems, total);
             Failure::new(error)
                 .details(details)
                 .hint("nothing was sent; `poolsync validate FILE` checks a saved export on its own")

@@ -96,12 +96,25 @@ pub struct DiffOptions {
 
 /// A diff could not be computed because a document is inconsistent.
 #[derive(Debug, thiserror::Error)]
-#[error("the {side} document has {} problem{}", problems.len(), if problems.len() == 1 { "" } else { "s" })]
+#[error("the {side} document has {total} problem{}", if *total == 1 { "" } else { "s" })]
 pub struct DiffError {
     /// `current` or `desired`.
     pub side: &'static str,
-    /// Every problem found.
+    /// The problems found, the first [`crate::index::MAX_KEPT_PROBLEMS`] at most.
     pub problems: Vec<Problem>,
+    /// How many there are in all.
+    pub total: usize,
+}
+
+impl DiffError {
+    /// The error of `problems`, all of them found and kept.
+    pub fn new(side: &'static str, problems: Vec<Problem>) -> DiffError {
+        DiffError {
+            side,
+            total: problems.len(),
+            problems,
+        }
+    }
 }
 
 /// Computes the plan that takes `current` to `desired`.
@@ -136,10 +149,7 @@ pub fn diff_matching(
 ) -> Result<(Plan, Vec<bool>), DiffError> {
     let current_index = TenantIndex::build(current);
     if !current_index.problems.is_empty() {
-        return Err(DiffError {
-            side: "current",
-            problems: current_index.problems,
-        });
+        return Err(DiffError::new("current", current_index.problems));
     }
     let desired_index = TenantIndex::build(desired);
     let mut desired_problems = desired_index.problems.clone();
@@ -190,16 +200,10 @@ pub fn diff_matching(
         }
     }
     if !current_problems.is_empty() {
-        return Err(DiffError {
-            side: "current",
-            problems: current_problems,
-        });
+        return Err(DiffError::new("current", current_problems));
     }
     if !desired_problems.is_empty() {
-        return Err(DiffError {
-            side: "desired",
-            problems: desired_problems,
-        });
+        return Err(DiffError::new("desired", desired_problems));
     }
 
     let mut unmanaged = Vec::new();

@@ -26,6 +26,10 @@ impl fmt::Display for UserKey {
     }
 }
 
+/// The most problems a document's check words and keeps; the rest are counted. However broken
+/// a document is, its problems then cost bounded memory, and no reader needs more of them.
+pub const MAX_KEPT_PROBLEMS: usize = 1_000;
+
 /// A problem found in a document, naming the record and field.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Problem {

@@ -196,10 +196,12 @@ pub enum MigrateError {
         second: String,
     },
     /// The source document is inconsistent.
-    #[error("the source has {} {}", problems.len(), if problems.len() == 1 { "problem" } else { "problems" })]
+    #[error("the source has {total} {}", if *total == 1 { "problem" } else { "problems" })]
     Source {
-        /// Every problem.
+        /// The problems, the first [`crate::index::MAX_KEPT_PROBLEMS`] at most.
         problems: Vec<Problem>,
+        /// How many there are in all.
+        total: usize,
     },
     /// Source users cannot be placed in the target unambiguously.
     #[error("cannot place the source users in the target unambiguously: {} {}", problems.len(), if problems.len() == 1 { "conflict" } else { "conflicts" })]
@@ -800,6 +802,7 @@ pub fn transform(
     let source_index = TenantIndex::build(source);
     if !source_index.problems.is_empty() {
         return Err(MigrateError::Source {
+            total: source_index.problems.len(),
             problems: source_index.problems,
         });
     }

@@ -264,7 +264,7 @@ fn sieve_plan_checked(
     .map(|sifted| (serde_json::to_value(&sifted.plan).unwrap(), sifted.stats))
     .map_err(|error| match error {
         poolsync::sieve::PlanError::Diff(error) => format!("{error}: {:?}", error.problems),
-        poolsync::sieve::PlanError::Desired(problems) => format!("invalid: {problems:?}"),
+        poolsync::sieve::PlanError::Desired { problems, .. } => format!("invalid: {problems:?}"),
         other => other.to_string(),
     })
 }
@@ -854,7 +854,7 @@ proptest! {
                 Ok(serde_json::to_value(&sifted.plan).unwrap())
             }
             Err(poolsync::sieve::PlanError::Diff(error)) => Err(format!("{error}: {:?}", error.problems)),
-            Err(poolsync::sieve::PlanError::Desired(problems)) => Err(format!("invalid: {problems:?}")),
+            Err(poolsync::sieve::PlanError::Desired { problems, .. }) => Err(format!("invalid: {problems:?}")),
             Err(other) => Err(other.to_string()),
         };
         prop_assert_eq!(sifted, exact);

@@ -37,7 +37,7 @@ fn sifted(current: &[u8], desired: &[u8], check: bool) -> Result<serde_json::Val
     .map(|sifted| serde_json::to_value(&sifted.plan).unwrap())
     .map_err(|error| match error {
         PlanError::Load { side, error } => format!("load {}: {error}", if side == poolsync::sieve::Side::Current { "current" } else { "desired" }),
-        PlanError::Desired(problems) => format!("invalid: {problems:?}"),
+        PlanError::Desired { problems, .. } => format!("invalid: {problems:?}"),
         PlanError::Diff(e) => format!("diff: {e}: {:?}", e.problems),
         PlanError::TooBig(e) => unreachable!("no memory budget was set: {e}"),
     })

@@ -82,7 +82,7 @@ pub(crate) fn plan_documents(
             error,
         } => current_error(error),
         PlanError::Load { error, .. } => load_failure(error, desired),
-        PlanError::Desired(problems) => desired_problems(&problems, &desired_name),
+        PlanError::Desired { problems, total } => desired_problems(&problems, total, &desired_name),
         PlanError::Diff(error) => diff_failure(error, current_name, &desired_name),
         PlanError::TooBig(error) => too_big(error),
     })

@@ -7,7 +7,7 @@ use super::common::{
 };
 use crate::cli::{Choice, GlobalArgs, TransportArgs, choice};
 use crate::command_error::{
-    Failure, apply_failure, load_failure, migrate_failure, problem_lines, read_failure, stale,
+    Failure, apply_failure, load_failure, migrate_failure, problem_lines_of, read_failure, stale,
     too_big,
 };
 use crate::ui::{self, approve};
@@ -128,7 +128,7 @@ fn connect_profile(
 /// The plan could not be made: the target's export, or the users taken from the source, do
 /// not hold together. Every problem is listed.
 fn inconsistent(error: DiffError, target_tenant: &str, source_name: &str) -> Failure {
-    let count = count_noun(error.problems.len(), "problem", "problems");
+    let count = count_noun(error.total, "problem", "problems");
     let (message, hint) = match error.side {
         "current" => (
             format!("the export of tenant `{target_tenant}` has {count}"),
@@ -140,7 +140,7 @@ fn inconsistent(error: DiffError, target_tenant: &str, source_name: &str) -> Fai
         ),
     };
     Failure::new(message)
-        .details(problem_lines(&error.problems))
+        .details(problem_lines_of(&error.problems, error.total))
         .hint(hint)
 }
 

@@ -4,7 +4,7 @@ use super::common::memory_budget;
 use crate::command_error::{Failure, load_failure, too_big};
 use clap::Args;
 use poolsync::exit_codes;
-use poolsync::render::count_noun;
+use poolsync::render::{count_noun, thousands};
 use poolsync::sieve::{DocumentError, Source, validate};
 use poolsync::validate::ValidateOptions;
 use std::io::Write;
@@ -32,12 +32,21 @@ pub(crate) fn run(args: ValidateArgs) -> Result<u8, Failure> {
     )?;
     let file = args.file.display();
     let problems = validation.problems;
-    if !problems.is_empty() {
+    let total = validation.total_problems;
+    if total > 0 {
+        // Every problem is counted; the first thousand are listed (in the document's order).
+        let mut details: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        if total > problems.len() {
+            details.push(format!(
+                "... and {} more; fix these and run `poolsync validate` again",
+                thousands(total - problems.len())
+            ));
+        }
         return Err(Failure::new(format!(
             "`{file}` has {}",
-            count_noun(problems.len(), "problem", "problems")
+            count_noun(total, "problem", "problems")
         ))
-        .details(problems.iter().map(ToString::to_string).collect()));
+        .details(details));
     }
     writeln!(
         std::io::stdout(),

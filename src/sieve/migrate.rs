@@ -162,8 +162,8 @@ pub fn migrate<'a>(
             rows: &source_rows,
             ranges: Ranges::open(source)?,
         };
-        let problems = quoting.placing(&source_tickets)?;
-        return Err(MigrateError::Source { problems }.into());
+        let (problems, total) = quoting.placing(&source_tickets)?;
+        return Err(MigrateError::Source { problems, total }.into());
     }
     let source_pools: Vec<Pool> = field(&source_rows, source, "pools")?;
     let ids: BTreeSet<&str> = source_pools

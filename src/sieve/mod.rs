@@ -145,8 +145,13 @@ pub enum PlanError {
         error: LoadError,
     },
     /// The desired document has problems (as `validate` reports them).
-    #[error("the desired document has {} problem(s)", .0.len())]
-    Desired(Vec<Problem>),
+    #[error("the desired document has {total} problem(s)")]
+    Desired {
+        /// The first [`crate::index::MAX_KEPT_PROBLEMS`], in `validate`'s order.
+        problems: Vec<Problem>,
+        /// How many there are in all.
+        total: usize,
+    },
     /// The documents are inconsistent in a way only the diff finds.
     #[error(transparent)]
     Diff(#[from] DiffError),
@@ -332,7 +337,7 @@ fn problems_of(
     current_rows: &Rows,
     desired_rows: &Rows,
     (current_tickets, desired_tickets): (&[Ticket], &[Ticket]),
-) -> Result<Result<Vec<Problem>, PlanError>, String> {
+) -> Result<Result<(Vec<Problem>, usize), PlanError>, String> {
     fn reread(source: Source<'_>) -> impl Fn(std::io::Error) -> String + '_ {
         move |error| format!("could not read {} again: {error}", source.name())
     }
@@ -349,8 +354,8 @@ fn problems_of(
         let problems = desired_quoting
             .validation(desired_tickets, &|pool| known.contains(pool))
             .map_err(reread(desired))?;
-        if !problems.is_empty() {
-            return Ok(Err(PlanError::Desired(problems)));
+        if let (problems, total @ 1..) = problems {
+            return Ok(Err(PlanError::Desired { problems, total }));
         }
     }
     if !current_tickets.is_empty() {
@@ -358,10 +363,11 @@ fn problems_of(
             rows: current_rows,
             ranges: Ranges::open(current).map_err(reread(current))?,
         };
-        let problems = quoting.placing(current_tickets).map_err(reread(current))?;
+        let (problems, total) = quoting.placing(current_tickets).map_err(reread(current))?;
         return Ok(Err(PlanError::Diff(DiffError {
             side: "current",
             problems,
+            total,
         })));
     }
     Ok(Ok(desired_quoting
@@ -413,9 +419,11 @@ fn whole(
                 .filter_map(|p| p.id.clone())
                 .collect(),
         };
-        let problems = validate_whole(&desired_dump, &known);
+        let mut problems = validate_whole(&desired_dump, &known);
         if !problems.is_empty() {
-            return Err(PlanError::Desired(problems));
+            let total = problems.len();
+            problems.truncate(crate::index::MAX_KEPT_PROBLEMS);
+            return Err(PlanError::Desired { problems, total });
         }
     }
     let plan = diff(&current_dump, &desired_dump, options.diff)?;
@@ -464,7 +472,7 @@ fn sift(
     options: SieveOptions<'_>,
     current_rows: Rows,
     desired_rows: Rows,
-    desired_placing: Vec<Problem>,
+    (desired_placing, placing_total): (Vec<Problem>, usize),
 ) -> Result<Sifted, Sifting> {
     let scope: HashSet<u128> = options
         .diff
@@ -656,17 +664,20 @@ fn sift(
         Err(error) => {
             let mut problems = desired_placing;
             problems.extend(error.problems);
+            problems.truncate(crate::index::MAX_KEPT_PROBLEMS);
             let error = DiffError {
                 side: "desired",
                 problems,
+                total: placing_total + error.total,
             };
             return Err(Sifting::Failed(error.into()));
         }
     };
-    if !desired_placing.is_empty() {
+    if placing_total > 0 {
         let error = DiffError {
             side: "desired",
             problems: desired_placing,
+            total: placing_total,
         };
         return Err(Sifting::Failed(error.into()));
     }
@@ -703,8 +714,11 @@ fn sift(
 /// What [`validate`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Validation {
-    /// Every problem, as [`crate::validate::validate`] reports them.
+    /// The first [`crate::index::MAX_KEPT_PROBLEMS`] problems, as
+    /// [`crate::validate::validate`] reports them.
     pub problems: Vec<Problem>,
+    /// How many problems there are in all.
+    pub total_problems: usize,
     /// How many `users` records the document has.
     pub users: usize,
     /// The pools its users name.
@@ -749,9 +763,10 @@ pub fn validate(
                     })
                 });
                 match quoted {
-                    Ok(problems) => {
+                    Ok((problems, total_problems)) => {
                         return Ok(Validation {
                             problems,
+                            total_problems,
                             users: rows.users.len(),
                             pools_with_users: rows_pools_with_users(&rows),
                         });
@@ -772,8 +787,12 @@ pub fn validate(
         max_memory,
     )?;
     let dump = source.load()?;
+    let mut problems = validate_whole(&dump, options);
+    let total_problems = problems.len();
+    problems.truncate(crate::index::MAX_KEPT_PROBLEMS);
     Ok(Validation {
-        problems: validate_whole(&dump, options),
+        problems,
+        total_problems,
         users: dump.users.len(),
         pools_with_users: pools_with_users(&dump),
     })
@@ -828,6 +847,71 @@ mod tests {
         // Only the changed user was read again.
         assert_eq!(from_files.current.users.len(), 1);
         assert_eq!(from_files.desired.users.len(), 1);
+    }
+
+    #[test]
+    fn problems_past_the_first_thousand_are_counted_not_kept() {
+        use crate::index::MAX_KEPT_PROBLEMS;
+        // Every user has a bad status, every second one an orphan identifier too: more
+        // problems of each kind than are kept.
+        let users = 1_500;
+        let mut document = serde_json::json!({"pools": [{"id": "p", "name": "P"}]});
+        document["users"] = (0..users)
+            .map(|n| serde_json::json!({"id": format!("u{n}"), "user_pool_id": "p", "status": "activ"}))
+            .collect();
+        document["user_identifiers"] = (0..users / 2)
+            .map(|n| serde_json::json!({"user_id": format!("gone{n}"), "type": "email", "identifier": format!("x{n}@x.io")}))
+            .collect();
+        let bytes = serde_json::to_vec(&document).unwrap();
+        let source = Source::Memory {
+            name: "desired",
+            bytes: &bytes,
+        };
+        let streamed = validate(source, &ValidateOptions::default(), u64::MAX).unwrap();
+        let mut whole = validate_whole(
+            &serde_json::from_slice(&bytes).unwrap(),
+            &ValidateOptions::default(),
+        );
+        assert_eq!(streamed.total_problems, whole.len());
+        assert!(whole.len() > 2 * MAX_KEPT_PROBLEMS, "{}", whole.len());
+        whole.truncate(MAX_KEPT_PROBLEMS);
+        assert_eq!(
+            streamed.problems, whole,
+            "the first ones, in validate's order"
+        );
+
+        let options = DiffOptions::default();
+        let current = Source::Memory {
+            name: "current",
+            bytes: br#"{"pools": [{"id": "p", "name": "P"}]}"#,
+        };
+        let checked = SieveOptions {
+            check_desired: true,
+            ..SieveOptions::new(&options)
+        };
+        match plan(current, source, checked) {
+            Err(PlanError::Desired { problems, total }) => {
+                assert!(problems == whole, "the first problems, in order");
+                assert_eq!(total, streamed.total_problems);
+            }
+            Err(other) => panic!(
+                "another error: {}",
+                crate::index::shorten(&other.to_string())
+            ),
+            Ok(_) => panic!("planned a document with problems"),
+        }
+        // Without the check, the placing problems alone stop the plan, kept and counted alike.
+        match plan(current, source, SieveOptions::new(&options)) {
+            Err(PlanError::Diff(error)) => {
+                assert_eq!(error.total, users / 2);
+                assert_eq!(error.problems.len(), users / 2);
+            }
+            Err(other) => panic!(
+                "another error: {}",
+                crate::index::shorten(&other.to_string())
+            ),
+            Ok(_) => panic!("planned a document with problems"),
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@ use super::rows::{
 };
 use super::source::Ranges;
 use crate::index::{
-    Problem, TenantIndex, duplicate_user, membership_without_group, unplaced, user_without_key,
+    MAX_KEPT_PROBLEMS, Problem, TenantIndex, UserKey, duplicate_user, membership_without_group,
+    unplaced, user_without_key,
 };
 use crate::model::{
     GroupMember, TenantDump, User, UserCredential, UserIdentifier, UserVerifiableAddress,
@@ -16,6 +17,7 @@ use crate::model::{
 use crate::normalize::user_problems;
 use crate::validate::{held_twice, unknown_pool};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BinaryHeap;
 use std::io;
 
 /// A sub-record read again, whatever its kind.
@@ -117,24 +119,34 @@ impl Quoting<'_, '_> {
         })
     }
 
-    /// The problems of placing records into users (what the index reports).
-    pub(crate) fn placing(&mut self, tickets: &[Ticket]) -> io::Result<Vec<Problem>> {
-        tickets.iter().map(|ticket| self.word(*ticket)).collect()
+    /// The problems of placing records into users (what the index reports): the first
+    /// [`MAX_KEPT_PROBLEMS`] worded, and how many there are in all.
+    pub(crate) fn placing(&mut self, tickets: &[Ticket]) -> io::Result<(Vec<Problem>, usize)> {
+        let problems = tickets
+            .iter()
+            .take(MAX_KEPT_PROBLEMS)
+            .map(|ticket| self.word(*ticket))
+            .collect::<io::Result<_>>()?;
+        Ok((problems, tickets.len()))
     }
 
-    /// Every problem [`crate::validate::validate`] reports, in its order, with `known` pools
-    /// besides those the document lists; `placing` are the tickets of [`Rows::join`].
+    /// The problems [`crate::validate::validate`] reports, in its order, with `known` pools
+    /// besides those the document lists (`placing` are the tickets of [`Rows::join`]): the
+    /// first [`MAX_KEPT_PROBLEMS`] worded, and how many there are in all.
     pub(crate) fn validation(
         &mut self,
         placing: &[Ticket],
         known: &dyn Fn(&str) -> bool,
-    ) -> io::Result<Vec<Problem>> {
+    ) -> io::Result<(Vec<Problem>, usize)> {
         let rows = self.rows;
-        let mut ordered: Vec<(Order, Result<Problem, Ticket>)> = rows
+        // The records' own problems were kept only while among the first; the tickets are
+        // small, so all of them are sorted, and only the first are worded.
+        let mut ordered: Vec<(Order, Result<&Problem, Ticket>)> = rows
             .found
-            .iter()
-            .map(|(order, problem)| (*order, Ok(problem.clone())))
+            .kept()
+            .map(|(order, problem)| (*order, Ok(problem)))
             .collect();
+        let mut total = rows.found.total;
         let last = |array: &str, position: u32| Order {
             section: CHECKS,
             rank: check_rank(array),
@@ -143,9 +155,11 @@ impl Quoting<'_, '_> {
         };
         for (position, ticket) in unknown_pools(rows, known) {
             ordered.push((last("users", position), Err(ticket)));
+            total += 1;
         }
         for (position, ticket) in held_twice_tickets(rows) {
             ordered.push((last("user_identifiers", position), Err(ticket)));
+            total += 1;
         }
         for (sequence, ticket) in placing.iter().enumerate() {
             let order = Order {
@@ -155,22 +169,25 @@ impl Quoting<'_, '_> {
                 sequence: sequence as u32,
             };
             ordered.push((order, Err(*ticket)));
+            total += 1;
         }
         ordered.sort_by_key(|(order, _)| *order);
-        let mut problems = Vec::with_capacity(ordered.len());
-        for (_, found) in ordered {
+        let mut problems = Vec::with_capacity(ordered.len().min(MAX_KEPT_PROBLEMS));
+        for (_, found) in ordered.into_iter().take(MAX_KEPT_PROBLEMS) {
             problems.push(match found {
-                Ok(problem) => problem,
+                Ok(problem) => problem.clone(),
                 Err(ticket) => self.word(ticket)?,
             });
         }
-        problems.extend(self.user_problems()?);
-        Ok(problems)
+        let (user_problems, counted) = self.user_problems(MAX_KEPT_PROBLEMS - problems.len())?;
+        problems.extend(user_problems);
+        Ok((problems, total + counted))
     }
 
     /// [`user_problems`] of every user that may have one (see [`super::rows::UNUSUAL`]), by
-    /// user key: each such user read again alone, with its sub-records.
-    fn user_problems(&mut self) -> io::Result<Vec<Problem>> {
+    /// user key: each such user read again alone, with its sub-records. The first `keep` are
+    /// returned, with how many there are in all.
+    fn user_problems(&mut self, keep: usize) -> io::Result<(Vec<Problem>, usize)> {
         let rows = self.rows;
         let unusual: HashSet<u32> = (0..rows.users.len() as u32)
             .filter(|position| {
@@ -179,7 +196,7 @@ impl Quoting<'_, '_> {
             })
             .collect();
         if unusual.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         let mut subs: HashMap<u32, Vec<u32>> = HashMap::default();
         for (row, owner) in rows.owner.iter().enumerate() {
@@ -187,7 +204,10 @@ impl Quoting<'_, '_> {
                 subs.entry(*owner).or_default().push(row as u32);
             }
         }
-        let mut found = Vec::new();
+        // The users with problems, by key: at most `keep` of them with their problems (each
+        // has one at least, so they hold the first `keep` problems), the rest only counted.
+        let mut found: BinaryHeap<(UserKey, Vec<Problem>)> = BinaryHeap::new();
+        let mut total = 0;
         for position in unusual {
             let mut dump = TenantDump {
                 users: vec![self.user(position)?],
@@ -204,16 +224,25 @@ impl Quoting<'_, '_> {
             let index = TenantIndex::build(&dump);
             for (key, user) in &index.users {
                 let problems = user_problems(user);
-                if !problems.is_empty() {
+                total += problems.len();
+                if problems.is_empty() || keep == 0 {
+                    continue;
+                }
+                if found.len() < keep {
+                    found.push((key.clone(), problems));
+                } else if found.peek().is_some_and(|(last, _)| key < last) {
+                    found.pop();
                     found.push((key.clone(), problems));
                 }
             }
         }
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(found
+        let mut problems: Vec<Problem> = found
+            .into_sorted_vec()
             .into_iter()
             .flat_map(|(_, problems)| problems)
-            .collect())
+            .collect();
+        problems.truncate(keep);
+        Ok((problems, total))
     }
 }
 

@@ -216,7 +216,7 @@ impl Reader<'_> {
                 position: position as u64,
                 sequence: sequence as u32,
             };
-            self.rows.found.push((order, problem));
+            self.rows.found.push(order, problem);
         }
     }
 

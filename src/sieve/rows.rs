@@ -2,9 +2,10 @@
 //! number. A row is the record's keys (whose user, which pool, which natural key), its
 //! fingerprints when the sieve compares documents, and where its text is, to read it again.
 
-use crate::index::Problem;
+use crate::index::{MAX_KEPT_PROBLEMS, Problem};
 use crate::scan::RecordArray;
 use rustc_hash::FxHashMap as HashMap;
+use std::collections::BinaryHeap;
 use xxhash_rust::xxh3::xxh3_128;
 
 /// No pool, no owner: the `u32` that stands for "none" in rows.
@@ -208,6 +209,33 @@ pub(crate) fn check_rank(array: &str) -> u8 {
     }
 }
 
+/// The problems of single records found while reading: the first [`MAX_KEPT_PROBLEMS`] in
+/// `validate`'s order, and how many there are in all.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    kept: BinaryHeap<(Order, Problem)>,
+    /// Every problem found, kept or not.
+    pub total: usize,
+}
+
+impl Found {
+    /// Counts a problem, and keeps it while it is among the first.
+    pub(crate) fn push(&mut self, order: Order, problem: Problem) {
+        self.total += 1;
+        if self.kept.len() < MAX_KEPT_PROBLEMS {
+            self.kept.push((order, problem));
+        } else if self.kept.peek().is_some_and(|(last, _)| order < *last) {
+            self.kept.pop();
+            self.kept.push((order, problem));
+        }
+    }
+
+    /// The problems kept, in no order.
+    pub(crate) fn kept(&self) -> impl Iterator<Item = &(Order, Problem)> {
+        self.kept.iter()
+    }
+}
+
 /// What reading one document leaves.
 #[derive(Debug, Default)]
 pub(crate) struct Rows {
@@ -219,7 +247,7 @@ pub(crate) struct Rows {
     /// Top-level fields other than the record arrays: key, offset, length.
     pub fields: Vec<(String, u64, u64)>,
     /// Problems of single records found while reading (with `validate`'s checks on).
-    pub found: Vec<(Order, Problem)>,
+    pub found: Found,
     pub bytes: u64,
     pub seconds: f64,
     /// After joining: the user each sub-record belongs to ([`NONE`] if none).

@@ -37,6 +37,8 @@ pub struct ApplyOptions {
     pub now: String,
     /// With pruning: the most users the plan may delete (`None` refuses any delete).
     pub max_deletes: Option<usize>,
+    /// The memory the verifying plan may take, in bytes (see [`SieveOptions::max_memory`]).
+    pub max_memory: u64,
 }
 
 impl Default for ApplyOptions {
@@ -50,6 +52,7 @@ impl Default for ApplyOptions {
             diff: DiffOptions::default(),
             now: crate::clock::now_rfc3339(),
             max_deletes: None,
+            max_memory: u64::MAX,
         }
     }
 }
@@ -349,7 +352,12 @@ pub async fn apply_plan(
 
     // The verdict comes from the tenant itself, never from the answers alone.
     let verification = match client.export_spooled(&NoProgress, SPILL_ABOVE).await {
-        Ok(after) => verify(&after, inputs.desired_source, &options.diff),
+        Ok(after) => verify(
+            &after,
+            inputs.desired_source,
+            &options.diff,
+            options.max_memory,
+        ),
         Err(error) => Err(format!("could not export the tenant to verify: {error}")),
     };
     let batch_error = |key: &UserKey| -> Option<String> {
@@ -461,10 +469,12 @@ fn verify(
     after: &SpooledExport,
     desired: Source<'_>,
     options: &DiffOptions,
+    max_memory: u64,
 ) -> Result<Plan, String> {
     let current = export_source(after);
     let settings = SieveOptions {
         scope_current: true,
+        max_memory,
         ..SieveOptions::new(options)
     };
     match crate::sieve::plan(current, desired, settings) {

@@ -2,8 +2,8 @@
 //! against a fresh export, ask, send the changed users, then verify the tenant.
 
 use super::common::{
-    ReportOptions, apply_and_report, check_unchanged, connect, desired_sha, plan_tenant,
-    print_plan, read_canary_file, read_planfile, runtime,
+    ReportOptions, apply_and_report, check_unchanged, connect, desired_sha, memory_budget,
+    plan_tenant, print_plan, read_canary_file, read_planfile, runtime,
 };
 use crate::cli::{GlobalArgs, OutputFormat, PlanShown, TargetArgs, choice};
 use crate::command_error::{Failure, apply_failure, stale};
@@ -295,6 +295,7 @@ impl ApplySettings {
             diff: self.diff.clone(),
             now: now_rfc3339(),
             max_deletes: self.max_deletes,
+            max_memory: memory_budget(),
         }
     }
 }

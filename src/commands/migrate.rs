@@ -330,6 +330,7 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
         diff: diff_options.clone(),
         now: now_rfc3339(),
         max_deletes: None,
+        max_memory: memory_budget(),
     };
     let inputs = PlanInputs::new(&sifted, spooled.desired());
     apply_and_report(

@@ -114,6 +114,20 @@ pub fn convert_user(source: SourceUser, context: &Context<'_>) -> Converted {
         claims: Vec::new(),
         lost: &mut lost,
     };
+    // A password hash in a contact field (columns out of place) is a secret, not a contact.
+    let mut contacts = |contacts: Vec<Contact>| -> Vec<Contact> {
+        contacts
+            .into_iter()
+            .filter(|contact| {
+                let hash = is_secret_text(&contact.value);
+                if hash {
+                    secrets.push(contact.field.to_string());
+                }
+                !hash
+            })
+            .collect()
+    };
+    let (emails, phones, usernames) = (contacts(emails), contacts(phones), contacts(usernames));
     for contact in emails {
         let value = contact.value.trim().to_string();
         if is_email(&value) && value.len() <= MAX_ID_LENGTH && !value.chars().any(char::is_control)
@@ -148,6 +162,9 @@ pub fn convert_user(source: SourceUser, context: &Context<'_>) -> Converted {
     let social_only =
         password_outcome == PasswordOutcome::None && !federated.is_empty() && !password_login;
 
+    let mut profile = profile;
+    strip_secrets(&mut profile, "", &mut secrets);
+    strip_lost(&mut lost, &mut secrets);
     let mut metadata = direct_metadata;
     strip_secrets(&mut metadata, "", &mut secrets);
     metadata.insert(
@@ -155,7 +172,9 @@ pub fn convert_user(source: SourceUser, context: &Context<'_>) -> Converted {
         json!({"platform": context.platform, "id": source_id}),
     );
     if !federated.is_empty() {
-        metadata.insert("federated_identities".into(), federated_json(&federated));
+        let mut federated = federated_json(&federated);
+        strip_value(&mut federated, "federated_identities", &mut secrets);
+        metadata.insert("federated_identities".into(), federated);
     }
     if context.drop_extra {
         extra.clear();
@@ -316,9 +335,15 @@ fn federated_json(federated: &[Federated]) -> Value {
 }
 
 /// Whether a field's name says it holds a secret: passwords, hashes, salts, secrets, tokens,
-/// recovery and backup codes. Such fields never reach `metadata`, whatever the source.
+/// recovery and backup codes, private and API keys, TOTP seeds, credentials, cookies. The name is
+/// compared without letter case, `_`, `-`, `.` or `:`, so `apiKey`, `api-key` and `custom:api_key`
+/// are alike. Such fields never reach `payload` or `metadata`, whatever the source.
 pub fn is_secret_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
+    let name: String = name
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.' | ':' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect();
     [
         "password",
         "passwd",
@@ -326,12 +351,14 @@ pub fn is_secret_name(name: &str) -> bool {
         "salt",
         "secret",
         "token",
-        "recovery_code",
         "recoverycode",
-        "backup_code",
         "backupcode",
-        "private_key",
-        "api_key",
+        "privatekey",
+        "apikey",
+        "accesskey",
+        "totp",
+        "credential",
+        "cookie",
     ]
     .iter()
     .any(|word| name.contains(word))
@@ -349,8 +376,37 @@ pub fn looks_like_hash(text: &str) -> bool {
         )
 }
 
-/// Removes fields whose names say they hold secrets, and text that looks like a hash, from an
-/// object and everything inside it; `found` gets each removed field's path.
+/// Whether text is a secret whatever field holds it: a password hash ([`looks_like_hash`]), a
+/// TOTP seed as an `otpauth://` URL, or a JSON Web Token (`eyJ…` header, payload, signature).
+pub fn is_secret_text(text: &str) -> bool {
+    let text = text.trim();
+    let starts_with = |prefix: &str| {
+        text.get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    };
+    starts_with("otpauth://") || is_jwt(text) || looks_like_hash(text)
+}
+
+/// Three base64url parts, the first a JSON object's encoding (`eyJ`).
+fn is_jwt(text: &str) -> bool {
+    let mut parts = text.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let base64url = |part: &str| {
+        part.bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'='))
+    };
+    header.starts_with("eyJ")
+        && payload.len() >= 2
+        && [header, payload, signature].into_iter().all(base64url)
+}
+
+/// Removes fields whose names say they hold secrets, and text that is a secret
+/// ([`is_secret_text`]), from an object and everything inside it, JSON written inside strings
+/// included; `found` gets each removed field's path.
 pub fn strip_secrets(object: &mut Object, path: &str, found: &mut Vec<String>) {
     object.retain(|key, value| {
         let here = if path.is_empty() {
@@ -361,7 +417,7 @@ pub fn strip_secrets(object: &mut Object, path: &str, found: &mut Vec<String>) {
         // A flag (`backup_codes_enabled`, `totp`) says whether a secret exists; it is none.
         let secret = match value {
             Value::Bool(_) | Value::Null => false,
-            Value::String(text) => is_secret_name(key) || looks_like_hash(text),
+            Value::String(text) => is_secret_name(key) || is_secret_text(text),
             _ => is_secret_name(key),
         };
         if secret {
@@ -373,12 +429,42 @@ pub fn strip_secrets(object: &mut Object, path: &str, found: &mut Vec<String>) {
     });
 }
 
+/// Takes secrets out of values that could not go where they belong, before they are kept in
+/// metadata or shown in the report: a value in a field whose name says it holds a secret, or
+/// that is a password hash, is left out whole (and counted); secrets inside others are stripped.
+fn strip_lost(lost: &mut Vec<Lost>, found: &mut Vec<String>) {
+    lost.retain_mut(|item| {
+        let secret = match &item.value {
+            // Missing cells hold nothing.
+            Value::Null => false,
+            Value::String(text) => is_secret_name(&item.field) || is_secret_text(text),
+            _ => is_secret_name(&item.field),
+        };
+        if secret {
+            found.push(item.field.clone());
+        } else {
+            strip_value(&mut item.value, &item.field, found);
+        }
+        !secret
+    });
+}
+
 fn strip_value(value: &mut Value, path: &str, found: &mut Vec<String>) {
     match value {
         Value::Object(object) => strip_secrets(object, path, found),
+        // JSON inside a string (`"{\"api_key\": …}"`) keeps its form, without its secrets.
+        Value::String(text) => {
+            if let Some(mut inner) = super::user::json_in_string(text) {
+                let before = found.len();
+                strip_value(&mut inner, path, found);
+                if found.len() > before {
+                    *text = inner.to_string();
+                }
+            }
+        }
         Value::Array(items) => {
             let before = items.len();
-            items.retain(|item| !matches!(item, Value::String(text) if looks_like_hash(text)));
+            items.retain(|item| !matches!(item, Value::String(text) if is_secret_text(text)));
             if items.len() < before {
                 found.push(format!("{path}[]"));
             }

@@ -8,6 +8,7 @@
 //! This module only splits and parses; what a record means is the source's business.
 
 use super::user::Position;
+use crate::index::shorten;
 use crate::model::Object;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -224,7 +225,10 @@ impl<'de> Visitor<'de> for TopLevel<'_, '_> {
             } else {
                 let value: Value = map.next_value()?;
                 if fields.insert(key.clone(), value).is_some() {
-                    return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                    return Err(de::Error::custom(format_args!(
+                        "duplicate field `{}`",
+                        shorten(&key)
+                    )));
                 }
             }
         }

@@ -327,10 +327,7 @@ pub fn convert(
             pipeline.push_problem(Problem {
                 record: format!("{}:{}", join.file, line_or_record(position)),
                 field: Some("_id".into()),
-                message: format!(
-                    "`{}` is the id of no user in the user export",
-                    shorten(&key)
-                ),
+                message: format!("`{}` is the id of no user in the user export", shown(&key)),
             });
         }
     }
@@ -351,6 +348,16 @@ pub fn convert(
     let mut report = pipeline.report;
     report.users.converted = report.users.active + report.users.inactive;
     Ok(report)
+}
+
+/// A source's value as messages and the report show it: cut short ([`shorten`]), and never a
+/// password hash or a token (a column out of place can put one anywhere).
+fn shown(value: &str) -> std::borrow::Cow<'_, str> {
+    if converter::is_secret_text(value) {
+        "(a secret, not shown)".into()
+    } else {
+        shorten(value)
+    }
 }
 
 /// `5` for line 5, `record 3` for the third record of a JSON array.
@@ -394,7 +401,7 @@ impl CollectPasswords for PasswordJoin {
                     field: Some("_id".into()),
                     message: format!(
                         "`{}` has a password on {} already",
-                        shorten(key),
+                        shown(key),
                         match other.get().position {
                             Position::Line(line) => format!("line {line}"),
                             Position::Record(record) => format!("record {record}"),
@@ -450,7 +457,7 @@ impl Pipeline<'_, '_> {
             Position::Record(record) => format!("{} record {record}", self.file_names[file]),
         };
         match id {
-            Some(id) => format!("{place} (id `{}`)", shorten(id)),
+            Some(id) => format!("{place} (id `{}`)", shown(id)),
             None => place,
         }
     }
@@ -542,13 +549,15 @@ impl Pipeline<'_, '_> {
         }
         for lost in &converted.lost {
             let tallies = &mut report.kept_in_metadata;
-            let field =
-                if tallies.len() >= MAX_TALLIES && !tallies.iter().any(|t| t.what == lost.field) {
-                    OTHER_FIELDS
+            let name = shorten(&lost.field);
+            let (field, why) =
+                if tallies.len() >= MAX_TALLIES && !tallies.iter().any(|t| t.what == name) {
+                    // The rest are counted together, whatever their reason.
+                    (OTHER_FIELDS, None)
                 } else {
-                    &lost.field
+                    (name.as_ref(), Some(lost.why.as_str()))
                 };
-            tally(tallies, field, Some(&lost.why)).add(|| match &lost.value {
+            tally(tallies, field, why).add(|| match &lost.value {
                 serde_json::Value::Null => record.clone(),
                 serde_json::Value::String(text) => format!("{record}: `{}`", shorten(text)),
                 other => format!("{record}: `{}`", shorten(&other.to_string())),
@@ -559,10 +568,11 @@ impl Pipeline<'_, '_> {
         secrets.dedup();
         for secret in secrets {
             let known = report.secrets_left_out.len();
-            let name = if known >= MAX_TALLIES && !report.secrets_left_out.contains_key(secret) {
+            let secret = shorten(secret);
+            let name = if known >= MAX_TALLIES && !report.secrets_left_out.contains_key(&*secret) {
                 OTHER_FIELDS
             } else {
-                secret
+                &secret
             };
             *report.secrets_left_out.entry(name.to_string()).or_default() += 1;
         }
@@ -577,6 +587,15 @@ const OTHER_FIELDS: &str = "(other fields)";
 impl Collect for Pipeline<'_, '_> {
     fn user(&mut self, position: Position, mut user: SourceUser) {
         self.report.users.read += 1;
+        if converter::is_secret_text(&user.id) {
+            return self.stop(
+                position,
+                None,
+                None,
+                "the user's id is a password hash or a token (not shown): is a column out of place?"
+                    .into(),
+            );
+        }
         if let Some(join) = &mut self.passwords {
             let key = key_hash(&[self.source.password_key(&user.id)]);
             if let Some(entry) = join.entries.get_mut(&key) {
@@ -600,7 +619,7 @@ impl Collect for Pipeline<'_, '_> {
                 self.stop(
                     position,
                     Some(&converted.source_id),
-                    Some(&lost.field),
+                    Some(&shorten(&lost.field)),
                     message,
                 );
             }

@@ -7,6 +7,7 @@
 
 use super::json::{Event, skip_bom};
 use super::user::{Lost, Position};
+use crate::index::shorten;
 use crate::model::Object;
 use serde_json::Value;
 use std::io::{self, BufRead};
@@ -64,7 +65,7 @@ pub fn read_rows(
                     if !seen.insert(name.clone()) {
                         on_problem(Event::Problem(
                             Position::Line(line),
-                            format!("the header names the column `{name}` twice"),
+                            format!("the header names the column `{}` twice", shorten(&name)),
                         ));
                         return Ok(None);
                     }
@@ -163,7 +164,12 @@ fn row(header: &[String], record: &csv::ByteRecord, line: u64) -> Result<Row, St
 
 /// The names of missing columns, the first three and a count of the rest.
 fn missing_columns(names: &[String]) -> String {
-    let shown = names.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    let shown = names
+        .iter()
+        .take(3)
+        .map(|name| shorten(name))
+        .collect::<Vec<_>>()
+        .join(", ");
     match names.len() {
         0..=3 => shown,
         more => format!("{shown} and {} more", more - 3),

@@ -587,6 +587,114 @@ mod tests {
         ));
     }
 
+    /// Found by the `convert_sources` fuzz target: a hash in a CSV's `family_name` column went to
+    /// the payload.
+    #[test]
+    fn a_hash_in_a_profile_field_never_reaches_the_payload() {
+        let mut source = SourceUser::new("u1");
+        source.claim("given_name", Some(json!("Ann")));
+        source.claim(
+            "family_name",
+            Some(json!("{SSHA}abcdefghijklmnopqrstuvwxyz00")),
+        );
+        source.claim("nickname", Some(json!(BCRYPT)));
+        let converted = convert_user(source, &context(CredentialPolicy::Keep));
+        assert_eq!(
+            Value::Object(converted.user.payload.unwrap()),
+            json!({"given_name": "Ann"})
+        );
+        let mut secrets = converted.secrets.clone();
+        secrets.sort();
+        assert_eq!(secrets, ["family_name", "nickname"]);
+    }
+
+    #[test]
+    fn secrets_in_fields_that_could_not_be_used_are_left_out_not_kept() {
+        let mut source = SourceUser::new("u1");
+        source.emails = vec![Contact::new("email", BCRYPT, Some(true))];
+        source.usernames = vec![Contact::new(
+            "username",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+            None,
+        )];
+        source.phones = vec![Contact::new("phone", "not a phone", None)];
+        source.lost = vec![
+            Lost {
+                field: "passwordHash".into(),
+                value: json!({"value": "x"}),
+                why: "not text".into(),
+            },
+            Lost {
+                field: "column 9".into(),
+                value: json!(["kept", BCRYPT]),
+                why: "beyond the header's 8 columns".into(),
+            },
+            Lost {
+                field: "token, email".into(),
+                value: Value::Null,
+                why: "the row has 1 of the header's 3 columns".into(),
+            },
+        ];
+        let converted = convert_user(source, &context(CredentialPolicy::Keep));
+        let lost: Vec<_> = converted.lost.iter().map(|l| l.field.as_str()).collect();
+        assert_eq!(lost, ["column 9", "token, email", "phone"]);
+        assert_eq!(converted.lost[0].value, json!(["kept"]));
+        let metadata = Value::Object(converted.user.metadata.unwrap());
+        assert_eq!(
+            metadata["auth0"],
+            json!({"column 9": ["kept"], "phone": "not a phone"})
+        );
+        let mut secrets = converted.secrets.clone();
+        secrets.sort();
+        assert_eq!(secrets, ["column 9[]", "email", "passwordHash", "username"]);
+        assert!(converted.identifiers.is_empty());
+    }
+
+    #[test]
+    fn secret_names_are_compared_without_case_or_separators_and_secret_text_anywhere() {
+        for name in [
+            "apiKey",
+            "custom:api_token",
+            "sharedSecretKey",
+            "totp",
+            "private-key",
+            "sessionCookie",
+            "credentials",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["email", "given_name", "locale", "plan", "created_at", "mfa"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        for text in [
+            BCRYPT,
+            "otpauth://totp/acme:ann?secret=JBSWY3DP",
+            "OTPAUTH://TOTP/x",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+        ] {
+            assert!(is_secret_text(text), "{text}");
+        }
+        for text in [
+            "ann@example.com",
+            "eyJ.x",
+            "a.b.c",
+            "https://example.com/a.png",
+        ] {
+            assert!(!is_secret_text(text), "{text}");
+        }
+        // JSON inside a string keeps its form, without its secrets.
+        let mut object: Object = serde_json::from_value(json!({
+            "config": "{\"apiKey\": \"k\", \"theme\": \"dark\"}",
+            "plain": "{not json"
+        }))
+        .unwrap();
+        let mut found = Vec::new();
+        strip_secrets(&mut object, "", &mut found);
+        assert_eq!(found, ["config.apiKey"]);
+        assert_eq!(object["config"], "{\"theme\":\"dark\"}");
+        assert_eq!(object["plain"], "{not json");
+    }
+
     #[test]
     fn secrets_never_reach_metadata() {
         let mut source = SourceUser::new("u1");

@@ -285,8 +285,10 @@ pub fn convert(
     if let Some(mut input) = passwords {
         let mut join = PasswordJoin {
             file: input.name.clone(),
-            entries: FxHashMap::default(),
+            by_key: FxHashMap::default(),
+            entries: Vec::new(),
             problems: Vec::new(),
+            more_problems: 0,
         };
         match source.read_passwords(&mut input.reader, &mut join) {
             None => {
@@ -302,6 +304,7 @@ pub fn convert(
         for problem in std::mem::take(&mut join.problems) {
             pipeline.push_problem(problem);
         }
+        pipeline.total_problems += std::mem::take(&mut join.more_problems);
         pipeline.passwords = Some(join);
     }
 
@@ -316,18 +319,19 @@ pub fn convert(
     }
 
     if let Some(join) = pipeline.passwords.take() {
-        let mut unused: Vec<(Position, Box<str>)> = join
-            .entries
-            .into_values()
-            .filter(|entry| !entry.used)
-            .map(|entry| (entry.position, entry.key))
-            .collect();
-        unused.sort();
-        for (position, key) in unused {
+        // In the file's order; only the first lines for no user are worded, the rest counted.
+        for entry in join.entries.iter().filter(|entry| !entry.used) {
+            if pipeline.problems.len() >= KEPT_PROBLEMS {
+                pipeline.total_problems += 1;
+                continue;
+            }
             pipeline.push_problem(Problem {
-                record: format!("{}:{}", join.file, line_or_record(position)),
+                record: format!("{}:{}", join.file, line_or_record(entry.position)),
                 field: Some("_id".into()),
-                message: format!("`{}` is the id of no user in the user export", shown(&key)),
+                message: format!(
+                    "`{}` is the id of no user in the user export",
+                    shown(&entry.key)
+                ),
             });
         }
     }
@@ -368,11 +372,16 @@ fn line_or_record(position: Position) -> String {
     }
 }
 
-/// The lines of a `--passwords` file, by join key.
+/// The lines of a `--passwords` file, in the file's order and by join key.
 struct PasswordJoin {
     file: String,
-    entries: FxHashMap<u128, PasswordEntry>,
+    /// Hash of each join key → its line in `entries`.
+    by_key: FxHashMap<u128, u32>,
+    entries: Vec<PasswordEntry>,
+    /// The first [`KEPT_PROBLEMS`] problems of the file.
     problems: Vec<Problem>,
+    /// How many more there are.
+    more_problems: usize,
 }
 
 struct PasswordEntry {
@@ -380,6 +389,25 @@ struct PasswordEntry {
     hash: Option<Box<str>>,
     position: Position,
     used: bool,
+}
+
+impl PasswordJoin {
+    /// Keeps a problem (worded with the file's name) while fewer than [`KEPT_PROBLEMS`] are.
+    fn push_problem(&mut self, problem: impl FnOnce(&str) -> Problem) {
+        if self.problems.len() < KEPT_PROBLEMS {
+            self.problems.push(problem(&self.file));
+        } else {
+            self.more_problems += 1;
+        }
+    }
+
+    /// The entry of a join key, marked as used.
+    fn take(&mut self, key: &str) -> Option<&mut PasswordEntry> {
+        let index = *self.by_key.get(&key_hash(&[key]))?;
+        let entry = &mut self.entries[index as usize];
+        entry.used = true;
+        Some(entry)
+    }
 }
 
 fn key_hash(parts: &[&str]) -> u128 {
@@ -393,24 +421,20 @@ fn key_hash(parts: &[&str]) -> u128 {
 
 impl CollectPasswords for PasswordJoin {
     fn password(&mut self, position: Position, key: &str, hash: Option<String>) {
-        let record = format!("{}:{}", self.file, line_or_record(position));
-        match self.entries.entry(key_hash(&[key])) {
+        let index = self.entries.len() as u32;
+        match self.by_key.entry(key_hash(&[key])) {
             std::collections::hash_map::Entry::Occupied(other) => {
-                self.problems.push(Problem {
-                    record,
+                let other = self.entries[*other.get() as usize].position;
+                let problem = |file: &str| Problem {
+                    record: format!("{file}:{}", line_or_record(position)),
                     field: Some("_id".into()),
-                    message: format!(
-                        "`{}` has a password on {} already",
-                        shown(key),
-                        match other.get().position {
-                            Position::Line(line) => format!("line {line}"),
-                            Position::Record(record) => format!("record {record}"),
-                        }
-                    ),
-                });
+                    message: format!("`{}` has a password on {other} already", shown(key)),
+                };
+                self.push_problem(problem);
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(PasswordEntry {
+                slot.insert(index);
+                self.entries.push(PasswordEntry {
                     key: key.into(),
                     hash: hash.map(String::into_boxed_str),
                     position,
@@ -421,11 +445,12 @@ impl CollectPasswords for PasswordJoin {
     }
 
     fn problem(&mut self, position: Position, field: Option<&str>, message: String) {
-        self.problems.push(Problem {
-            record: format!("{}:{}", self.file, line_or_record(position)),
+        let problem = |file: &str| Problem {
+            record: format!("{file}:{}", line_or_record(position)),
             field: field.map(str::to_string),
             message,
-        });
+        };
+        self.push_problem(problem);
     }
 }
 
@@ -470,6 +495,10 @@ impl Pipeline<'_, '_> {
     }
 
     fn stop(&mut self, position: Position, id: Option<&str>, field: Option<&str>, message: String) {
+        if self.problems.len() >= KEPT_PROBLEMS {
+            self.total_problems += 1;
+            return;
+        }
         let record = self.record(self.file, position, id);
         self.push_problem(Problem {
             record,
@@ -597,9 +626,7 @@ impl Collect for Pipeline<'_, '_> {
             );
         }
         if let Some(join) = &mut self.passwords {
-            let key = key_hash(&[self.source.password_key(&user.id)]);
-            if let Some(entry) = join.entries.get_mut(&key) {
-                entry.used = true;
+            if let Some(entry) = join.take(self.source.password_key(&user.id)) {
                 if let Some(hash) = entry.hash.take() {
                     user.password = Some(PasswordInput::text(String::from(hash)));
                 }

@@ -215,7 +215,15 @@ fn problem_paths(binary: &Path, directory: &Path, users: u64) {
     ];
     println!(
         "{:<26} {:>10} {:>9} {:>9} {:>11} {:>12} {:>5} {:>7} {:>7}",
-        "problem path", "users", "input MB", "seconds", "users/s", "peak RSS MB", "exit", "lines", "bytes"
+        "problem path",
+        "users",
+        "input MB",
+        "seconds",
+        "users/s",
+        "peak RSS MB",
+        "exit",
+        "lines",
+        "bytes"
     );
     for problem in problems {
         let started = Instant::now();
@@ -242,7 +250,14 @@ fn problem_paths(binary: &Path, directory: &Path, users: u64) {
             "every 2nd id repeated" => write_lines(
                 &problem.input,
                 users,
-                |n| Some(csv_row(n, &format!("user{n}@example.com"), n / 2, &hash_of(n))),
+                |n| {
+                    Some(csv_row(
+                        n,
+                        &format!("user{n}@example.com"),
+                        n / 2,
+                        &hash_of(n),
+                    ))
+                },
                 csv_header,
                 "\n",
                 "\n",
@@ -265,7 +280,10 @@ fn problem_paths(binary: &Path, directory: &Path, users: u64) {
                 users,
                 |n| {
                     // Quoted: the parameters have commas.
-                    let scrypt = format!("\"$scrypt$ln=15,r=8,p=1$c2FsdHNhbHQ${}\"", &hash_of(n)[7..50]);
+                    let scrypt = format!(
+                        "\"$scrypt$ln=15,r=8,p=1$c2FsdHNhbHQ${}\"",
+                        &hash_of(n)[7..50]
+                    );
                     Some(csv_row(n, &format!("user{n}@example.com"), n, &scrypt))
                 },
                 csv_header,
@@ -273,7 +291,11 @@ fn problem_paths(binary: &Path, directory: &Path, users: u64) {
                 "\n",
             ),
         }
-        eprintln!("{}: input ready in {:.1}s", problem.name, started.elapsed().as_secs_f64());
+        eprintln!(
+            "{}: input ready in {:.1}s",
+            problem.name,
+            started.elapsed().as_secs_f64()
+        );
         let mut inputs = vec![problem.input.clone()];
         inputs.extend(problem.extra.get(1).map(PathBuf::from));
         let input_bytes: u64 = inputs

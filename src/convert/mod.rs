@@ -326,7 +326,7 @@ pub fn convert(
                 continue;
             }
             pipeline.push_problem(Problem {
-                record: format!("{}:{}", join.file, line_or_record(entry.position)),
+                record: place(&join.file, entry.position),
                 field: Some("_id".into()),
                 message: format!(
                     "`{}` is the id of no user in the user export",
@@ -342,6 +342,7 @@ pub fn convert(
         return Err(ConvertError::Problems {
             files: files
                 .iter()
+                .chain(&pipeline.report.passwords_file)
                 .map(|file| format!("`{file}`"))
                 .collect::<Vec<_>>()
                 .join(", "),
@@ -364,11 +365,12 @@ fn shown(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// `5` for line 5, `record 3` for the third record of a JSON array.
-fn line_or_record(position: Position) -> String {
+/// A place in a file: `users.ndjson:5` for line 5, `users.json record 3` for the third
+/// record of a JSON array.
+fn place(file: &str, position: Position) -> String {
     match position {
-        Position::Line(line) => line.to_string(),
-        Position::Record(record) => format!("record {record}"),
+        Position::Line(line) => format!("{file}:{line}"),
+        Position::Record(record) => format!("{file} record {record}"),
     }
 }
 
@@ -426,7 +428,7 @@ impl CollectPasswords for PasswordJoin {
             std::collections::hash_map::Entry::Occupied(other) => {
                 let other = self.entries[*other.get() as usize].position;
                 let problem = |file: &str| Problem {
-                    record: format!("{file}:{}", line_or_record(position)),
+                    record: place(file, position),
                     field: Some("_id".into()),
                     message: format!("`{}` has a password on {other} already", shown(key)),
                 };
@@ -446,7 +448,7 @@ impl CollectPasswords for PasswordJoin {
 
     fn problem(&mut self, position: Position, field: Option<&str>, message: String) {
         let problem = |file: &str| Problem {
-            record: format!("{file}:{}", line_or_record(position)),
+            record: place(file, position),
             field: field.map(str::to_string),
             message,
         };
@@ -477,10 +479,7 @@ struct Pipeline<'a, 's> {
 impl Pipeline<'_, '_> {
     /// Names a record: ``users.ndjson:5 (id `auth0|abc`)`` or ``realm.json record 3``.
     fn record(&self, file: usize, position: Position, id: Option<&str>) -> String {
-        let place = match position {
-            Position::Line(line) => format!("{}:{line}", self.file_names[file]),
-            Position::Record(record) => format!("{} record {record}", self.file_names[file]),
-        };
+        let place = place(&self.file_names[file], position);
         match id {
             Some(id) => format!("{place} (id `{}`)", shown(id)),
             None => place,

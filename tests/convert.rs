@@ -1163,7 +1163,7 @@ fn hostile_source(fixture: &Fixture, name: &str) {
     let output = fixture.convert(&[name, &input, "--pool", "p", "-o", &out]);
     assert_eq!(output.status.code(), Some(0), "{name}: {}", {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        stderr[..stderr.floor_char_boundary(2000)].to_string()
+        crate::support::head(&stderr, 2000)
     });
     assert!(output.stdout.is_empty());
     assert_bounded(name, &output, 20);
@@ -1185,7 +1185,7 @@ fn hostile_source(fixture: &Fixture, name: &str) {
 /// stderr of at most `lines` lines, 8 KiB, and no line over 400 bytes.
 fn assert_bounded(what: &str, output: &Output, lines: usize) {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let shown = &stderr[..stderr.floor_char_boundary(2000)];
+    let shown = crate::support::head(&stderr, 2000);
     assert!(
         stderr.len() <= 8 * 1024,
         "{what}: {} bytes: {shown}",

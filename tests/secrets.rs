@@ -225,11 +225,12 @@ fn convert_keeps_every_planted_secret_out_of_everything_but_credentials() {
             }
             let shown = shown_by(&output, Some(&out), Some(&map)).to_lowercase();
             if let Some(at) = shown.find("planted") {
-                let from = shown.floor_char_boundary(at.saturating_sub(120));
-                panic!(
-                    "{source} {extra:?}: a planted secret shows: …{}…",
-                    &shown[from..shown.floor_char_boundary(at + 60)]
-                );
+                let from = (0..=at.saturating_sub(120))
+                    .rev()
+                    .find(|&index| shown.is_char_boundary(index))
+                    .unwrap_or(0);
+                let around = crate::support::head(&shown[from..], 180);
+                panic!("{source} {extra:?}: a planted secret shows: …{around}…");
             }
         }
         // The planted password that can be carried is, in `user_credentials` only.

@@ -38,7 +38,7 @@ fn assert_short_lines(what: &str, text: &str) {
             line.len() <= MAX_LINE,
             "{what}: a line of {} bytes: {}…",
             line.len(),
-            &line[..line.floor_char_boundary(200)]
+            line.chars().take(200).collect::<String>()
         );
     }
 }

@@ -563,8 +563,16 @@ impl Pipeline<'_, '_> {
                     .or_default() += 1;
             }
             PasswordOutcome::NotCarried(reason) => {
-                tally(&mut report.passwords.not_carried, &reason.to_string(), None)
-                    .add(|| record.clone());
+                // Reasons can name a source's own algorithms, as many as it has users.
+                let reason = reason.to_string();
+                let tallies = &mut report.passwords.not_carried;
+                let known = tallies.iter().any(|tally| tally.what == reason);
+                let what = if tallies.len() >= MAX_TALLIES && !known {
+                    OTHER_REASONS
+                } else {
+                    &reason
+                };
+                tally(tallies, what, None).add(|| record.clone());
             }
             PasswordOutcome::None => report.passwords.none += 1,
             PasswordOutcome::Dropped => report.passwords.dropped += 1,
@@ -611,6 +619,8 @@ impl Pipeline<'_, '_> {
 const MAX_TALLIES: usize = 20;
 /// What the rest are counted as.
 const OTHER_FIELDS: &str = "(other fields)";
+/// What the rest of the reasons a password is not carried are counted as.
+const OTHER_REASONS: &str = "(other reasons)";
 
 impl Collect for Pipeline<'_, '_> {
     fn user(&mut self, position: Position, mut user: SourceUser) {
@@ -808,5 +818,65 @@ pub(crate) mod testing {
             .read(&mut text.as_bytes(), &mut collected)
             .expect("reading from memory");
         collected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert_text(source: &str, text: &str, options: &ConvertOptions) -> ConvertReport {
+        let input = Input {
+            name: "users".into(),
+            reader: Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+        };
+        convert(
+            source_named(source).unwrap(),
+            vec![input],
+            None,
+            options,
+            &mut |_| Ok(()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_tally_of_the_report_is_bounded_whatever_the_values() {
+        // 100 users, each with a hash algorithm of its own.
+        let mut text = String::from("id,password_hash,password_hasher\n");
+        for n in 0..100 {
+            text.push_str(&format!("u{n},x,scrypt-{n}\n"));
+        }
+        let report = convert_text("csv", &text, &ConvertOptions::default());
+        let reasons = &report.passwords.not_carried;
+        assert_eq!(reasons.len(), MAX_TALLIES + 1);
+        assert_eq!(reasons[MAX_TALLIES].what, OTHER_REASONS);
+        assert_eq!(reasons[MAX_TALLIES].count, 80);
+        assert_eq!(reasons.iter().map(|t| t.count).sum::<u64>(), 100);
+
+        // Rows longer than the header by one more cell each: a lost field of their own.
+        let mut text = String::from("id\n");
+        for n in 0..100 {
+            text.push_str(&format!("u{n}{}\n", ",x".repeat(n + 1)));
+        }
+        let report = convert_text("csv", &text, &ConvertOptions::default());
+        assert_eq!(report.kept_in_metadata.len(), MAX_TALLIES + 1);
+        assert_eq!(report.kept_in_metadata[MAX_TALLIES].what, OTHER_FIELDS);
+        assert_eq!(report.kept_in_metadata[MAX_TALLIES].count, 80);
+        let mut shown = Vec::new();
+        report.write_text(&mut shown).unwrap();
+        assert!(shown.len() < 8192, "{}", String::from_utf8_lossy(&shown));
+
+        // Users each with a secret field of their own.
+        let mut text = String::new();
+        for n in 0..100 {
+            text.push_str(&format!("{{\"user_id\": \"u{n}\", \"token{n}\": \"t\"}}\n"));
+        }
+        let report = convert_text("auth0", &text, &ConvertOptions::default());
+        assert_eq!(report.secrets_left_out.len(), MAX_TALLIES + 1);
+        assert_eq!(report.secrets_left_out[OTHER_FIELDS], 80);
+        let mut shown = Vec::new();
+        report.write_text(&mut shown).unwrap();
+        assert!(shown.len() < 4096, "{}", String::from_utf8_lossy(&shown));
     }
 }

@@ -34,16 +34,26 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
     /// Log more: `-v` info, `-vv` debug, `-vvv` trace (`RUST_LOG` also sets the level)
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Global options")]
     pub(crate) verbose: u8,
     /// When to use colors
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, help_heading = "Global options", value_name = "WHEN")]
     pub(crate) color: ColorChoice,
     /// Config file with `[profiles.NAME]` tables [env: POOLSYNC_CONFIG] [default: ./poolsync.toml]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub(crate) config: Option<PathBuf>,
     /// Use this profile of the config file [env: POOLSYNC_PROFILE]
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
     pub(crate) profile: Option<String>,
 }
 

@@ -2,6 +2,7 @@
 //! code) and the one place that maps each library error to its hint and exit code.
 
 use poolsync::apply::ApplyError;
+use poolsync::canary::{CanaryError, CanaryFileError};
 use poolsync::client::{ApiError, SettingsError};
 use poolsync::diff::{DiffError, ScopeError};
 use poolsync::error::LoadError;
@@ -168,6 +169,26 @@ impl<E: Hinted> From<E> for Failure {
             None => failure,
         }
     }
+}
+
+impl Hinted for CanaryError {
+    fn what_to_try(&self) -> Option<String> {
+        self.error.hint()
+    }
+}
+
+/// A canary file that cannot be used, with what it must look like.
+pub(crate) fn canary_file_failure(error: CanaryFileError, path: &Path) -> Failure {
+    let hint = match error {
+        CanaryFileError::TooMany { .. } => {
+            "check a few accounts of each pool; `poolsync plan` and `apply` verify the rest"
+        }
+        _ => {
+            "the file is a CSV with the header `identifier,password` and optionally `pool`; rows \
+             without a pool take `--pool`"
+        }
+    };
+    Failure::new(format!("canary file `{}`: {error}", path.display())).hint(hint)
 }
 
 impl Hinted for ScopeError {

@@ -233,14 +233,20 @@ pub fn diff_matching(
             .map(|p| (p.id.as_deref(), p.name.as_deref(), normalize_record(p))),
         |id| in_scope(id),
     );
+    // A group belongs to its pool's scope: with `--pool`, the groups of other pools are
+    // neither created nor compared.
+    let group_in_scope =
+        |group: &&crate::model::InternalGroup| group.user_pool_id.as_deref().is_none_or(in_scope);
     let groups = diff_records(
         current
             .groups
             .iter()
+            .filter(group_in_scope)
             .map(|g| (g.id.as_deref(), g.name.as_deref(), normalize_record(g))),
         desired
             .groups
             .iter()
+            .filter(group_in_scope)
             .map(|g| (g.id.as_deref(), g.name.as_deref(), normalize_record(g))),
         |_| true,
     );
@@ -570,6 +576,49 @@ mod tests {
 
     fn plan(current: Value, desired: Value, options: &DiffOptions) -> Plan {
         diff(&dump(current), &dump(desired), options).unwrap()
+    }
+
+    #[test]
+    fn groups_of_pools_out_of_scope_are_neither_created_nor_compared() {
+        let with_groups = |name: &str| {
+            let mut document = base();
+            document["pools"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"id": "q", "name": "Other"}));
+            document["groups"] = json!([
+                {"id": "g1", "name": name, "user_pool_id": "p"},
+                {"id": "g2", "name": "Elsewhere", "user_pool_id": "q"}
+            ]);
+            document
+        };
+        let mut current = with_groups("Staff");
+        current["groups"].as_array_mut().unwrap().truncate(1);
+        let scoped = DiffOptions {
+            pools: vec!["p".into()],
+            ..DiffOptions::default()
+        };
+        assert!(!plan(current.clone(), with_groups("Staff"), &scoped).has_changes());
+        let changed = plan(current.clone(), with_groups("Team"), &scoped);
+        let ids: Vec<&str> = changed
+            .groups
+            .changes
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            ["g1"],
+            "the group of pool `p` changes, `q`'s is out of scope"
+        );
+        let unscoped = plan(current, with_groups("Staff"), &DiffOptions::default());
+        let ids: Vec<&str> = unscoped
+            .groups
+            .changes
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(ids, ["g2"], "without `--pool` the missing group is created");
     }
 
     #[test]

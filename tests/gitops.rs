@@ -251,8 +251,10 @@ fn hostile_names_cannot_break_the_markdown() {
 
 mod schemas {
     use super::*;
+    pub(super) use crate::support::schemas::{
+        apply_validator, assert_valid, plan_validator, schema,
+    };
     use crate::support::tenant::{acme, emulator, live};
-    use jsonschema::{Registry, Validator};
     use poolsync::emulator::EmulatorHandle;
 
     fn apply_json(server: &EmulatorHandle, args: &[&str]) -> Value {
@@ -263,36 +265,6 @@ mod schemas {
             .unwrap();
         assert_eq!(output.status.code(), Some(0), "{}", transcript(&output));
         serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    fn schema(name: &str) -> Value {
-        let file = root().join("examples/schemas").join(name);
-        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap()
-    }
-
-    pub(super) fn plan_validator() -> Validator {
-        jsonschema::draft202012::new(&schema("plan.schema.json")).unwrap()
-    }
-
-    pub(super) fn apply_validator() -> Validator {
-        let plan = schema("plan.schema.json");
-        let registry = Registry::new()
-            .add(plan["$id"].as_str().unwrap(), plan.clone())
-            .unwrap()
-            .prepare()
-            .unwrap();
-        jsonschema::options()
-            .with_registry(&registry)
-            .build(&schema("apply-report.schema.json"))
-            .unwrap()
-    }
-
-    pub(super) fn assert_valid(validator: &Validator, instance: &Value, what: &str) {
-        let errors: Vec<String> = validator
-            .iter_errors(instance)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
-        assert!(errors.is_empty(), "{what}:\n{}", errors.join("\n"));
     }
 
     fn diff_json(args: &[&str]) -> Value {

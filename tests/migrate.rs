@@ -700,3 +700,44 @@ fn users_whose_identifier_the_target_gives_to_another_user_are_listed_and_left_o
         );
     }
 }
+
+#[test]
+fn migrate_checks_the_canaries_in_the_target_and_a_failed_one_exits_5() {
+    use crate::password::check_logins::{bad_canaries, canary_file, good_canaries, tenant};
+    let tenants = Tenants::new(tenant(), acme_pools_only());
+    // Every canary row names its pool: the migration keeps pool ids and moves two pools.
+    let good = good_canaries().replace(",\n", ",customers\n");
+    let good = canary_file(tenants.directory.path(), "good.csv", &good, 0o600);
+    let bad = canary_file(tenants.directory.path(), "bad.csv", &bad_canaries(), 0o600);
+    let output = tenants.migrate(&["--auto-approve", "--canaries", good.to_str().unwrap()]);
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    let applied = text.find("Apply complete").expect(&text);
+    let checked = text.find("all 3 canaries passed").expect(&text);
+    assert!(applied < checked, "{text}");
+    let verifies = tenants
+        .target
+        .request_log()
+        .into_iter()
+        .filter(|record| record.path.ends_with("/verify"))
+        .count();
+    assert_eq!(verifies, 3);
+
+    // Nothing left to migrate; rows without a pool take the one target pool of `--pool`.
+    let output = tenants.migrate(&[
+        "--auto-approve",
+        "--pool",
+        "customers",
+        "--canaries",
+        bad.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 5);
+    assert!(
+        stdout(&output).contains("4 of 5 canaries failed"),
+        "{}",
+        transcript(&output)
+    );
+    // A plan saved with `-o` checks nothing: `--canaries` belongs to the run that applies.
+    let refused = tenants.migrate(&["-o", "plan.json", "--canaries", bad.to_str().unwrap()]);
+    assert_exit(&refused, 1);
+}

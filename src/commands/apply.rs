@@ -2,14 +2,15 @@
 //! against a fresh export, ask, send the changed users, then verify the tenant.
 
 use super::common::{
-    ReportOptions, apply_and_report, connect, desired_sha, plan_tenant, print_apply_json,
-    print_plan, read_planfile, runtime,
+    ReportOptions, apply_and_report, check_unchanged, connect, desired_sha, plan_tenant,
+    print_plan, read_canary_file, read_planfile, runtime,
 };
 use crate::cli::{GlobalArgs, OutputFormat, PlanShown, TargetArgs, choice};
 use crate::command_error::{Failure, apply_failure, stale};
 use crate::ui::approve;
 use clap::Args;
 use poolsync::apply::{ApplyOptions, PlanInputs, check_mode, check_prune};
+use poolsync::canary::Canary;
 use poolsync::client::BatchOptions;
 use poolsync::clock::now_rfc3339;
 use poolsync::diff::{DiffOptions, PlanScope};
@@ -85,6 +86,9 @@ pub(crate) struct ApplyArgs {
     /// With `--prune`: where to save the users about to be deleted [default: poolsync-backup-<tenant>-<UTC time>.json]
     #[arg(long, value_name = "FILE", requires = "prune")]
     backup: Option<PathBuf>,
+    /// Then check that these canary accounts can sign in, as `check-logins FILE` does (exit 5 if one cannot); rows without a `pool` take the one `--pool`
+    #[arg(long, value_name = "FILE")]
+    canaries: Option<PathBuf>,
 }
 
 /// What the apply builds on besides the command line.
@@ -110,6 +114,7 @@ struct ApplySettings {
     max_deletes: Option<usize>,
     backup: Option<PathBuf>,
     journal: Option<PathBuf>,
+    canaries: Option<Vec<Canary>>,
     auto_approve: bool,
     json: bool,
     redact_pii: bool,
@@ -178,6 +183,11 @@ impl ApplySettings {
             ),
         };
         let diff = scope.diff_options()?;
+        // Read now, so that a broken canary file stops the run before anything is sent.
+        let canaries = match &args.canaries {
+            Some(path) => Some(read_canary_file(path, one_pool(&scope))?),
+            None => None,
+        };
         Ok(ApplySettings {
             basis,
             desired,
@@ -189,6 +199,7 @@ impl ApplySettings {
             max_deletes,
             backup: args.backup,
             journal,
+            canaries,
             auto_approve: args.auto_approve,
             json: args.json,
             redact_pii: args.redact_pii,
@@ -307,11 +318,14 @@ pub(crate) fn run(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     if !settings.json {
         print_plan(plan, settings.shown(), global)?;
     }
+    let shown = ReportOptions {
+        json: settings.json,
+        redact_pii: settings.redact_pii,
+        journal: None,
+        canaries: settings.canaries.as_deref(),
+    };
     if !plan.has_changes() {
-        if settings.json {
-            print_apply_json(plan, None, settings.redact_pii)?;
-        }
-        return Ok(exit_codes::SUCCESS);
+        return check_unchanged(&runtime, &client, plan, &shown);
     }
     if settings.needs_approval()
         && !approve(
@@ -331,11 +345,18 @@ pub(crate) fn run(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         &inputs,
         &settings.apply_options(),
         &ReportOptions {
-            json: settings.json,
-            redact_pii: settings.redact_pii,
             journal: Some(&journal),
+            ..shown
         },
     )
+}
+
+/// The pool of a scope limited to exactly one, for canaries whose row names none.
+fn one_pool(scope: &PlanScope) -> Option<&str> {
+    match scope.pools.as_slice() {
+        [pool] => Some(pool),
+        _ => None,
+    }
 }
 
 /// Saves the users the plan deletes (to `--backup`, or a time-stamped file), before anything is

@@ -2,16 +2,16 @@
 //! password check ([`poolsync::canary`]), one after another; exit 0 when every one verified, 5
 //! when any did not.
 
-use super::common::{connect, runtime};
+use super::common::{connect, read_canary_file, runtime};
 use crate::cli::{GlobalArgs, TargetArgs};
-use crate::command_error::{Failure, read_failure};
+use crate::command_error::Failure;
 use crate::ui;
 use clap::Args;
-use poolsync::canary::{self, CanaryError, CanaryFileError};
+use poolsync::canary;
 use poolsync::exit_codes;
 use poolsync::redact::Redactor;
-use std::io::{BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 
 /// Check that canary accounts can sign in: their known passwords through the tenant's password
 /// check
@@ -28,30 +28,15 @@ pub(crate) struct CheckLoginsArgs {
     json: bool,
     /// Mask identifiers (e-mail addresses, phone numbers, usernames) in the report and errors
     #[arg(long)]
-    redact_pii: bool,
+    pub(crate) redact_pii: bool,
     #[command(flatten)]
     target: TargetArgs,
 }
 
-pub(crate) fn run_check_logins(args: CheckLoginsArgs, global: &GlobalArgs) -> Result<u8, Failure> {
-    let result = check(&args, global);
-    if args.redact_pii {
-        result.map_err(Failure::redacted)
-    } else {
-        result
-    }
-}
-
-fn check(args: &CheckLoginsArgs, global: &GlobalArgs) -> Result<u8, Failure> {
-    let file =
-        std::fs::File::open(&args.file).map_err(|source| read_failure(&args.file, source))?;
-    warn_if_others_can_read(&args.file, &file);
-    let canaries = canary::read_canaries(BufReader::new(file), args.pool.as_deref())
-        .map_err(|error| file_failure(error, &args.file))?;
+pub(crate) fn run(args: CheckLoginsArgs, global: &GlobalArgs) -> Result<u8, Failure> {
+    let canaries = read_canary_file(&args.file, args.pool.as_deref())?;
     let client = connect(&args.target, global)?;
-    let report = runtime()?
-        .block_on(canary::check_canaries(&client, &canaries))
-        .map_err(check_failure)?;
+    let report = runtime()?.block_on(canary::check_canaries(&client, &canaries))?;
     let report = if args.redact_pii {
         report.redacted(&mut Redactor::new())
     } else {
@@ -72,53 +57,4 @@ fn check(args: &CheckLoginsArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     } else {
         exit_codes::CANARY_FAILED
     })
-}
-
-/// The file holds passwords: say so when other users of the machine can read it.
-fn warn_if_others_can_read(path: &Path, file: &std::fs::File) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(metadata) = file.metadata() {
-            let mode = metadata.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                #[allow(
-                    clippy::print_stderr,
-                    reason = "a warning for the person running the command"
-                )]
-                {
-                    eprintln!(
-                        "warning: `{}` holds passwords and other users can read it (mode {mode:o}): \
-                         `chmod 600 {}`",
-                        path.display(),
-                        path.display()
-                    );
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, file);
-}
-
-fn file_failure(error: CanaryFileError, path: &Path) -> Failure {
-    let hint = match error {
-        CanaryFileError::TooMany { .. } => {
-            "check a few accounts of each pool; `poolsync plan` and `apply` verify the rest"
-        }
-        _ => {
-            "the file is a CSV with the header `identifier,password` and optionally `pool`; rows \
-             without a pool take `--pool`"
-        }
-    };
-    Failure::new(format!("canary file `{}`: {error}", path.display())).hint(hint)
-}
-
-fn check_failure(error: CanaryError) -> Failure {
-    let hint = error.error.hint();
-    let failure = Failure::new(error);
-    match hint {
-        Some(hint) => failure.hint(hint),
-        None => failure,
-    }
 }

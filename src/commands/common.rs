@@ -3,10 +3,12 @@
 
 use crate::cli::{GlobalArgs, OutputFormat, PlanShown, TargetArgs};
 use crate::command_error::{
-    Failure, apply_failure, desired_problems, diff_failure, load_failure, read_failure,
+    Failure, apply_failure, canary_file_failure, desired_problems, diff_failure, load_failure,
+    read_failure,
 };
 use crate::ui::{self, ApplyBar, DownloadBar, ReadingBar};
 use poolsync::apply::{ApplyOptions, ApplyReport, PlanInputs, SPILL_ABOVE, apply_plan};
+use poolsync::canary::{self, Canary, CanaryFileError, CanaryReport};
 use poolsync::client::{
     ApiClient, BatchEvent, BatchObserver, Cancellation, ConnectionSettings, SpooledExport,
     settings::process_env,
@@ -234,6 +236,8 @@ pub(crate) struct ReportOptions<'a> {
     pub(crate) redact_pii: bool,
     /// The journal to record requests in, if any.
     pub(crate) journal: Option<&'a Journal>,
+    /// Canaries whose sign-in is checked once the apply is verified (`--canaries`).
+    pub(crate) canaries: Option<&'a [Canary]>,
 }
 
 /// Passes batch events to several observers (the progress bar and the journal).
@@ -282,11 +286,22 @@ pub(crate) fn apply_and_report(
             );
         }
     }
+    // An interrupted run stops there; any other is followed by its canaries' sign-ins.
+    let canaries = shown
+        .canaries
+        .filter(|_| !report.interrupted)
+        .map(|canaries| runtime.block_on(canary::check_canaries(client, canaries)));
+    let (canaries, canary_error) = match canaries {
+        Some(Ok(checked)) => (Some(checked), None),
+        Some(Err(error)) => (None, Some(error)),
+        None => (None, None),
+    };
     if shown.json {
-        print_apply_json(plan, Some(&report), shown.redact_pii)?;
+        print_apply_json(plan, Some(&report), canaries.as_ref(), shown.redact_pii)?;
     } else {
+        let mut redactor = Redactor::new();
         let shown_report = if shown.redact_pii {
-            Redactor::new().apply_report(&report)
+            redactor.apply_report(&report)
         } else {
             report.clone()
         };
@@ -300,9 +315,21 @@ pub(crate) fn apply_and_report(
                 journal.path().display()
             )?;
         }
+        if let Some(checked) = &canaries {
+            writeln!(out)?;
+            print_canaries(checked, shown.redact_pii.then_some(&mut redactor), &mut out)?;
+        }
     }
+    if let Some(error) = canary_error {
+        return Err(Failure::from(error));
+    }
+    let canaries_failed = canaries.as_ref().is_some_and(|checked| !checked.passed);
     Ok(if report.is_complete() {
-        exit_codes::SUCCESS
+        if canaries_failed {
+            exit_codes::CANARY_FAILED
+        } else {
+            exit_codes::SUCCESS
+        }
     } else if report.applied_any() || report.interrupted {
         exit_codes::PARTIAL
     } else {
@@ -310,29 +337,110 @@ pub(crate) fn apply_and_report(
     })
 }
 
-/// `{"plan": …, "apply": …}` (see `examples/schemas/apply-report.schema.json`); `apply` is
-/// `null` when there was nothing to do.
+/// Checks the canaries of a plan with nothing to apply, and prints them (with the plan as JSON
+/// when `json`); the exit code is 5 when one did not pass.
+pub(crate) fn check_unchanged(
+    runtime: &tokio::runtime::Runtime,
+    client: &ApiClient,
+    plan: &Plan,
+    shown: &ReportOptions<'_>,
+) -> Result<u8, Failure> {
+    let canaries = match shown.canaries {
+        Some(canaries) => Some(runtime.block_on(canary::check_canaries(client, canaries))?),
+        None => None,
+    };
+    if shown.json {
+        print_apply_json(plan, None, canaries.as_ref(), shown.redact_pii)?;
+    } else if let Some(checked) = &canaries {
+        let mut out = std::io::stdout().lock();
+        writeln!(out)?;
+        let mut redactor = Redactor::new();
+        print_canaries(checked, shown.redact_pii.then_some(&mut redactor), &mut out)?;
+    }
+    Ok(if canaries.is_some_and(|checked| !checked.passed) {
+        exit_codes::CANARY_FAILED
+    } else {
+        exit_codes::SUCCESS
+    })
+}
+
+/// The canary report as text, masked with the run's redactor under `--redact-pii`.
+fn print_canaries(
+    checked: &CanaryReport,
+    redactor: Option<&mut Redactor>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let masked;
+    let checked = match redactor {
+        Some(redactor) => {
+            masked = checked.redacted(redactor);
+            &masked
+        }
+        None => checked,
+    };
+    canary::render_text(checked, out, false)?;
+    Ok(())
+}
+
+/// Reads a canary file (`check-logins FILE`, `--canaries FILE`) before anything is sent,
+/// warning when others can read it: it holds passwords.
+pub(crate) fn read_canary_file(
+    path: &Path,
+    default_pool: Option<&str>,
+) -> Result<Vec<Canary>, Failure> {
+    let file = std::fs::File::open(path).map_err(|source| read_failure(path, source))?;
+    warn_if_others_can_read(path, &file);
+    canary::read_canaries(std::io::BufReader::new(file), default_pool)
+        .map_err(|error: CanaryFileError| canary_file_failure(error, path))
+}
+
+/// The file holds passwords: say so when other users of the machine can read it.
+fn warn_if_others_can_read(path: &Path, file: &std::fs::File) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = file.metadata() {
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: `{}` holds passwords and other users can read it (mode {mode:o}): \
+                     `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, file);
+}
+
+/// `{"plan": …, "apply": …, "canaries": …}` (see `examples/schemas/apply-report.schema.json`);
+/// `apply` is `null` when there was nothing to do, `canaries` when none were checked.
 pub(crate) fn print_apply_json(
     plan: &Plan,
     report: Option<&ApplyReport>,
+    canaries: Option<&CanaryReport>,
     redact_pii: bool,
 ) -> Result<(), Failure> {
-    let (plan, report) = if redact_pii {
+    let (plan, report, canaries) = if redact_pii {
         let mut redactor = Redactor::new();
         (
             redactor.plan(plan),
             report.map(|r| redactor.apply_report(r)),
+            canaries.map(|c| c.redacted(&mut redactor)),
         )
     } else {
-        (plan.clone(), report.cloned())
+        (plan.clone(), report.cloned(), canaries.cloned())
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    serde_json::to_writer_pretty(
-        &mut out,
-        &serde_json::json!({"plan": plan, "apply": report}),
-    )
-    .map_err(Failure::new)?;
+    let mut document = serde_json::json!({"plan": plan, "apply": report});
+    if let Some(canaries) = canaries {
+        document["canaries"] = serde_json::to_value(canaries).map_err(Failure::new)?;
+    }
+    serde_json::to_writer_pretty(&mut out, &document).map_err(Failure::new)?;
     writeln!(out)?;
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! plan against the target, and apply and verify like `apply`.
 
 use super::common::{
-    ReportOptions, apply_and_report, export_tenant, load_file, read_planfile, runtime,
-    write_planfile,
+    ReportOptions, apply_and_report, check_unchanged, export_tenant, load_file, read_canary_file,
+    read_planfile, runtime, write_planfile,
 };
 use crate::cli::{Choice, GlobalArgs, TransportArgs, choice};
 use crate::command_error::{Failure, apply_failure, migrate_failure, problem_lines, stale};
@@ -87,6 +87,9 @@ pub(crate) struct MigrateArgs {
     /// Apply without asking (required when stdin is not a terminal)
     #[arg(long)]
     auto_approve: bool,
+    /// Then check that these canary accounts can sign in to the target, as `check-logins FILE` does (exit 5 if one cannot); rows without a `pool` take the one target pool
+    #[arg(long, value_name = "FILE", conflicts_with = "out")]
+    canaries: Option<PathBuf>,
     /// Show every changed user, even in large plans
     #[arg(long)]
     full: bool,
@@ -178,6 +181,23 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
         match_by: args.match_by,
     };
     let mut migration = transform(&source, &target, &options).map_err(migrate_failure)?;
+    // Read before anything is sent, so that a broken canary file stops the run.
+    let canaries = match &args.canaries {
+        Some(path) => {
+            let one_pool = match migration.target_pools.as_slice() {
+                [pool] => Some(pool.as_str()),
+                _ => None,
+            };
+            Some(read_canary_file(path, one_pool)?)
+        }
+        None => None,
+    };
+    let shown = ReportOptions {
+        json: false,
+        redact_pii: false,
+        journal: None,
+        canaries: canaries.as_deref(),
+    };
     let diff_options = DiffOptions {
         pools: migration.target_pools.clone(),
         ..DiffOptions::default()
@@ -224,7 +244,7 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
         check_saved_plan(path, &plan, &migration, &target_tenant)?;
     }
     if !plan.has_changes() {
-        return Ok(exit_codes::SUCCESS);
+        return check_unchanged(&runtime, &target_client, &plan, &shown);
     }
     let mode = match args.mode {
         MigrateMode::Fail => ImportMode::Fail,
@@ -272,11 +292,7 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
         &plan,
         &inputs,
         &apply_options,
-        &ReportOptions {
-            json: false,
-            redact_pii: false,
-            journal: None,
-        },
+        &shown,
     )
 }
 

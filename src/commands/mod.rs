@@ -60,6 +60,7 @@ impl Command {
             Command::Diff(args) => args.output.redact_pii,
             Command::Plan(args) => args.output.redact_pii,
             Command::Apply(args) => args.redact_pii,
+            Command::CheckLogins(args) => args.redact_pii,
             _ => false,
         }
     }
@@ -77,7 +78,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Apply(args) => apply::run(args, global),
         Command::Migrate(args) => migrate::run(args, global),
         Command::Convert(args) => convert::run(args),
-        Command::CheckLogins(args) => check_logins::run_check_logins(args, global),
+        Command::CheckLogins(args) => check_logins::run(args, global),
         Command::Emulate(args) => emulate::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),

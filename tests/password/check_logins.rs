@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// The canaries' passwords: none may appear in any output or log.
-const PASSWORDS: [&str; 4] = [
+pub(crate) const PASSWORDS: [&str; 4] = [
     "Alice-canary-pw-0001",
     "Bob-canary-pw-0002",
     "Grace-canary-pw-0003",
@@ -31,7 +31,7 @@ fn payload(hash_text: &str) -> SecretValue {
 
 /// The example tenant where alice (bcrypt), bob (pbkdf2, `must_be_reset`), grace (argon2id) and
 /// chloe (bcrypt, expired) have known passwords, and d.volkov has no password at all.
-fn tenant() -> TenantDump {
+pub(crate) fn tenant() -> TenantDump {
     let mut dump = acme();
     let bcrypt = |password: &str| {
         bcrypt::hash_with_salt(password, 4, *b"sixteen byte slt")
@@ -81,7 +81,7 @@ fn base64_nopad(bytes: &[u8]) -> String {
 
 /// Canaries that all pass: alice by her e-mail in another letter case, bob (who must reset his
 /// password) by his, grace by her phone number in pool `partners`.
-fn good_canaries() -> String {
+pub(crate) fn good_canaries() -> String {
     format!(
         "identifier,password,pool\n\
          ALICE.jensen@example.com,{},\n\
@@ -93,7 +93,7 @@ fn good_canaries() -> String {
 
 /// Canaries that fail in every way: a wrong password, an expired credential, no password, no
 /// such user; alice still passes.
-fn bad_canaries() -> String {
+pub(crate) fn bad_canaries() -> String {
     format!(
         "identifier,password\n\
          alice.jensen@example.com,{}\n\
@@ -106,7 +106,7 @@ fn bad_canaries() -> String {
 }
 
 /// Writes `contents` to a file of `directory` with `mode`.
-fn canary_file(directory: &Path, name: &str, contents: &str, mode: u32) -> PathBuf {
+pub(crate) fn canary_file(directory: &Path, name: &str, contents: &str, mode: u32) -> PathBuf {
     let path = directory.join(name);
     std::fs::write(&path, contents).unwrap();
     #[cfg(unix)]
@@ -119,7 +119,7 @@ fn canary_file(directory: &Path, name: &str, contents: &str, mode: u32) -> PathB
     path
 }
 
-fn assert_no_password(what: &str, text: &str) {
+pub(crate) fn assert_no_password(what: &str, text: &str) {
     for password in PASSWORDS.iter().chain([&WRONG]) {
         assert!(
             !text.contains(password),
@@ -161,6 +161,8 @@ fn good_canaries_exit_0_and_bad_ones_exit_5() {
     check(&output);
     assert_eq!(output.status.code(), Some(5));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let validator = crate::support::schemas::canaries_validator();
+    crate::support::schemas::assert_valid(&validator, &report, "check-logins --json");
     let results: Vec<&str> = report["canaries"]
         .as_array()
         .unwrap()

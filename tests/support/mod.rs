@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: snapshot settings and running the binary.
 
+pub(crate) mod schemas;
 pub(crate) mod shared;
 pub(crate) mod spec;
 pub(crate) mod tenant;

@@ -67,17 +67,63 @@ fn main() {
     }
 }
 
-/// The peak RSS in KiB and wall seconds `/usr/bin/time -f "%e %M" -o timing` wrote.
-fn timed(timing: &Path, wall: f64) -> (f64, f64) {
-    let timed = std::fs::read_to_string(timing).unwrap();
+/// A measured run of `poolsync convert SOURCE INPUTS --pool customers ARGS...`.
+struct Run {
+    output: std::process::Output,
+    seconds: f64,
+    peak_mb: f64,
+    /// The size of the inputs (and of `--passwords`), in MB.
+    input_mb: f64,
+}
+
+/// Runs `poolsync convert` in a process of its own under `/usr/bin/time` (wall seconds and
+/// maximum resident size); stdout is kept, or thrown away when it is the document.
+fn measure(
+    binary: &Path,
+    directory: &Path,
+    source: &str,
+    inputs: &[PathBuf],
+    args: &[String],
+    keep_stdout: bool,
+) -> Run {
+    let mut measured = inputs.to_vec();
+    let passwords = args.iter().position(|arg| arg == "--passwords");
+    measured.extend(passwords.map(|at| PathBuf::from(&args[at + 1])));
+    let input_bytes: u64 = measured
+        .iter()
+        .map(|path| std::fs::metadata(path).unwrap().len())
+        .sum();
+    let timing = directory.join("time.txt");
+    let started = Instant::now();
+    let output = Command::new("/usr/bin/time")
+        .args(["-f", "%e %M", "-o"])
+        .arg(&timing)
+        .arg(binary)
+        .args(["convert", source])
+        .args(inputs)
+        .args(["--pool", "customers"])
+        .args(args)
+        .stdout(if keep_stdout {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .output()
+        .expect("run poolsync convert");
+    let wall = started.elapsed().as_secs_f64();
+    let timed = std::fs::read_to_string(&timing).unwrap();
     let mut numbers = timed
         .lines()
         .last()
         .unwrap_or_default()
         .split_whitespace()
         .filter_map(|n| n.parse::<f64>().ok());
-    let seconds = numbers.next().unwrap_or(wall);
-    (seconds, numbers.next().unwrap_or(0.0))
+    Run {
+        output,
+        seconds: numbers.next().unwrap_or(wall),
+        peak_mb: numbers.next().unwrap_or(0.0) / 1024.0,
+        input_mb: input_bytes as f64 / 1e6,
+    }
 }
 
 fn happy_paths(binary: &Path, directory: &Path, users: u64) {
@@ -105,26 +151,14 @@ fn happy_paths(binary: &Path, directory: &Path, users: u64) {
         ("generic CSV", "csv", vec![files.csv.clone()], vec![]),
     ] {
         let output = directory.join(format!("desired-{source}-{users}.json"));
-        let mut measured = inputs.clone();
-        measured.extend(extra.get(1).map(PathBuf::from));
-        let input_bytes: u64 = measured
-            .iter()
-            .map(|path| std::fs::metadata(path).unwrap().len())
-            .sum();
-        let timing = directory.join("time.txt");
-        let started = Instant::now();
-        let result = Command::new("/usr/bin/time")
-            .args(["-f", "%e %M", "-o"])
-            .arg(&timing)
-            .arg(binary)
-            .args(["convert", source])
-            .args(&inputs)
-            .args(["--pool", "customers", "--json", "-o"])
-            .arg(&output)
-            .args(&extra)
-            .output()
-            .expect("run poolsync convert");
-        let wall = started.elapsed().as_secs_f64();
+        let mut args = vec![
+            "--json".to_string(),
+            "-o".to_string(),
+            output.display().to_string(),
+        ];
+        args.extend(extra);
+        let run = measure(binary, directory, source, &inputs, &args, true);
+        let result = &run.output;
         assert!(
             result.status.success(),
             "{name}: {}",
@@ -133,16 +167,15 @@ fn happy_paths(binary: &Path, directory: &Path, users: u64) {
         let report: serde_json::Value =
             serde_json::from_slice(&result.stderr).expect("the JSON report");
         assert_eq!(report["users"]["converted"], users, "{name}: {report:#}");
-        let (seconds, peak_kib) = timed(&timing, wall);
         let output_bytes = std::fs::metadata(&output).unwrap().len();
         println!(
             "{:<26} {:>10} {:>9.0} {:>9.2} {:>11.0} {:>12.0} {:>10.0}",
             name,
             users,
-            input_bytes as f64 / 1e6,
-            seconds,
-            users as f64 / seconds,
-            peak_kib / 1024.0,
+            run.input_mb,
+            run.seconds,
+            users as f64 / run.seconds,
+            run.peak_mb,
             output_bytes as f64 / 1e6,
         );
         let _ = std::fs::remove_file(&output);
@@ -296,37 +329,26 @@ fn problem_paths(binary: &Path, directory: &Path, users: u64) {
             problem.name,
             started.elapsed().as_secs_f64()
         );
-        let mut inputs = vec![problem.input.clone()];
-        inputs.extend(problem.extra.get(1).map(PathBuf::from));
-        let input_bytes: u64 = inputs
-            .iter()
-            .map(|path| std::fs::metadata(path).unwrap().len())
-            .sum();
-        let timing = directory.join("time.txt");
-        let started = Instant::now();
-        let result = Command::new("/usr/bin/time")
-            .args(["-f", "%e %M", "-o"])
-            .arg(&timing)
-            .arg(binary)
-            .args(["convert", problem.source])
-            .arg(&problem.input)
-            .args(["--pool", "customers"])
-            .args(&problem.extra)
-            .stdout(std::process::Stdio::null())
-            .output()
-            .expect("run poolsync convert");
-        let wall = started.elapsed().as_secs_f64();
-        let (seconds, peak_kib) = timed(&timing, wall);
+        let inputs = [problem.input.clone()];
+        let run = measure(
+            binary,
+            directory,
+            problem.source,
+            &inputs,
+            &problem.extra,
+            false,
+        );
+        let result = &run.output;
         let stderr = String::from_utf8_lossy(&result.stderr);
         let code = result.status.code().unwrap_or(-1);
         println!(
             "{:<26} {:>10} {:>9.0} {:>9.2} {:>11.0} {:>12.0} {:>5} {:>7} {:>7}",
             problem.name,
             users,
-            input_bytes as f64 / 1e6,
-            seconds,
-            users as f64 / seconds,
-            peak_kib / 1024.0,
+            run.input_mb,
+            run.seconds,
+            users as f64 / run.seconds,
+            run.peak_mb,
             code,
             stderr.lines().count(),
             stderr.len(),
@@ -340,11 +362,12 @@ fn problem_paths(binary: &Path, directory: &Path, users: u64) {
             );
             eprintln!("{stderr}");
         }
-        assert!(peak_kib < 1024.0 * 1024.0, "{}: 1 GB or more", problem.name);
-        for input in &inputs {
-            if *input != auth0 {
-                let _ = std::fs::remove_file(input);
-            }
+        assert!(run.peak_mb < 1024.0, "{}: 1 GB or more", problem.name);
+        if problem.input != auth0 {
+            let _ = std::fs::remove_file(&problem.input);
+        }
+        if let Some(passwords) = problem.extra.get(1) {
+            let _ = std::fs::remove_file(passwords);
         }
     }
 }

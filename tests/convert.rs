@@ -861,23 +861,14 @@ fn the_json_report_is_the_text_reports_data() {
 
 /// Refused with exit 1, nothing on stdout and no output file, one screen of error.
 fn assert_refused(output: &Output, out: Option<&Path>) {
-    let text = transcript(output);
+    let text = crate::support::head(&transcript(output), 2000);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(output.stdout.is_empty(), "nothing on stdout: {text}");
     if let Some(out) = out {
         assert!(!out.exists(), "nothing written: {text}");
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(
-        stderr.lines().count() <= 30,
-        "more than a screen:\n{stderr}"
-    );
-    assert!(
-        stderr.lines().all(|line| line.len() <= 400),
-        "a line too long:\n{stderr}"
-    );
-    assert!(!text.contains("panicked"), "{text}");
+    assert!(output.stderr.starts_with(b"error: "), "{text}");
+    assert_bounded("refused", output, 30);
 }
 
 #[test]
@@ -1178,7 +1169,6 @@ fn hostile_source(fixture: &Fixture, name: &str) {
 
     let output = fixture.convert(&[name, &input, "--pool", "p", "--strict"]);
     assert_refused(&output, None);
-    assert_bounded(&format!("{name} --strict"), &output, 30);
     std::fs::remove_file(fixture.path(&input)).unwrap();
 }
 
@@ -1223,7 +1213,6 @@ fn a_fifty_megabyte_id_email_profile_field_and_hash_keep_every_source_s_output_b
     );
     let output = fixture.convert(&["auth0", &users, "--passwords", &passwords, "--pool", "p"]);
     assert_refused(&output, None);
-    assert_bounded("a password line for no user", &output, 30);
     snapshot(
         "convert_refused_hostile_password_line",
         &Output {

@@ -4,6 +4,7 @@
 
 use crate::support::tenant::{CLIENT, SECRET, TENANT, acme, emulator, live, run, spawn_emulate};
 use crate::support::{poolsync, snapshot_output, transcript};
+use poolsync::emulator::EmulatorHandle;
 use poolsync::emulator::SCOPE_MANAGE_CONFIGURATION;
 use poolsync::model::{SecretValue, TenantDump};
 use poolsync::password::{PasswordInput, read};
@@ -405,6 +406,18 @@ fn assert_one_screen(what: &str, output: &Output) {
     assert!(stderr.lines().count() <= 10, "{what}: {shown}");
 }
 
+/// `check-logins FILE --pool customers EXTRA...` against `server`.
+fn check_logins(server: &EmulatorHandle, file: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "check-logins",
+        file.to_str().unwrap(),
+        "--pool",
+        "customers",
+    ];
+    args.extend(extra);
+    run(server, &args)
+}
+
 #[test]
 fn a_hostile_canary_file_gets_a_bounded_error_or_the_right_result() {
     // Alice's password has commas and quotes.
@@ -435,28 +448,11 @@ fn a_hostile_canary_file_gets_a_bounded_error_or_the_right_result() {
         ),
         0o600,
     );
-    let output = run(
-        &server,
-        &[
-            "check-logins",
-            file.to_str().unwrap(),
-            "--pool",
-            "customers",
-        ],
-    );
+    let output = check_logins(&server, &file, &[]);
     let everything = check(&output);
     assert!(!everything.contains(QUOTED), "{everything}");
     assert_eq!(output.status.code(), Some(5), "{everything}");
-    let output = run(
-        &server,
-        &[
-            "check-logins",
-            file.to_str().unwrap(),
-            "--pool",
-            "customers",
-            "--json",
-        ],
-    );
+    let output = check_logins(&server, &file, &["--json"]);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let outcomes: Vec<(u64, &str, &str)> = report["canaries"]
         .as_array()
@@ -517,15 +513,7 @@ fn a_hostile_canary_file_gets_a_bounded_error_or_the_right_result() {
         ),
     ] {
         let file = canary_file(directory.path(), "hostile.csv", &contents, 0o600);
-        let output = run(
-            &server,
-            &[
-                "check-logins",
-                file.to_str().unwrap(),
-                "--pool",
-                "customers",
-            ],
-        );
+        let output = check_logins(&server, &file, &[]);
         assert_eq!(
             output.status.code(),
             Some(1),

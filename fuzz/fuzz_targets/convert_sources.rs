@@ -18,8 +18,10 @@ use poolsync::validate::{ValidateOptions, validate};
 use std::error::Error as _;
 use std::io::Cursor;
 
-/// The longest line an error or a report may have: values are cut to 64 characters.
-const MAX_LINE: usize = 600;
+/// The longest line an error or a report may have: a line shows at most two values (a record's
+/// id and a field's value), each cut to 64 characters, and a control character is shown
+/// escaped in up to 6 (`\u{9f}`), so 384 bytes a value at worst.
+const MAX_LINE: usize = 1024;
 /// The problems the binary lists under an error (`command_error::problem_lines`).
 const LISTED: usize = 20;
 /// The longest report, in lines: a bounded number of tallies, each naming three records.

@@ -192,6 +192,10 @@ pub struct ConvertOptions {
     pub drop_extra: bool,
 }
 
+/// The longest line of an NDJSON or CSV file: no export has one near it, and a file that does
+/// (`/dev/zero`, a corrupt copy) is refused there instead of filling memory.
+pub const MAX_LINE_BYTES: u64 = 256 << 20;
+
 /// How many problems a failed conversion keeps; the rest are only counted.
 pub const KEPT_PROBLEMS: usize = 1_000;
 

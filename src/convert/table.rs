@@ -5,6 +5,7 @@
 //! the missing cells reported as lost; cells beyond the header are kept under `column N`. Empty
 //! cells are absent. This module only splits; what a column means is the source's business.
 
+use super::MAX_LINE_BYTES;
 use super::json::{Event, skip_bom};
 use super::user::{Lost, Position};
 use crate::index::shorten;
@@ -113,11 +114,14 @@ fn line_of<R: Read>(reader: &mut csv::Reader<Lines<R>>, record: &csv::ByteRecord
 /// A reader that notes where lines start as a CSV reader reads through it, so that a record's
 /// line is right where the `csv` crate's own count is not: after a CRLF it names the line
 /// before (BurntSushi/rust-csv#395), and after comment or blank lines the first of those.
-/// It keeps only the lines of the CSV reader's buffer.
+/// It keeps only the lines of the CSV reader's buffer, and refuses a line longer than
+/// [`MAX_LINE_BYTES`] (an I/O error of kind `InvalidData`), so that no line fills memory.
 pub struct Lines<R> {
     inner: R,
     /// Bytes read so far.
     read: u64,
+    /// Bytes read since the last line's end.
+    line_bytes: u64,
     /// Lines before the first of `starts`.
     passed: u64,
     /// Each line's start (from the line of the last record on) and its first byte, once read.
@@ -130,6 +134,7 @@ impl<R> Lines<R> {
         Lines {
             inner,
             read: 0,
+            line_bytes: 0,
             passed: 0,
             starts: VecDeque::from([(0, None)]),
         }
@@ -170,9 +175,22 @@ impl<R: Read> Read for Lines<R> {
             }
             if byte == b'\n' {
                 self.starts.push_back((offset + 1, None));
+                self.line_bytes = 0;
+            } else {
+                self.line_bytes += 1;
             }
         }
         self.read += count as u64;
+        if self.line_bytes > MAX_LINE_BYTES {
+            let line = self.passed + self.starts.len() as u64;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "line {line} is longer than {} MiB: not a CSV file",
+                    MAX_LINE_BYTES >> 20
+                ),
+            ));
+        }
         Ok(count)
     }
 }
@@ -300,6 +318,18 @@ mod tests {
             let offset = u64::from(text.starts_with('\u{feff}'));
             assert_eq!(lines, [3 + offset, 6 + offset, 8 + offset], "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_not_read_into_memory() {
+        let endless = io::repeat(b'x').take(MAX_LINE_BYTES + 10);
+        let mut input = io::BufReader::new(io::Cursor::new(b"id\nu1\n".to_vec()).chain(endless));
+        let error = read_rows(&mut input, &["id"], &mut |_| {}, &mut |_| {}).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            error.to_string(),
+            "line 3 is longer than 256 MiB: not a CSV file"
+        );
     }
 
     #[test]

@@ -336,12 +336,13 @@ fn federated_json(federated: &[Federated]) -> Value {
 
 /// Whether a field's name says it holds a secret: passwords, hashes, salts, secrets, tokens,
 /// recovery and backup codes, private and API keys, TOTP seeds, credentials, cookies. The name is
-/// compared without letter case, `_`, `-`, `.` or `:`, so `apiKey`, `api-key` and `custom:api_key`
-/// are alike. Such fields never reach `payload` or `metadata`, whatever the source.
+/// compared by its letters and digits alone, in lower case, so `apiKey`, `api-key`,
+/// `custom:api_key` and a name with control characters inside a word are alike. Such fields
+/// never reach `payload` or `metadata`, whatever the source.
 pub fn is_secret_name(name: &str) -> bool {
     let name: String = name
         .chars()
-        .filter(|c| !matches!(c, '_' | '-' | '.' | ':' | ' '))
+        .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect();
     [
@@ -376,10 +377,35 @@ pub fn looks_like_hash(text: &str) -> bool {
         )
 }
 
-/// Whether text is a secret whatever field holds it: a password hash ([`looks_like_hash`]), a
-/// TOTP seed as an `otpauth://` URL, or a JSON Web Token (`eyJ…` header, payload, signature).
+/// Whether text is or holds a secret, whatever field holds it: a password hash
+/// ([`looks_like_hash`]), a TOTP seed as an `otpauth://` URL, or a JSON Web Token (`eyJ…`
+/// header, payload, signature), alone or as a word of longer text (`old hash: $2b$…`, a CSV
+/// row that swallowed the next one).
 pub fn is_secret_text(text: &str) -> bool {
     let text = text.trim();
+    if is_secret_word(text) {
+        return true;
+    }
+    // Words: what no secret of these forms has splits them. Short ones (`$5`, `$HOME`) are
+    // no hash.
+    let separator = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '"' | '\'' | ',' | ';' | '(' | ')' | '<' | '>' | '[' | ']' | '|' | '\\'
+            )
+    };
+    text.len() > MIN_SECRET_WORD
+        && text.split(separator).any(|word| {
+            word.len() >= MIN_SECRET_WORD && word.len() < text.len() && is_secret_word(word)
+        })
+}
+
+/// The shortest word of longer text that is looked at as a possible secret.
+const MIN_SECRET_WORD: usize = 20;
+
+/// Whether a word is a secret by itself (see [`is_secret_text`]).
+fn is_secret_word(text: &str) -> bool {
     let starts_with = |prefix: &str| {
         text.get(..prefix.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
@@ -679,9 +705,20 @@ mod tests {
             "eyJ.x",
             "a.b.c",
             "https://example.com/a.png",
+            "price: $5 or US$ 20, see $HOME/bin and {name}",
         ] {
             assert!(!is_secret_text(text), "{text}");
         }
+        // Found by the `convert_sources` fuzz target: a broken CSV quote made one cell of the
+        // rest of the file, with the next row's hash inside; and a header's `token` with
+        // control characters inside.
+        assert!(is_secret_text(&format!(
+            "[{{\"factor_type\": \"totp\"}}\"_password,email\n3f25,ann@example.com,{BCRYPT},2024-01-15"
+        )));
+        assert!(is_secret_text(
+            "scan otpauth://totp/acme?secret=JBSWY3DP to enrol"
+        ));
+        assert!(is_secret_name("confirmation_tok\u{c}\u{c}en"));
         // JSON inside a string keeps its form, without its secrets.
         let mut object: Object = serde_json::from_value(json!({
             "config": "{\"apiKey\": \"k\", \"theme\": \"dark\"}",

@@ -386,19 +386,23 @@ pub fn is_secret_text(text: &str) -> bool {
     if is_secret_word(text) {
         return true;
     }
-    // Words: what no secret of these forms has splits them. Short ones (`$5`, `$HOME`) are
-    // no hash.
+    // Words: what no secret of these forms has splits them, and a word may start with its
+    // secret glued to other text (`hash:$2b$…`). Short ones (`$5`, `$HOME`) are no hash.
     let separator = |c: char| {
         c.is_whitespace()
+            || c.is_control()
             || matches!(
                 c,
                 '"' | '\'' | ',' | ';' | '(' | ')' | '<' | '>' | '[' | ']' | '|' | '\\'
             )
     };
-    text.len() > MIN_SECRET_WORD
-        && text.split(separator).any(|word| {
+    let secret_word = |word: &str| {
+        let tail = word.find(['$', '{']).map_or("", |at| &word[at..]);
+        [word, tail].into_iter().any(|word| {
             word.len() >= MIN_SECRET_WORD && word.len() < text.len() && is_secret_word(word)
         })
+    };
+    text.len() > MIN_SECRET_WORD && text.split(separator).any(secret_word)
 }
 
 /// The shortest word of longer text that is looked at as a possible secret.
@@ -719,6 +723,10 @@ mod tests {
             "scan otpauth://totp/acme?secret=JBSWY3DP to enrol"
         ));
         assert!(is_secret_name("confirmation_tok\u{c}\u{c}en"));
+        assert!(is_secret_text(&format!(
+            "ann@exam\u{1}\u{0}\u{13}{BCRYPT},2024-01-15"
+        )));
+        assert!(is_secret_text(&format!("old hash:{BCRYPT}")));
         // JSON inside a string keeps its form, without its secrets.
         let mut object: Object = serde_json::from_value(json!({
             "config": "{\"apiKey\": \"k\", \"theme\": \"dark\"}",

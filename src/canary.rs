@@ -14,15 +14,21 @@
 //! opening the file (and warning when others can read it) is the caller's.
 
 use crate::client::{ApiClient, ApiError, PasswordResult, PasswordSubject};
+use crate::convert::table::Lines;
 use crate::redact::Redactor;
-use crate::render::count_noun;
+use crate::render::{count_noun, thousands};
 use crate::secret::Secret;
+use crate::validate::MAX_ID_LENGTH;
 use owo_colors::OwoColorize;
 use serde::Serialize;
 use std::io::{Read, Write};
 
 /// The most canaries one check takes: the endpoint is for a few accounts, not for every user.
 pub const MAX_CANARIES: usize = 1000;
+
+/// The longest password a canary may have, in bytes: a known test account's password, far
+/// longer than any real one (bcrypt reads 72 bytes).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// The version of the JSON report's layout.
 pub const FORMAT_VERSION: u32 = 1;
@@ -99,8 +105,14 @@ pub fn read_canaries(
         .has_headers(true)
         .comment(Some(b'#'))
         .trim(csv::Trim::None)
-        .from_reader(reader);
-    let headers = csv.headers().map_err(|error| csv_error(&error))?.clone();
+        .from_reader(Lines::new(reader));
+    let headers = csv
+        .headers()
+        .map_err(|error| {
+            let line = csv::Error::position(&error).map_or(0, csv::Position::line);
+            csv_error(&error, line)
+        })?
+        .clone();
     if headers.is_empty() || headers.iter().all(str::is_empty) {
         return Err(CanaryFileError::NoHeader);
     }
@@ -118,7 +130,9 @@ pub fn read_canaries(
             }
         };
         if columns[slot].replace(index).is_some() {
-            return Err(CanaryFileError::DuplicateColumn { column: name });
+            return Err(CanaryFileError::DuplicateColumn {
+                column: crate::index::shorten(&name).into_owned(),
+            });
         }
     }
     let [Some(identifier_column), Some(password_column), pool_column] = columns else {
@@ -135,12 +149,17 @@ pub fn read_canaries(
         match csv.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(error) => return Err(csv_error(&error)),
+            Err(error) => {
+                let byte = error.position().map_or(0, csv::Position::byte);
+                return Err(csv_error(&error, csv.get_mut().line_at(byte)));
+            }
         }
         if canaries.len() == MAX_CANARIES {
             return Err(CanaryFileError::TooMany { max: MAX_CANARIES });
         }
-        let line = record.position().map_or(0, |position| position.line());
+        let line = csv
+            .get_mut()
+            .line_at(record.position().map_or(0, csv::Position::byte));
         let row = |problem: &str| CanaryFileError::Row {
             line,
             problem: problem.to_string(),
@@ -150,15 +169,32 @@ pub fn read_canaries(
         if identifier.is_empty() {
             return Err(row("no identifier"));
         }
+        // A value no tenant can hold is refused here, not sent, and never repeated.
+        let too_long = |what: &str, length: usize, max: usize| {
+            row(&format!(
+                "the {what} is {} bytes long (at most {})",
+                thousands(length),
+                thousands(max)
+            ))
+        };
+        if identifier.len() > MAX_ID_LENGTH {
+            return Err(too_long("identifier", identifier.len(), MAX_ID_LENGTH));
+        }
         let password = field(password_column);
         if password.is_empty() {
             return Err(row("no password"));
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(too_long("password", password.len(), MAX_PASSWORD_BYTES));
         }
         let pool = pool_column
             .map(|column| field(column).trim())
             .filter(|pool| !pool.is_empty())
             .or(default_pool)
             .ok_or_else(|| row("no pool: give it in a `pool` column or with `--pool`"))?;
+        if pool.len() > MAX_ID_LENGTH {
+            return Err(too_long("pool id", pool.len(), MAX_ID_LENGTH));
+        }
         canaries.push(Canary {
             line,
             pool: pool.to_string(),
@@ -172,9 +208,8 @@ pub fn read_canaries(
     Ok(canaries)
 }
 
-/// A CSV error in words that never quote the file (a field may be a password).
-fn csv_error(error: &csv::Error) -> CanaryFileError {
-    let line = error.position().map_or(0, |position| position.line());
+/// A CSV error at `line` in words that never quote the file (a field may be a password).
+fn csv_error(error: &csv::Error, line: u64) -> CanaryFileError {
     let problem = match error.kind() {
         csv::ErrorKind::Utf8 { .. } => "not UTF-8 text".to_string(),
         csv::ErrorKind::UnequalLengths {
@@ -417,6 +452,13 @@ pub fn render_text(report: &CanaryReport, out: &mut dyn Write, color: bool) -> s
             )?;
         }
     }
+    if summary.user_not_found > 0 {
+        writeln!(
+            out,
+            "\nuser_not_found means no user of that pool has the identifier: check the identifier, \
+             the pool, and that the canary was migrated."
+        )?;
+    }
     if summary.password_incorrect > 0 {
         writeln!(
             out,
@@ -515,6 +557,56 @@ mod tests {
         let invalid_utf8 = b"identifier,password\nalice,\xff\xfe\n";
         let error = read_canaries(&invalid_utf8[..], Some("p")).unwrap_err();
         assert_eq!(error.to_string(), "line 2: not UTF-8 text");
+    }
+
+    #[test]
+    fn a_bom_crlf_and_a_quoted_password_with_commas_are_read_exactly() {
+        let canaries = read(
+            "\u{feff}identifier,password,pool\r\nalice,\"a,b \"\"c\"\" ,\",p1\r\nbob,x,\r\n",
+            Some("p2"),
+        )
+        .unwrap();
+        assert_eq!(canaries[0].password.expose(), "a,b \"c\" ,");
+        assert_eq!(canaries[1].password.expose(), "x");
+        assert_eq!(canaries[1].line, 3);
+        let error = read("identifier,password\r\nalice,x\r\nbob,x,y\r\n", Some("p"));
+        assert_eq!(
+            error.unwrap_err().to_string(),
+            "line 3: 3 fields where the header has 2"
+        );
+        assert_eq!(
+            (canaries[1].identifier.as_str(), canaries[1].pool.as_str()),
+            ("bob", "p2")
+        );
+    }
+
+    #[test]
+    fn values_no_tenant_can_hold_are_refused_without_being_repeated() {
+        let huge = "x".repeat(50 << 20);
+        for (text, expected) in [
+            (
+                format!("identifier,password\n{huge},pw\n"),
+                "line 2: the identifier is 52,428,800 bytes long (at most 1,024)",
+            ),
+            (
+                format!("identifier,password,pool\nalice,pw,{huge}\n"),
+                "line 2: the pool id is 52,428,800 bytes long (at most 1,024)",
+            ),
+            (
+                format!("identifier,password\nalice,{huge}\n"),
+                "line 2: the password is 52,428,800 bytes long (at most 1,024)",
+            ),
+        ] {
+            let error = read(&text, Some("p")).unwrap_err();
+            assert_eq!(error.to_string(), expected);
+        }
+        let error = read(&format!("identifier,password,{huge}\n"), Some("p")).unwrap_err();
+        assert!(error.to_string().len() < 200, "{error}");
+        let error = read(
+            &format!("identifier,password,Identifier{huge}\n"),
+            Some("p"),
+        );
+        assert!(error.unwrap_err().to_string().len() < 200);
     }
 
     #[test]

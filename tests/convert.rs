@@ -861,23 +861,14 @@ fn the_json_report_is_the_text_reports_data() {
 
 /// Refused with exit 1, nothing on stdout and no output file, one screen of error.
 fn assert_refused(output: &Output, out: Option<&Path>) {
-    let text = transcript(output);
+    let text = crate::support::head(&transcript(output), 2000);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(output.stdout.is_empty(), "nothing on stdout: {text}");
     if let Some(out) = out {
         assert!(!out.exists(), "nothing written: {text}");
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(
-        stderr.lines().count() <= 30,
-        "more than a screen:\n{stderr}"
-    );
-    assert!(
-        stderr.lines().all(|line| line.len() <= 400),
-        "a line too long:\n{stderr}"
-    );
-    assert!(!text.contains("panicked"), "{text}");
+    assert!(output.stderr.starts_with(b"error: "), "{text}");
+    assert_bounded("refused", output, 30);
 }
 
 #[test]
@@ -1100,4 +1091,133 @@ fn plan_names_a_pool_the_tenant_lacks() {
     assert_eq!(plan.status.code(), Some(1), "{}", transcript(&plan));
     let stderr = String::from_utf8_lossy(&plan.stderr);
     assert!(stderr.contains("pool `nowhere`"), "{stderr}");
+}
+
+/// 50 MB: the size of a hostile value.
+const HOSTILE: usize = 50 << 20;
+
+/// Each source's file with an ordinary user and one whose id, e-mail address, a profile field
+/// and password hash are 50 MB each (`filler` repeated), written as the source's format; the
+/// ordinary user comes first so that JSON is read as NDJSON.
+fn hostile_export(source: &str) -> String {
+    let id = "i".repeat(HOSTILE);
+    let email = format!("{}@example.com", "e".repeat(HOSTILE));
+    let profile = "p".repeat(HOSTILE);
+    let hash = format!("$2b$10${}", "h".repeat(HOSTILE));
+    let json_lines = |first: Value, hostile: Value| format!("{first}\n{hostile}\n");
+    match source {
+        "auth0" => json_lines(
+            json!({"user_id": "auth0|1", "email": "ann@example.com"}),
+            json!({"user_id": id, "email": email, "given_name": profile, "passwordHash": hash}),
+        ),
+        "keycloak" => json_lines(
+            json!({"id": "k1", "username": "ann"}),
+            json!({"id": id, "username": "bob", "email": email, "firstName": profile,
+                   "credentials": [{"type": "password", "hashedSaltedValue": "A".repeat(HOSTILE),
+                                    "salt": "c2FsdA==", "hashIterations": 1,
+                                    "algorithm": "pbkdf2-sha256"}]}),
+        ),
+        "firebase" => json_lines(
+            json!({"localId": "f1", "email": "ann@example.com"}),
+            json!({"localId": id, "email": email, "displayName": profile, "passwordHash": hash}),
+        ),
+        "supabase" => json_lines(
+            json!({"id": "s1", "email": "ann@example.com"}),
+            json!({"id": id, "email": email, "first_name": profile, "encrypted_password": hash}),
+        ),
+        "kratos" => json_lines(
+            json!({"id": "k1", "traits": {"email": "ann@example.com"}}),
+            json!({"id": id, "traits": {"email": email, "first_name": profile},
+                   "credentials": {"password": {"config": {"hashed_password": hash}}}}),
+        ),
+        "cognito" => json_lines(
+            json!({"Attributes": [{"Name": "sub", "Value": "c1"}]}),
+            json!({"Username": "bob", "Attributes": [
+                {"Name": "sub", "Value": id}, {"Name": "email", "Value": email},
+                {"Name": "given_name", "Value": profile},
+                {"Name": "custom:legacy_hash", "Value": hash}]}),
+        ),
+        "clerk" => format!(
+            "id,primary_email_address,first_name,password_digest,password_hasher\n\
+             user_1,ann@example.com,Ann,,\n{id},{email},{profile},{hash},bcrypt\n"
+        ),
+        "csv" => format!(
+            "id,email,given_name,password_hash\nu1,ann@example.com,Ann,\n{id},{email},{profile},{hash}\n"
+        ),
+        other => panic!("no hostile export for `{other}`"),
+    }
+}
+
+fn hostile_source(fixture: &Fixture, name: &str) {
+    let input = fixture.file(&format!("hostile-{name}"), &hostile_export(name));
+    let out = format!("desired-{name}.json");
+    let output = fixture.convert(&[name, &input, "--pool", "p", "-o", &out]);
+    assert_eq!(output.status.code(), Some(0), "{name}: {}", {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        crate::support::head(&stderr, 2000)
+    });
+    assert!(output.stdout.is_empty());
+    assert_bounded(name, &output, 20);
+    // The id (in `metadata.source`), the address (kept in metadata) and the profile field are
+    // each written once; the hash nowhere.
+    let written = std::fs::metadata(fixture.path(&out)).unwrap().len() as usize;
+    assert!(
+        (3 * HOSTILE..3 * HOSTILE + (64 << 10)).contains(&written),
+        "{name}: {written} bytes written"
+    );
+    std::fs::remove_file(fixture.path(&out)).unwrap();
+
+    let output = fixture.convert(&[name, &input, "--pool", "p", "--strict"]);
+    assert_refused(&output, None);
+    std::fs::remove_file(fixture.path(&input)).unwrap();
+}
+
+/// stderr of at most `lines` lines, 8 KiB, and no line over 400 bytes.
+fn assert_bounded(what: &str, output: &Output, lines: usize) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let shown = crate::support::head(&stderr, 2000);
+    assert!(
+        stderr.len() <= 8 * 1024,
+        "{what}: {} bytes: {shown}",
+        stderr.len()
+    );
+    assert!(stderr.lines().count() <= lines, "{what}: {shown}");
+    assert!(
+        stderr.lines().all(|line| line.len() <= 400),
+        "{what}: {shown}"
+    );
+    assert!(!stderr.contains("panicked"), "{what}: {shown}");
+}
+
+#[test]
+fn a_fifty_megabyte_id_email_profile_field_and_hash_keep_every_source_s_output_bounded() {
+    let fixture = Fixture::new();
+    // Two sources at a time: each run reads 200 MB and writes 150 MB.
+    for pair in poolsync::convert::SOURCES.chunks(2) {
+        std::thread::scope(|scope| {
+            for source in pair {
+                let fixture = &fixture;
+                scope.spawn(move || hostile_source(fixture, source.name()));
+            }
+        });
+    }
+
+    // A password line for no user, whose id is 50 MB.
+    let users = fixture.file("users.ndjson", "{\"user_id\": \"auth0|1\"}\n");
+    let passwords = fixture.file(
+        "passwords.ndjson",
+        &format!(
+            "{}\n",
+            json!({"_id": {"$oid": "o".repeat(HOSTILE)}, "passwordHash": bcrypt(ANN)})
+        ),
+    );
+    let output = fixture.convert(&["auth0", &users, "--passwords", &passwords, "--pool", "p"]);
+    assert_refused(&output, None);
+    snapshot(
+        "convert_refused_hostile_password_line",
+        &Output {
+            stdout: Vec::new(),
+            ..output
+        },
+    );
 }

@@ -114,6 +114,20 @@ pub fn convert_user(source: SourceUser, context: &Context<'_>) -> Converted {
         claims: Vec::new(),
         lost: &mut lost,
     };
+    // A password hash in a contact field (columns out of place) is a secret, not a contact.
+    let mut contacts = |contacts: Vec<Contact>| -> Vec<Contact> {
+        contacts
+            .into_iter()
+            .filter(|contact| {
+                let hash = is_secret_text(&contact.value);
+                if hash {
+                    secrets.push(contact.field.to_string());
+                }
+                !hash
+            })
+            .collect()
+    };
+    let (emails, phones, usernames) = (contacts(emails), contacts(phones), contacts(usernames));
     for contact in emails {
         let value = contact.value.trim().to_string();
         if is_email(&value) && value.len() <= MAX_ID_LENGTH && !value.chars().any(char::is_control)
@@ -148,6 +162,9 @@ pub fn convert_user(source: SourceUser, context: &Context<'_>) -> Converted {
     let social_only =
         password_outcome == PasswordOutcome::None && !federated.is_empty() && !password_login;
 
+    let mut profile = profile;
+    strip_secrets(&mut profile, "", &mut secrets);
+    strip_lost(&mut lost, &mut secrets);
     let mut metadata = direct_metadata;
     strip_secrets(&mut metadata, "", &mut secrets);
     metadata.insert(
@@ -155,7 +172,9 @@ pub fn convert_user(source: SourceUser, context: &Context<'_>) -> Converted {
         json!({"platform": context.platform, "id": source_id}),
     );
     if !federated.is_empty() {
-        metadata.insert("federated_identities".into(), federated_json(&federated));
+        let mut federated = federated_json(&federated);
+        strip_value(&mut federated, "federated_identities", &mut secrets);
+        metadata.insert("federated_identities".into(), federated);
     }
     if context.drop_extra {
         extra.clear();
@@ -316,9 +335,16 @@ fn federated_json(federated: &[Federated]) -> Value {
 }
 
 /// Whether a field's name says it holds a secret: passwords, hashes, salts, secrets, tokens,
-/// recovery and backup codes. Such fields never reach `metadata`, whatever the source.
+/// recovery and backup codes, private and API keys, TOTP seeds, credentials, cookies. The name is
+/// compared by its letters and digits alone, in lower case, so `apiKey`, `api-key`,
+/// `custom:api_key` and a name with control characters inside a word are alike. Such fields
+/// never reach `payload` or `metadata`, whatever the source.
 pub fn is_secret_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
+    let name: String = name
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
     [
         "password",
         "passwd",
@@ -326,12 +352,14 @@ pub fn is_secret_name(name: &str) -> bool {
         "salt",
         "secret",
         "token",
-        "recovery_code",
         "recoverycode",
-        "backup_code",
         "backupcode",
-        "private_key",
-        "api_key",
+        "privatekey",
+        "apikey",
+        "accesskey",
+        "totp",
+        "credential",
+        "cookie",
     ]
     .iter()
     .any(|word| name.contains(word))
@@ -349,8 +377,66 @@ pub fn looks_like_hash(text: &str) -> bool {
         )
 }
 
-/// Removes fields whose names say they hold secrets, and text that looks like a hash, from an
-/// object and everything inside it; `found` gets each removed field's path.
+/// Whether text is or holds a secret, whatever field holds it: a password hash
+/// ([`looks_like_hash`]), a TOTP seed as an `otpauth://` URL, or a JSON Web Token (`eyJ…`
+/// header, payload, signature), alone or as a word of longer text (`old hash: $2b$…`, a CSV
+/// row that swallowed the next one).
+pub fn is_secret_text(text: &str) -> bool {
+    let text = text.trim();
+    if is_secret_word(text) {
+        return true;
+    }
+    // Words: what no secret of these forms has splits them, and a word may start with its
+    // secret glued to other text (`hash:$2b$…`). Short ones (`$5`, `$HOME`) are no hash.
+    let separator = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '"' | '\'' | ',' | ';' | '(' | ')' | '<' | '>' | '[' | ']' | '|' | '\\'
+            )
+    };
+    let secret_word = |word: &str| {
+        let tail = word.find(['$', '{']).map_or("", |at| &word[at..]);
+        [word, tail].into_iter().any(|word| {
+            word.len() >= MIN_SECRET_WORD && word.len() < text.len() && is_secret_word(word)
+        })
+    };
+    text.len() > MIN_SECRET_WORD && text.split(separator).any(secret_word)
+}
+
+/// The shortest word of longer text that is looked at as a possible secret.
+const MIN_SECRET_WORD: usize = 20;
+
+/// Whether a word is a secret by itself (see [`is_secret_text`]).
+fn is_secret_word(text: &str) -> bool {
+    let starts_with = |prefix: &str| {
+        text.get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    };
+    starts_with("otpauth://") || is_jwt(text) || looks_like_hash(text)
+}
+
+/// Three base64url parts, the first a JSON object's encoding (`eyJ`).
+fn is_jwt(text: &str) -> bool {
+    let mut parts = text.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let base64url = |part: &str| {
+        part.bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'='))
+    };
+    header.starts_with("eyJ")
+        && payload.len() >= 2
+        && [header, payload, signature].into_iter().all(base64url)
+}
+
+/// Removes fields whose names say they hold secrets, and text that is a secret
+/// ([`is_secret_text`]), from an object and everything inside it, JSON written inside strings
+/// included; `found` gets each removed field's path.
 pub fn strip_secrets(object: &mut Object, path: &str, found: &mut Vec<String>) {
     object.retain(|key, value| {
         let here = if path.is_empty() {
@@ -361,7 +447,7 @@ pub fn strip_secrets(object: &mut Object, path: &str, found: &mut Vec<String>) {
         // A flag (`backup_codes_enabled`, `totp`) says whether a secret exists; it is none.
         let secret = match value {
             Value::Bool(_) | Value::Null => false,
-            Value::String(text) => is_secret_name(key) || looks_like_hash(text),
+            Value::String(text) => is_secret_name(key) || is_secret_text(text),
             _ => is_secret_name(key),
         };
         if secret {
@@ -373,12 +459,42 @@ pub fn strip_secrets(object: &mut Object, path: &str, found: &mut Vec<String>) {
     });
 }
 
+/// Takes secrets out of values that could not go where they belong, before they are kept in
+/// metadata or shown in the report: a value in a field whose name says it holds a secret, or
+/// that is a password hash, is left out whole (and counted); secrets inside others are stripped.
+fn strip_lost(lost: &mut Vec<Lost>, found: &mut Vec<String>) {
+    lost.retain_mut(|item| {
+        let secret = match &item.value {
+            // Missing cells hold nothing.
+            Value::Null => false,
+            Value::String(text) => is_secret_name(&item.field) || is_secret_text(text),
+            _ => is_secret_name(&item.field),
+        };
+        if secret {
+            found.push(item.field.clone());
+        } else {
+            strip_value(&mut item.value, &item.field, found);
+        }
+        !secret
+    });
+}
+
 fn strip_value(value: &mut Value, path: &str, found: &mut Vec<String>) {
     match value {
         Value::Object(object) => strip_secrets(object, path, found),
+        // JSON inside a string (`"{\"api_key\": …}"`) keeps its form, without its secrets.
+        Value::String(text) => {
+            if let Some(mut inner) = super::user::json_in_string(text) {
+                let before = found.len();
+                strip_value(&mut inner, path, found);
+                if found.len() > before {
+                    *text = inner.to_string();
+                }
+            }
+        }
         Value::Array(items) => {
             let before = items.len();
-            items.retain(|item| !matches!(item, Value::String(text) if looks_like_hash(text)));
+            items.retain(|item| !matches!(item, Value::String(text) if is_secret_text(text)));
             if items.len() < before {
                 found.push(format!("{path}[]"));
             }
@@ -499,6 +615,129 @@ mod tests {
             not_carried.password,
             PasswordOutcome::NotCarried(_)
         ));
+    }
+
+    /// Found by the `convert_sources` fuzz target: a hash in a CSV's `family_name` column went to
+    /// the payload.
+    #[test]
+    fn a_hash_in_a_profile_field_never_reaches_the_payload() {
+        let mut source = SourceUser::new("u1");
+        source.claim("given_name", Some(json!("Ann")));
+        source.claim(
+            "family_name",
+            Some(json!("{SSHA}abcdefghijklmnopqrstuvwxyz00")),
+        );
+        source.claim("nickname", Some(json!(BCRYPT)));
+        let converted = convert_user(source, &context(CredentialPolicy::Keep));
+        assert_eq!(
+            Value::Object(converted.user.payload.unwrap()),
+            json!({"given_name": "Ann"})
+        );
+        let mut secrets = converted.secrets.clone();
+        secrets.sort();
+        assert_eq!(secrets, ["family_name", "nickname"]);
+    }
+
+    #[test]
+    fn secrets_in_fields_that_could_not_be_used_are_left_out_not_kept() {
+        let mut source = SourceUser::new("u1");
+        source.emails = vec![Contact::new("email", BCRYPT, Some(true))];
+        source.usernames = vec![Contact::new(
+            "username",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+            None,
+        )];
+        source.phones = vec![Contact::new("phone", "not a phone", None)];
+        source.lost = vec![
+            Lost {
+                field: "passwordHash".into(),
+                value: json!({"value": "x"}),
+                why: "not text".into(),
+            },
+            Lost {
+                field: "column 9".into(),
+                value: json!(["kept", BCRYPT]),
+                why: "beyond the header's 8 columns".into(),
+            },
+            Lost {
+                field: "token, email".into(),
+                value: Value::Null,
+                why: "the row has 1 of the header's 3 columns".into(),
+            },
+        ];
+        let converted = convert_user(source, &context(CredentialPolicy::Keep));
+        let lost: Vec<_> = converted.lost.iter().map(|l| l.field.as_str()).collect();
+        assert_eq!(lost, ["column 9", "token, email", "phone"]);
+        assert_eq!(converted.lost[0].value, json!(["kept"]));
+        let metadata = Value::Object(converted.user.metadata.unwrap());
+        assert_eq!(
+            metadata["auth0"],
+            json!({"column 9": ["kept"], "phone": "not a phone"})
+        );
+        let mut secrets = converted.secrets.clone();
+        secrets.sort();
+        assert_eq!(secrets, ["column 9[]", "email", "passwordHash", "username"]);
+        assert!(converted.identifiers.is_empty());
+    }
+
+    #[test]
+    fn secret_names_are_compared_without_case_or_separators_and_secret_text_anywhere() {
+        for name in [
+            "apiKey",
+            "custom:api_token",
+            "sharedSecretKey",
+            "totp",
+            "private-key",
+            "sessionCookie",
+            "credentials",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["email", "given_name", "locale", "plan", "created_at", "mfa"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        for text in [
+            BCRYPT,
+            "otpauth://totp/acme:ann?secret=JBSWY3DP",
+            "OTPAUTH://TOTP/x",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+        ] {
+            assert!(is_secret_text(text), "{text}");
+        }
+        for text in [
+            "ann@example.com",
+            "eyJ.x",
+            "a.b.c",
+            "https://example.com/a.png",
+            "price: $5 or US$ 20, see $HOME/bin and {name}",
+        ] {
+            assert!(!is_secret_text(text), "{text}");
+        }
+        // Found by the `convert_sources` fuzz target: a broken CSV quote made one cell of the
+        // rest of the file, with the next row's hash inside; and a header's `token` with
+        // control characters inside.
+        assert!(is_secret_text(&format!(
+            "[{{\"factor_type\": \"totp\"}}\"_password,email\n3f25,ann@example.com,{BCRYPT},2024-01-15"
+        )));
+        assert!(is_secret_text(
+            "scan otpauth://totp/acme?secret=JBSWY3DP to enrol"
+        ));
+        assert!(is_secret_name("confirmation_tok\u{c}\u{c}en"));
+        assert!(is_secret_text(&format!(
+            "ann@exam\u{1}\u{0}\u{13}{BCRYPT},2024-01-15"
+        )));
+        assert!(is_secret_text(&format!("old hash:{BCRYPT}")));
+        // JSON inside a string keeps its form, without its secrets.
+        let mut object: Object = serde_json::from_value(json!({
+            "config": "{\"apiKey\": \"k\", \"theme\": \"dark\"}",
+            "plain": "{not json"
+        }))
+        .unwrap();
+        let mut found = Vec::new();
+        strip_secrets(&mut object, "", &mut found);
+        assert_eq!(found, ["config.apiKey"]);
+        assert_eq!(object["config"], "{\"theme\":\"dark\"}");
+        assert_eq!(object["plain"], "{not json");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! This module only splits and parses; what a record means is the source's business.
 
 use super::user::Position;
+use crate::index::shorten;
 use crate::model::Object;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -143,10 +144,24 @@ fn ndjson(
             }
         }
         line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
+        // Read up to the limit only, so that the buffer never grows past it.
+        let limit = super::MAX_LINE_BYTES;
+        if Read::take(&mut *input, limit).read_until(b'\n', &mut line)? == 0 {
             return Ok(());
         }
         number += 1;
+        let cut = line.len() as u64 == limit && !line.ends_with(b"\n");
+        if cut && !input.fill_buf()?.is_empty() {
+            // Nothing after it can be placed: the reading stops here.
+            (state.on)(Event::Problem(
+                Position::Line(number),
+                format!(
+                    "a line longer than {} MiB: no NDJSON export has one",
+                    limit >> 20
+                ),
+            ));
+            return Ok(());
+        }
     }
 }
 
@@ -224,7 +239,10 @@ impl<'de> Visitor<'de> for TopLevel<'_, '_> {
             } else {
                 let value: Value = map.next_value()?;
                 if fields.insert(key.clone(), value).is_some() {
-                    return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                    return Err(de::Error::custom(format_args!(
+                        "duplicate field `{}`",
+                        shorten(&key)
+                    )));
                 }
             }
         }
@@ -448,6 +466,28 @@ mod tests {
             "{found:?}"
         );
         assert_eq!(found.len(), 2);
+    }
+
+    #[test]
+    fn an_endless_ndjson_line_is_a_problem_not_a_memory_grab() {
+        let endless = io::repeat(b'x').take(super::super::MAX_LINE_BYTES + 2);
+        let mut input =
+            io::BufReader::new(io::Cursor::new(b"{\"id\": 1}\n".to_vec()).chain(endless));
+        let mut found = Vec::new();
+        read_records(&mut input, &[], &mut |event| {
+            found.push(match event {
+                Event::Record(position, _) => format!("{position}: record"),
+                Event::Problem(position, message) => format!("{position}: {message}"),
+            })
+        })
+        .unwrap();
+        assert_eq!(
+            found,
+            [
+                "line 1: record",
+                "line 2: a line longer than 256 MiB: no NDJSON export has one"
+            ]
+        );
     }
 
     #[test]

@@ -192,6 +192,10 @@ pub struct ConvertOptions {
     pub drop_extra: bool,
 }
 
+/// The longest line of an NDJSON or CSV file: no export has one near it, and a file that does
+/// (`/dev/zero`, a corrupt copy) is refused there instead of filling memory.
+pub const MAX_LINE_BYTES: u64 = 256 << 20;
+
 /// How many problems a failed conversion keeps; the rest are only counted.
 pub const KEPT_PROBLEMS: usize = 1_000;
 
@@ -285,8 +289,10 @@ pub fn convert(
     if let Some(mut input) = passwords {
         let mut join = PasswordJoin {
             file: input.name.clone(),
-            entries: FxHashMap::default(),
+            by_key: FxHashMap::default(),
+            entries: Vec::new(),
             problems: Vec::new(),
+            more_problems: 0,
         };
         match source.read_passwords(&mut input.reader, &mut join) {
             None => {
@@ -302,6 +308,7 @@ pub fn convert(
         for problem in std::mem::take(&mut join.problems) {
             pipeline.push_problem(problem);
         }
+        pipeline.total_problems += std::mem::take(&mut join.more_problems);
         pipeline.passwords = Some(join);
     }
 
@@ -316,20 +323,18 @@ pub fn convert(
     }
 
     if let Some(join) = pipeline.passwords.take() {
-        let mut unused: Vec<(Position, Box<str>)> = join
-            .entries
-            .into_values()
-            .filter(|entry| !entry.used)
-            .map(|entry| (entry.position, entry.key))
-            .collect();
-        unused.sort();
-        for (position, key) in unused {
+        // In the file's order; only the first lines for no user are worded, the rest counted.
+        for entry in join.entries.iter().filter(|entry| !entry.used) {
+            if pipeline.problems.len() >= KEPT_PROBLEMS {
+                pipeline.total_problems += 1;
+                continue;
+            }
             pipeline.push_problem(Problem {
-                record: format!("{}:{}", join.file, line_or_record(position)),
+                record: place(&join.file, entry.position),
                 field: Some("_id".into()),
                 message: format!(
                     "`{}` is the id of no user in the user export",
-                    shorten(&key)
+                    shown(&entry.key)
                 ),
             });
         }
@@ -341,6 +346,7 @@ pub fn convert(
         return Err(ConvertError::Problems {
             files: files
                 .iter()
+                .chain(&pipeline.report.passwords_file)
                 .map(|file| format!("`{file}`"))
                 .collect::<Vec<_>>()
                 .join(", "),
@@ -353,19 +359,35 @@ pub fn convert(
     Ok(report)
 }
 
-/// `5` for line 5, `record 3` for the third record of a JSON array.
-fn line_or_record(position: Position) -> String {
-    match position {
-        Position::Line(line) => line.to_string(),
-        Position::Record(record) => format!("record {record}"),
+/// A source's value as messages and the report show it: cut short ([`shorten`]), and never a
+/// password hash or a token (a column out of place can put one anywhere).
+fn shown(value: &str) -> std::borrow::Cow<'_, str> {
+    if converter::is_secret_text(value) {
+        "(a secret, not shown)".into()
+    } else {
+        shorten(value)
     }
 }
 
-/// The lines of a `--passwords` file, by join key.
+/// A place in a file: `users.ndjson:5` for line 5, `users.json record 3` for the third
+/// record of a JSON array.
+fn place(file: &str, position: Position) -> String {
+    match position {
+        Position::Line(line) => format!("{file}:{line}"),
+        Position::Record(record) => format!("{file} record {record}"),
+    }
+}
+
+/// The lines of a `--passwords` file, in the file's order and by join key.
 struct PasswordJoin {
     file: String,
-    entries: FxHashMap<u128, PasswordEntry>,
+    /// Hash of each join key → its line in `entries`.
+    by_key: FxHashMap<u128, u32>,
+    entries: Vec<PasswordEntry>,
+    /// The first [`KEPT_PROBLEMS`] problems of the file.
     problems: Vec<Problem>,
+    /// How many more there are.
+    more_problems: usize,
 }
 
 struct PasswordEntry {
@@ -373,6 +395,25 @@ struct PasswordEntry {
     hash: Option<Box<str>>,
     position: Position,
     used: bool,
+}
+
+impl PasswordJoin {
+    /// Keeps a problem (worded with the file's name) while fewer than [`KEPT_PROBLEMS`] are.
+    fn push_problem(&mut self, problem: impl FnOnce(&str) -> Problem) {
+        if self.problems.len() < KEPT_PROBLEMS {
+            self.problems.push(problem(&self.file));
+        } else {
+            self.more_problems += 1;
+        }
+    }
+
+    /// The entry of a join key, marked as used.
+    fn take(&mut self, key: &str) -> Option<&mut PasswordEntry> {
+        let index = *self.by_key.get(&key_hash(&[key]))?;
+        let entry = &mut self.entries[index as usize];
+        entry.used = true;
+        Some(entry)
+    }
 }
 
 fn key_hash(parts: &[&str]) -> u128 {
@@ -386,24 +427,20 @@ fn key_hash(parts: &[&str]) -> u128 {
 
 impl CollectPasswords for PasswordJoin {
     fn password(&mut self, position: Position, key: &str, hash: Option<String>) {
-        let record = format!("{}:{}", self.file, line_or_record(position));
-        match self.entries.entry(key_hash(&[key])) {
+        let index = self.entries.len() as u32;
+        match self.by_key.entry(key_hash(&[key])) {
             std::collections::hash_map::Entry::Occupied(other) => {
-                self.problems.push(Problem {
-                    record,
+                let other = self.entries[*other.get() as usize].position;
+                let problem = |file: &str| Problem {
+                    record: place(file, position),
                     field: Some("_id".into()),
-                    message: format!(
-                        "`{}` has a password on {} already",
-                        shorten(key),
-                        match other.get().position {
-                            Position::Line(line) => format!("line {line}"),
-                            Position::Record(record) => format!("record {record}"),
-                        }
-                    ),
-                });
+                    message: format!("`{}` has a password on {other} already", shown(key)),
+                };
+                self.push_problem(problem);
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(PasswordEntry {
+                slot.insert(index);
+                self.entries.push(PasswordEntry {
                     key: key.into(),
                     hash: hash.map(String::into_boxed_str),
                     position,
@@ -414,11 +451,12 @@ impl CollectPasswords for PasswordJoin {
     }
 
     fn problem(&mut self, position: Position, field: Option<&str>, message: String) {
-        self.problems.push(Problem {
-            record: format!("{}:{}", self.file, line_or_record(position)),
+        let problem = |file: &str| Problem {
+            record: place(file, position),
             field: field.map(str::to_string),
             message,
-        });
+        };
+        self.push_problem(problem);
     }
 }
 
@@ -445,12 +483,9 @@ struct Pipeline<'a, 's> {
 impl Pipeline<'_, '_> {
     /// Names a record: ``users.ndjson:5 (id `auth0|abc`)`` or ``realm.json record 3``.
     fn record(&self, file: usize, position: Position, id: Option<&str>) -> String {
-        let place = match position {
-            Position::Line(line) => format!("{}:{line}", self.file_names[file]),
-            Position::Record(record) => format!("{} record {record}", self.file_names[file]),
-        };
+        let place = place(&self.file_names[file], position);
         match id {
-            Some(id) => format!("{place} (id `{}`)", shorten(id)),
+            Some(id) => format!("{place} (id `{}`)", shown(id)),
             None => place,
         }
     }
@@ -463,6 +498,10 @@ impl Pipeline<'_, '_> {
     }
 
     fn stop(&mut self, position: Position, id: Option<&str>, field: Option<&str>, message: String) {
+        if self.problems.len() >= KEPT_PROBLEMS {
+            self.total_problems += 1;
+            return;
+        }
         let record = self.record(self.file, position, id);
         self.push_problem(Problem {
             record,
@@ -528,8 +567,16 @@ impl Pipeline<'_, '_> {
                     .or_default() += 1;
             }
             PasswordOutcome::NotCarried(reason) => {
-                tally(&mut report.passwords.not_carried, &reason.to_string(), None)
-                    .add(|| record.clone());
+                // Reasons can name a source's own algorithms, as many as it has users.
+                let reason = reason.to_string();
+                let tallies = &mut report.passwords.not_carried;
+                let known = tallies.iter().any(|tally| tally.what == reason);
+                let what = if tallies.len() >= MAX_TALLIES && !known {
+                    OTHER_REASONS
+                } else {
+                    &reason
+                };
+                tally(tallies, what, None).add(|| record.clone());
             }
             PasswordOutcome::None => report.passwords.none += 1,
             PasswordOutcome::Dropped => report.passwords.dropped += 1,
@@ -542,13 +589,15 @@ impl Pipeline<'_, '_> {
         }
         for lost in &converted.lost {
             let tallies = &mut report.kept_in_metadata;
-            let field =
-                if tallies.len() >= MAX_TALLIES && !tallies.iter().any(|t| t.what == lost.field) {
-                    OTHER_FIELDS
+            let name = shorten(&lost.field);
+            let (field, why) =
+                if tallies.len() >= MAX_TALLIES && !tallies.iter().any(|t| t.what == name) {
+                    // The rest are counted together, whatever their reason.
+                    (OTHER_FIELDS, None)
                 } else {
-                    &lost.field
+                    (name.as_ref(), Some(lost.why.as_str()))
                 };
-            tally(tallies, field, Some(&lost.why)).add(|| match &lost.value {
+            tally(tallies, field, why).add(|| match &lost.value {
                 serde_json::Value::Null => record.clone(),
                 serde_json::Value::String(text) => format!("{record}: `{}`", shorten(text)),
                 other => format!("{record}: `{}`", shorten(&other.to_string())),
@@ -559,10 +608,11 @@ impl Pipeline<'_, '_> {
         secrets.dedup();
         for secret in secrets {
             let known = report.secrets_left_out.len();
-            let name = if known >= MAX_TALLIES && !report.secrets_left_out.contains_key(secret) {
+            let secret = shorten(secret);
+            let name = if known >= MAX_TALLIES && !report.secrets_left_out.contains_key(&*secret) {
                 OTHER_FIELDS
             } else {
-                secret
+                &secret
             };
             *report.secrets_left_out.entry(name.to_string()).or_default() += 1;
         }
@@ -573,14 +623,23 @@ impl Pipeline<'_, '_> {
 const MAX_TALLIES: usize = 20;
 /// What the rest are counted as.
 const OTHER_FIELDS: &str = "(other fields)";
+/// What the rest of the reasons a password is not carried are counted as.
+const OTHER_REASONS: &str = "(other reasons)";
 
 impl Collect for Pipeline<'_, '_> {
     fn user(&mut self, position: Position, mut user: SourceUser) {
         self.report.users.read += 1;
+        if converter::is_secret_text(&user.id) {
+            return self.stop(
+                position,
+                None,
+                None,
+                "the user's id is a password hash or a token (not shown): is a column out of place?"
+                    .into(),
+            );
+        }
         if let Some(join) = &mut self.passwords {
-            let key = key_hash(&[self.source.password_key(&user.id)]);
-            if let Some(entry) = join.entries.get_mut(&key) {
-                entry.used = true;
+            if let Some(entry) = join.take(self.source.password_key(&user.id)) {
                 if let Some(hash) = entry.hash.take() {
                     user.password = Some(PasswordInput::text(String::from(hash)));
                 }
@@ -600,7 +659,7 @@ impl Collect for Pipeline<'_, '_> {
                 self.stop(
                     position,
                     Some(&converted.source_id),
-                    Some(&lost.field),
+                    Some(&shorten(&lost.field)),
                     message,
                 );
             }
@@ -763,5 +822,65 @@ pub(crate) mod testing {
             .read(&mut text.as_bytes(), &mut collected)
             .expect("reading from memory");
         collected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert_text(source: &str, text: &str, options: &ConvertOptions) -> ConvertReport {
+        let input = Input {
+            name: "users".into(),
+            reader: Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+        };
+        convert(
+            source_named(source).unwrap(),
+            vec![input],
+            None,
+            options,
+            &mut |_| Ok(()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_tally_of_the_report_is_bounded_whatever_the_values() {
+        // 100 users, each with a hash algorithm of its own.
+        let mut text = String::from("id,password_hash,password_hasher\n");
+        for n in 0..100 {
+            text.push_str(&format!("u{n},x,scrypt-{n}\n"));
+        }
+        let report = convert_text("csv", &text, &ConvertOptions::default());
+        let reasons = &report.passwords.not_carried;
+        assert_eq!(reasons.len(), MAX_TALLIES + 1);
+        assert_eq!(reasons[MAX_TALLIES].what, OTHER_REASONS);
+        assert_eq!(reasons[MAX_TALLIES].count, 80);
+        assert_eq!(reasons.iter().map(|t| t.count).sum::<u64>(), 100);
+
+        // Rows longer than the header by one more cell each: a lost field of their own.
+        let mut text = String::from("id\n");
+        for n in 0..100 {
+            text.push_str(&format!("u{n}{}\n", ",x".repeat(n + 1)));
+        }
+        let report = convert_text("csv", &text, &ConvertOptions::default());
+        assert_eq!(report.kept_in_metadata.len(), MAX_TALLIES + 1);
+        assert_eq!(report.kept_in_metadata[MAX_TALLIES].what, OTHER_FIELDS);
+        assert_eq!(report.kept_in_metadata[MAX_TALLIES].count, 80);
+        let mut shown = Vec::new();
+        report.write_text(&mut shown).unwrap();
+        assert!(shown.len() < 8192, "{}", String::from_utf8_lossy(&shown));
+
+        // Users each with a secret field of their own.
+        let mut text = String::new();
+        for n in 0..100 {
+            text.push_str(&format!("{{\"user_id\": \"u{n}\", \"token{n}\": \"t\"}}\n"));
+        }
+        let report = convert_text("auth0", &text, &ConvertOptions::default());
+        assert_eq!(report.secrets_left_out.len(), MAX_TALLIES + 1);
+        assert_eq!(report.secrets_left_out[OTHER_FIELDS], 80);
+        let mut shown = Vec::new();
+        report.write_text(&mut shown).unwrap();
+        assert!(shown.len() < 4096, "{}", String::from_utf8_lossy(&shown));
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::support::tenant::{CLIENT, SECRET, TENANT, acme, emulator, live, run, spawn_emulate};
 use crate::support::{poolsync, snapshot_output, transcript};
+use poolsync::emulator::EmulatorHandle;
 use poolsync::emulator::SCOPE_MANAGE_CONFIGURATION;
 use poolsync::model::{SecretValue, TenantDump};
 use poolsync::password::{PasswordInput, read};
@@ -388,4 +389,145 @@ fn no_password_in_any_output_or_log_at_trace_level() {
         "{emulator_log}"
     );
     assert_no_password("the emulator's log", &emulator_log);
+}
+
+/// A password with commas and quotes, written into the canary file as CSV quotes it.
+const QUOTED: &str = "Tr0ub4dor, \"the\" 3rd,";
+
+/// stderr within a screen: at most 10 lines and 1 KiB.
+fn assert_one_screen(what: &str, output: &Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let shown = crate::support::head(&stderr, 1000);
+    assert!(
+        stderr.len() <= 1024,
+        "{what}: {} bytes: {shown}",
+        stderr.len()
+    );
+    assert!(stderr.lines().count() <= 10, "{what}: {shown}");
+}
+
+/// `check-logins FILE --pool customers EXTRA...` against `server`.
+fn check_logins(server: &EmulatorHandle, file: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "check-logins",
+        file.to_str().unwrap(),
+        "--pool",
+        "customers",
+    ];
+    args.extend(extra);
+    run(server, &args)
+}
+
+#[test]
+fn a_hostile_canary_file_gets_a_bounded_error_or_the_right_result() {
+    // Alice's password has commas and quotes.
+    let mut seed = tenant();
+    let hash = bcrypt::hash_with_salt(QUOTED, 4, *b"sixteen byte slt")
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoB);
+    for credential in &mut seed.user_credentials {
+        if credential.user_id.as_deref() == Some(ALICE) {
+            credential.payload = Some(payload(&hash));
+        }
+    }
+    let server = emulator(seed, |config| config);
+    let directory = tempfile::tempdir().unwrap();
+    let huge = "x".repeat(50 << 20);
+
+    // A byte-order mark, CRLF lines, a quoted password with commas and quotes, a comment, and
+    // a pool that names no pool of the tenant: alice passes, bob is not found in that pool.
+    let quoted = format!("\"{}\"", QUOTED.replace('"', "\"\""));
+    let file = canary_file(
+        directory.path(),
+        "windows.csv",
+        &format!(
+            "\u{feff}identifier,password,pool\r\n# from Excel\r\n\
+             alice.jensen@example.com,{quoted},\r\n\
+             bob.okafor@example.org,{},no-such-pool\r\n",
+            PASSWORDS[1]
+        ),
+        0o600,
+    );
+    let output = check_logins(&server, &file, &[]);
+    let everything = check(&output);
+    assert!(!everything.contains(QUOTED), "{everything}");
+    assert_eq!(output.status.code(), Some(5), "{everything}");
+    let output = check_logins(&server, &file, &["--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let outcomes: Vec<(u64, &str, &str)> = report["canaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|canary| {
+            (
+                canary["line"].as_u64().unwrap(),
+                canary["pool"].as_str().unwrap(),
+                canary["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (3, "customers", "password_correct"),
+            (4, "no-such-pool", "user_not_found")
+        ]
+    );
+    let mut transcripts = vec![format!(
+        "## BOM, CRLF, a quoted password, an unknown pool\n{everything}"
+    )];
+
+    // What no tenant can hold is refused before anything is sent, and never repeated.
+    let mut rows = String::from("\u{feff}identifier,password\r\n");
+    for index in 0..1001 {
+        rows.push_str(&format!("user{index}@example.com,\"pw, {index}\"\r\n"));
+    }
+    let sent_before = server.request_log().len();
+    for (name, contents) in [
+        (
+            "a 50 MB identifier",
+            format!("identifier,password\n{huge}@example.com,{}\n", PASSWORDS[0]),
+        ),
+        (
+            "a 50 MB pool",
+            format!(
+                "identifier,password,pool\nalice.jensen@example.com,{},{huge}\n",
+                PASSWORDS[0]
+            ),
+        ),
+        (
+            "a 50 MB password",
+            format!("identifier,password\nalice.jensen@example.com,{huge}\n"),
+        ),
+        (
+            "a 50 MB column name",
+            format!("identifier,password,{huge}\n"),
+        ),
+        ("1,001 rows with a BOM and CRLF", rows),
+        (
+            "a row with a column too many on CRLF line 4",
+            format!(
+                "identifier,password\r\n# a comment\r\nalice.jensen@example.com,{}\r\nbob,\"a,b\",c\r\n",
+                PASSWORDS[0]
+            ),
+        ),
+    ] {
+        let file = canary_file(directory.path(), "hostile.csv", &contents, 0o600);
+        let output = check_logins(&server, &file, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{name}: {}",
+            transcript(&output)
+        );
+        assert!(output.stdout.is_empty(), "{name}");
+        assert_one_screen(name, &output);
+        transcripts.push(format!("## {name}\n{}", check(&output)));
+    }
+    assert_eq!(
+        server.request_log().len(),
+        sent_before,
+        "nothing is sent for a file that is refused"
+    );
+    crate::support::snapshot_text("check_logins_hostile", &transcripts.join("\n"));
 }

@@ -90,3 +90,9 @@ pub(crate) fn path(relative: &str) -> String {
     let path: &Path = relative.as_ref();
     path.display().to_string()
 }
+
+/// The first `characters` characters of `text`, for a failing assertion's message about a
+/// hostile output.
+pub(crate) fn head(text: &str, characters: usize) -> String {
+    text.chars().take(characters).collect()
+}

@@ -196,8 +196,9 @@ pub struct ConvertOptions {
 /// (`/dev/zero`, a corrupt copy) is refused there instead of filling memory.
 pub const MAX_LINE_BYTES: u64 = 256 << 20;
 
-/// How many problems a failed conversion keeps; the rest are only counted.
-pub const KEPT_PROBLEMS: usize = 1_000;
+/// How many problems a failed conversion keeps; the rest are only counted (the same cap as
+/// every other command's).
+pub use crate::index::MAX_KEPT_PROBLEMS as KEPT_PROBLEMS;
 
 /// Why a conversion failed.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,8 @@
 //! with an input made for it and removed after its run: every user with an e-mail address and a
 //! phone number that are not one (lost fields everywhere; the document goes to stdout, into
 //! `/dev/null`), every user claiming one e-mail address, every second user repeating the id of
-//! the one before, a `--passwords` file of `--users` lines for no user, and `--strict` on users
+//! the one before, a `--passwords` file of `--users` lines for no user, an Auth0 NDJSON export
+//! whose every 100th line lost its second half (malformed JSON), and `--strict` on users
 //! whose passwords are all scrypt. Each must stay under 1 GB, and those that stop must stop with
 //! one screen of error: the row shows the exit code and stderr's lines and bytes, and the run
 //! fails when an error is longer than 30 lines or 8 KiB.
@@ -239,6 +240,13 @@ fn problem_paths(binary: &Path, directory: &Path, users: u64) {
             expected_exit: 1,
         },
         Problem {
+            name: "every 100th line cut",
+            source: "auth0",
+            extra: vec![],
+            input: directory.join(format!("problem-cut-{users}.json")),
+            expected_exit: 1,
+        },
+        Problem {
             name: "--strict, all scrypt",
             source: "csv",
             extra: vec!["--strict".into()],
@@ -292,6 +300,22 @@ fn problem_paths(binary: &Path, directory: &Path, users: u64) {
                     ))
                 },
                 csv_header,
+                "\n",
+                "\n",
+            ),
+            "every 100th line cut" => write_lines(
+                &problem.input,
+                users,
+                |n| {
+                    // Malformed JSON: a copy that lost the end of some lines.
+                    let line = auth0_user(n);
+                    Some(if n % 100 == 0 {
+                        line[..line.len() / 2].to_owned()
+                    } else {
+                        line
+                    })
+                },
+                "",
                 "\n",
                 "\n",
             ),

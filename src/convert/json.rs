@@ -87,15 +87,42 @@ pub fn read_records(
     let mut first = Vec::new();
     Read::take(&mut *input, FIRST_LINE_LIMIT).read_until(b'\n', &mut first)?;
     let complete = first.ends_with(b"\n") || (first.len() as u64) < FIRST_LINE_LIMIT;
-    if complete && serde_json::from_slice::<IgnoredAny>(&first).is_ok() {
-        ndjson(input, first, lines_before + 1, &mut state)
-    } else {
-        stream(
-            io::Cursor::new(first).chain(input),
-            lines_before,
-            &mut state,
-        )
+    if complete && is_value(&first) {
+        return ndjson(input, first, lines_before + 1, &mut state);
     }
+    // A first line that is not a whole value may be an NDJSON line cut short (a damaged copy):
+    // when the next two lines are whole objects, it is NDJSON, and its broken lines are
+    // problems of their own while the rest is read. Anything else is one JSON document.
+    let mut next = Vec::new();
+    let mut lines_are_objects = first.ends_with(b"\n");
+    for _ in 0..2 {
+        if lines_are_objects {
+            let start = next.len();
+            Read::take(&mut *input, FIRST_LINE_LIMIT).read_until(b'\n', &mut next)?;
+            lines_are_objects = is_object(&next[start..]);
+        }
+    }
+    if lines_are_objects {
+        let mut input = io::Cursor::new(next).chain(input);
+        return ndjson(&mut input, first, lines_before + 1, &mut state);
+    }
+    stream(
+        io::Cursor::new(first)
+            .chain(io::Cursor::new(next))
+            .chain(input),
+        lines_before,
+        &mut state,
+    )
+}
+
+/// Whether `line` is one whole JSON value.
+fn is_value(line: &[u8]) -> bool {
+    serde_json::from_slice::<IgnoredAny>(line).is_ok()
+}
+
+/// Whether `line` is one whole JSON object, ending with a newline.
+fn is_object(line: &[u8]) -> bool {
+    line.ends_with(b"\n") && line.trim_ascii_start().starts_with(b"{") && is_value(line)
 }
 
 /// How much of a first line is read to tell NDJSON from one JSON document.
@@ -132,15 +159,20 @@ fn ndjson(
     loop {
         if !line.iter().all(u8::is_ascii_whitespace) {
             state.line = Some(number);
-            let mut deserializer = serde_json::Deserializer::from_slice(&line);
+            // Without its line end, so that a line cut short reads as one (`EOF while parsing`).
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            let mut deserializer = serde_json::Deserializer::from_slice(text);
             let result = TopLevel { state }
                 .deserialize(&mut deserializer)
                 .and_then(|()| deserializer.end());
             if let Err(error) = result {
-                (state.on)(Event::Problem(
-                    Position::Line(number),
-                    malformed(&error, false),
-                ));
+                let message = if error.is_eof() {
+                    "malformed JSON: the line ends inside its value (a line cut short)".into()
+                } else {
+                    malformed(&error, false)
+                };
+                (state.on)(Event::Problem(Position::Line(number), message));
             }
         }
         line.clear();
@@ -455,6 +487,35 @@ mod tests {
             found[3].starts_with("line 4: problem: a number"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn an_ndjson_file_whose_first_line_is_cut_is_still_read_line_by_line() {
+        let found = events(
+            "{\"id\": 1, \"na\n{\"id\": 2}\n{\"id\": 3}\n{\"id\": \n",
+            &[],
+        );
+        assert_eq!(
+            found[0],
+            "line 1: problem: malformed JSON: the line ends inside its value (a line cut short)"
+        );
+        assert_eq!(found[1..3], ["line 2: {\"id\":2}", "line 3: {\"id\":3}"]);
+        assert!(
+            found[3].starts_with("line 4: problem: malformed JSON"),
+            "{found:?}"
+        );
+        // A wrapper whose records are one per line is one document, broken or not.
+        assert_eq!(
+            events("{\"users\": [\n{\"id\": 1}\n]}\n", &["users"]),
+            ["record 1: {\"id\":1}"]
+        );
+        let found = events("{\"users\": [\n{\"id\": 1},\n{\"id\" 2}\n]}\n", &["users"]);
+        assert_eq!(found[0], "record 1: {\"id\":1}");
+        assert!(
+            found[1].starts_with("line 3: problem: malformed JSON"),
+            "{found:?}"
+        );
+        assert_eq!(found.len(), 2);
     }
 
     #[test]

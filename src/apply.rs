@@ -13,12 +13,12 @@ use crate::client::{
     run_batches, run_deletes,
 };
 use crate::diff::DiffOptions;
-use crate::import::BatchBuilder;
+use crate::import::{Batch, BatchBuilder};
 use crate::index::UserKey;
 use crate::model::TenantDump;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, UserChange};
 pub use crate::report::{ApplyReport, BatchReport, NotConverged, REPORT_VERSION};
-use crate::sieve::{PlanError, Side, SieveOptions, Sifted, Source};
+use crate::sieve::{LightCreates, PlanError, Side, SieveOptions, Sifted, Source};
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 
@@ -71,6 +71,10 @@ pub enum ApplyError {
     /// A batch could not be formed (more than 100 users).
     #[error(transparent)]
     Batch(#[from] crate::client::BatchError),
+    /// The records of users to create could not be read again from the desired file (it
+    /// changed or went away since it was planned); nothing was sent.
+    #[error("cannot read the users to create again from the desired file; nothing was sent")]
+    Reread(#[source] crate::error::LoadError),
     /// The plan deletes users and no limit was given.
     #[error("the plan deletes {count} {}, and deleting needs `--max-deletes`", if *count == 1 { "user" } else { "users" })]
     DeletesNeedLimit {
@@ -183,8 +187,11 @@ pub struct PlanInputs<'a> {
     pub current_pools_with_users: &'a BTreeSet<String>,
     /// Pools with users in the whole desired document.
     pub desired_pools_with_users: &'a BTreeSet<String>,
-    /// The whole desired document, read again to verify the result.
+    /// The whole desired document, read again to verify the result (and for the records of
+    /// the light creates).
     pub desired_source: Source<'a>,
+    /// The creates planned without their records, read from `desired_source` when sent.
+    pub light: &'a LightCreates,
 }
 
 impl<'a> PlanInputs<'a> {
@@ -196,6 +203,7 @@ impl<'a> PlanInputs<'a> {
             current_pools_with_users: &sifted.current_pools_with_users,
             desired_pools_with_users: &sifted.desired_pools_with_users,
             desired_source,
+            light: &sifted.light,
         }
     }
 }
@@ -206,19 +214,40 @@ impl<'a> PlanInputs<'a> {
 /// body, and memory holds serialized batches rather than copies of the records.
 fn request_batches(
     plan: &Plan,
-    current: &TenantDump,
-    desired: &TenantDump,
+    inputs: &PlanInputs<'_>,
     tenant_id: &str,
     options: &ApplyOptions,
 ) -> Result<Requests, ApplyError> {
     let builder = BatchBuilder::new(
         plan,
-        current,
-        desired,
+        inputs.current,
+        inputs.desired,
         tenant_id,
         &options.now,
         options.batch_size,
     );
+    // A light create's records are read again from the desired file with its batch's.
+    let batch = |n: usize| -> Result<Batch, ApplyError> {
+        if inputs.light.is_empty() {
+            return Ok(builder.user_batch(n));
+        }
+        let keys: Vec<UserKey> = builder
+            .user_batch_changes(n)
+            .iter()
+            .map(UserChange::key)
+            .filter(|key| inputs.light.contains(key))
+            .collect();
+        let more = if keys.is_empty() {
+            TenantDump::default()
+        } else {
+            let keys: Vec<&UserKey> = keys.iter().collect();
+            inputs
+                .light
+                .read(inputs.desired_source, &keys)
+                .map_err(ApplyError::Reread)?
+        };
+        Ok(builder.user_batch_with(n, &more))
+    };
     let pool_batch = builder
         .pool_batch()
         .map(|batch| RequestBatch::new(batch.body, Vec::new()))
@@ -226,14 +255,16 @@ fn request_batches(
     let built: Vec<(Vec<UserKey>, usize, Result<RequestBatch, _>)> = (0..builder
         .user_batch_count())
         .into_par_iter()
-        .map(|n| {
-            let batch = builder.user_batch(n);
-            let ids = batch.users.iter().map(|k| k.user_id.clone()).collect();
-            (
-                batch.users,
-                batch.number,
-                RequestBatch::new(batch.body, ids),
-            )
+        .map(|n| match batch(n) {
+            Ok(batch) => {
+                let ids = batch.users.iter().map(|k| k.user_id.clone()).collect();
+                (
+                    batch.users,
+                    batch.number,
+                    RequestBatch::new(batch.body, ids).map_err(ApplyError::from),
+                )
+            }
+            Err(error) => (Vec::new(), n, Err(error)),
         })
         .collect();
     let mut batch_of_user: HashMap<UserKey, usize> = HashMap::with_capacity(plan.changes.len());
@@ -268,14 +299,13 @@ pub async fn apply_plan(
     observer: &dyn BatchObserver,
     cancellation: &Cancellation,
 ) -> Result<ApplyReport, ApplyError> {
-    let (current, desired) = (inputs.current, inputs.desired);
     check_mode(plan, options.mode)?;
     check_prune(plan, inputs, options.max_deletes)?;
     let Requests {
         pool_batch,
         user_batches,
         batch_of_user,
-    } = request_batches(plan, current, desired, &client.settings().tenant, options)?;
+    } = request_batches(plan, inputs, &client.settings().tenant, options)?;
     let batch_options = BatchOptions {
         mode: options.mode,
         ..options.batch.clone()
@@ -404,6 +434,8 @@ pub async fn apply_plan(
                 let reason = batch_error(&key).unwrap_or_else(|| {
                     if after_plan.is_none() {
                         "not verified".to_string()
+                    } else if remaining.action == Action::Create {
+                        "not in the tenant after apply".to_string()
                     } else {
                         let paths: Vec<&str> = remaining
                             .fields
@@ -472,9 +504,14 @@ fn verify(
     max_memory: u64,
 ) -> Result<Plan, String> {
     let current = export_source(after);
+    // A create still to do is only named: that it is missing is the whole story.
     let settings = SieveOptions {
         scope_current: true,
         max_memory,
+        detail: crate::sieve::Detail::Shown {
+            threshold: 0,
+            examples: 0,
+        },
         ..SieveOptions::new(options)
     };
     match crate::sieve::plan(current, desired, settings) {

@@ -10,6 +10,8 @@ use poolsync::client::{ApiPath, ConnectionArgs};
 use poolsync::diff::PlanScope;
 use poolsync::migrate::{CredentialPolicy, MatchBy};
 use poolsync::model::ImportMode;
+use poolsync::render::TextOptions;
+use poolsync::sieve::Detail;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -255,6 +257,22 @@ pub(crate) struct PlanShown {
     pub(crate) full: bool,
     /// Above this many changed users, group similar changes.
     pub(crate) summary_threshold: usize,
+}
+
+impl PlanShown {
+    /// How much of the plan to work out for this output: a grouped text plan shows a few
+    /// creates of each pool, so only those are diffed in full (a million creates then cost their
+    /// ids); JSON, Markdown and `--full` show every change whole.
+    pub(crate) fn detail(&self) -> Detail {
+        if self.format == OutputFormat::Text && !self.full {
+            Detail::Shown {
+                threshold: self.summary_threshold,
+                examples: TextOptions::default().examples_per_group,
+            }
+        } else {
+            Detail::Full
+        }
+    }
 }
 
 /// A library enum offered as a command-line value. The library does not depend on clap, so its

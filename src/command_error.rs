@@ -332,6 +332,9 @@ pub(crate) fn apply_failure(error: ApplyError) -> Failure {
             )
         }
         ApplyError::Batch(_) => Failure::new(error),
+        ApplyError::Reread(_) => Failure::new(error).hint(
+            "keep the desired file as it was planned until apply ends; run `poolsync apply` again",
+        ),
         ApplyError::DeletesNeedLimit { count } => {
             let hint = format!("nothing was sent; review the plan, then pass `--max-deletes {count}` (or more) to allow it, or `--protect PATTERN` to keep users");
             Failure::new(error).hint(hint)

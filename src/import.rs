@@ -9,7 +9,7 @@
 use crate::index::{TenantIndex, UserAggregate, UserKey};
 use crate::model::{GroupMember, MAX_USERS_PER_REQUEST, TenantDump};
 use crate::normalize::{address_id, credential_id, identifier_id, natural_key};
-use crate::plan::{Action, Plan, RecordChanges};
+use crate::plan::{Action, Plan, RecordChanges, UserChange};
 use std::collections::BTreeSet;
 
 /// A request body and the users in it.
@@ -213,16 +213,34 @@ impl<'a> BatchBuilder<'a> {
         self.plan.changes.len().div_ceil(self.batch_size)
     }
 
-    /// The `n`-th user batch (from 0), numbered after the pool batch when there is one.
-    pub fn user_batch(&self, n: usize) -> Batch {
+    /// The changes of the `n`-th user batch (from 0).
+    pub fn user_batch_changes(&self, n: usize) -> &'a [UserChange] {
         let start = (n * self.batch_size).min(self.plan.changes.len());
         let end = (start + self.batch_size).min(self.plan.changes.len());
-        let chunk = &self.plan.changes[start..end];
+        &self.plan.changes[start..end]
+    }
+
+    /// The `n`-th user batch (from 0), numbered after the pool batch when there is one.
+    pub fn user_batch(&self, n: usize) -> Batch {
+        self.user_batch_with(n, &TenantDump::default())
+    }
+
+    /// [`BatchBuilder::user_batch`], with the desired records of users the desired document
+    /// given to [`BatchBuilder::new`] does not hold (creates planned without their records,
+    /// [`crate::sieve::LightCreates`]) in `more`.
+    pub fn user_batch_with(&self, n: usize, more: &TenantDump) -> Batch {
+        let chunk = self.user_batch_changes(n);
+        let more_index = TenantIndex::build(more);
         let mut body = TenantDump::default();
         let mut users = Vec::with_capacity(chunk.len());
         for change in chunk {
             let key = change.key();
-            let Some(desired_user) = self.desired_index.users.get(&key) else {
+            let Some(desired_user) = self
+                .desired_index
+                .users
+                .get(&key)
+                .or_else(|| more_index.users.get(&key))
+            else {
                 continue;
             };
             let current_user = match change.action {

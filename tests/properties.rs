@@ -2,12 +2,14 @@
 //! (through the same import bodies apply sends) reaches the desired state.
 
 use poolsync::diff::{DiffOptions, diff};
-use poolsync::import::{build_batches, merge_update};
+use poolsync::import::{Batch, BatchBuilder, build_batches, merge_update};
+use poolsync::index::UserKey;
 use poolsync::model::{
     GroupMember, Pool, SecretValue, TenantDump, User, UserCredential, UserIdentifier,
 };
+use poolsync::plan::Action;
 use poolsync::render::TextOptions;
-use poolsync::sieve::{Detail, SieveOptions};
+use poolsync::sieve::{Detail, SieveOptions, Source};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -383,6 +385,50 @@ proptest! {
             prop_assert_eq!(rendered(&shown, &text), rendered(&exact, &text));
             prop_assert_eq!(shown.summary, exact.summary);
         }
+    }
+
+    #[test]
+    fn creates_planned_without_their_records_are_sent_as_the_exact_plan_sends_them(
+        a in arb_dump(),
+        b in arb_dump(),
+        choice in any::<u64>(),
+        ids in 0u8..4,
+        seed in 0u64..1000,
+        option in 0u8..9,
+    ) {
+        let a = with_ids(a);
+        let desired = shuffled(&mixed(&a, &with_ids(b), choice, ids), seed);
+        let options = options_for(option);
+        let current_bytes = serde_json::to_vec(&a).unwrap();
+        let desired_bytes = serde_json::to_vec_pretty(&desired).unwrap();
+        let current = Source::Memory { name: "current", bytes: &current_bytes };
+        let desired = Source::Memory { name: "desired", bytes: &desired_bytes };
+        let full = poolsync::sieve::plan(current, desired, SieveOptions::new(&options));
+        let every_create_light = SieveOptions {
+            detail: Detail::Shown { threshold: 0, examples: 0 },
+            ..SieveOptions::new(&options)
+        };
+        let light = poolsync::sieve::plan(current, desired, every_create_light);
+        let (Ok(full), Ok(light)) = (full, light) else {
+            return Ok(());
+        };
+        let creates = full.plan.changes.iter().filter(|c| c.action == Action::Create).count();
+        prop_assert_eq!(light.light.len() + light.desired.users.len(), full.desired.users.len());
+        if full.stats.fell_back.is_none() && light.stats.fell_back.is_none() {
+            prop_assert_eq!(light.light.len(), creates);
+        }
+        let now = "2026-01-01T00:00:00Z";
+        let expected = build_batches(&full.plan, &full.current, &full.desired, "t", now, 3);
+        let builder = BatchBuilder::new(&light.plan, &light.current, &light.desired, "t", now, 3);
+        let mut sent: Vec<Batch> = builder.pool_batch().into_iter().collect();
+        for n in 0..builder.user_batch_count() {
+            let keys: Vec<UserKey> =
+                builder.user_batch_changes(n).iter().map(|change| change.key()).collect();
+            let more = light.light.read(desired, &keys.iter().collect::<Vec<_>>()).unwrap();
+            prop_assert!(more.users.len() <= 3);
+            sent.push(builder.user_batch_with(n, &more));
+        }
+        prop_assert_eq!(sent, expected);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use poolsync::model::ImportMode;
 use poolsync::plan::Plan;
 use poolsync::planfile::{PlanFile, PlanOrigin};
 use poolsync::render::{SUMMARY_THRESHOLD, count_noun};
-use poolsync::sieve::Source;
+use poolsync::sieve::{Detail, Source};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -309,7 +309,15 @@ pub(crate) fn run(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     settings.check_recorded(&tenant, &desired_sha)?;
 
     let runtime = runtime()?;
-    let sifted = plan_tenant(&runtime, &client, &settings.desired, &settings.diff)?;
+    // What the text plan shows is worked out whole; the other creates of a grouped plan are
+    // read again from the desired file, a batch at a time, when they are sent. `--json` prints
+    // every change whole.
+    let detail = if settings.json {
+        Detail::Full
+    } else {
+        settings.shown().detail()
+    };
+    let sifted = plan_tenant(&runtime, &client, &settings.desired, &settings.diff, detail)?;
     let plan = &sifted.plan;
     let inputs = PlanInputs::new(&sifted, Source::File(&settings.desired));
     settings.check_saved_plan_holds(plan)?;

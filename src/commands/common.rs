@@ -22,7 +22,7 @@ use poolsync::plan::Plan;
 use poolsync::planfile::{KIND, PlanFile};
 use poolsync::redact::Redactor;
 use poolsync::render::{self, TextOptions};
-use poolsync::sieve::{PlanError, Side, SieveOptions, Sifted, Source};
+use poolsync::sieve::{Detail, PlanError, Side, SieveOptions, Sifted, Source};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -60,6 +60,7 @@ pub(crate) fn plan_documents(
     desired: &Path,
     options: &DiffOptions,
     scope_current: bool,
+    detail: Detail,
     current_error: impl FnOnce(LoadError) -> Failure,
 ) -> Result<Sifted, Failure> {
     let bar = ReadingBar::new();
@@ -71,6 +72,7 @@ pub(crate) fn plan_documents(
             scope_current,
             progress: Some(&bar),
             max_memory: memory_budget(),
+            detail,
             ..SieveOptions::new(options)
         },
     );
@@ -127,6 +129,7 @@ pub(crate) fn plan_tenant(
     client: &ApiClient,
     desired: &Path,
     options: &DiffOptions,
+    detail: Detail,
 ) -> Result<Sifted, Failure> {
     // An unreadable desired file is reported before anything is downloaded.
     std::fs::File::open(desired).map_err(|source| read_failure(desired, source))?;
@@ -138,6 +141,7 @@ pub(crate) fn plan_tenant(
         desired,
         options,
         true,
+        detail,
         |error| Failure::from(body.not_a_tenant_document(&error)),
     )
 }

@@ -26,6 +26,7 @@ pub(crate) fn run(args: DiffArgs, global: &GlobalArgs) -> Result<u8, Failure> {
         &args.desired,
         &options,
         false,
+        args.output.shown().detail(),
         |error| load_failure(error, &args.current),
     )?;
     print_plan(&sifted.plan, args.output.shown(), global)?;

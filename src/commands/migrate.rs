@@ -235,8 +235,9 @@ pub(crate) fn run(args: MigrateArgs, global: &GlobalArgs) -> Result<u8, Failure>
         pools: spooled.migration.target_pools.clone(),
         ..DiffOptions::default()
     };
-    // A plan only saved is only shown: of a million creates, the few a grouped plan shows.
-    let detail = if args.out.is_some() && !args.full {
+    // Of a million creates, the few a grouped plan shows are worked out whole; the others are
+    // read again from the spooled desired document when they are sent.
+    let detail = if !args.full {
         let text = TextOptions::default();
         Detail::Shown {
             threshold: text.summary_threshold,

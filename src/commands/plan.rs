@@ -30,9 +30,18 @@ pub(crate) fn run(args: PlanArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     let scope = args.output.scope.scope();
     let options = scope.diff_options()?;
     let client = connect(&args.target, global)?;
-    let sifted = plan_tenant(&runtime()?, &client, &args.desired, &options)?;
+    // The plan saved with `-o` holds each user's action and fingerprint, not patches, so what
+    // the output shows decides how much is worked out.
+    let shown = args.output.shown();
+    let sifted = plan_tenant(
+        &runtime()?,
+        &client,
+        &args.desired,
+        &options,
+        shown.detail(),
+    )?;
     let plan = &sifted.plan;
-    print_plan(plan, args.output.shown(), global)?;
+    print_plan(plan, shown, global)?;
     if let Some(out) = &args.out {
         let origin = PlanOrigin::DesiredFile {
             path: args.desired.display().to_string(),

@@ -18,6 +18,16 @@ impl Rows {
                 places.push((sub.class.array(), sub.offset, u64::from(sub.len)));
             }
         }
+        self.excerpt_of(source, &places)
+    }
+
+    /// A document of this side's other fields whole and the records at `places` (array, offset,
+    /// length), read again from `source`, each array's records in the order given.
+    pub(crate) fn excerpt_of(
+        &self,
+        source: Source<'_>,
+        places: &[(RecordArray, u64, u64)],
+    ) -> std::io::Result<Vec<u8>> {
         let mut reader = Ranges::open(source)?;
         let mut out = Vec::new();
         out.push(b'{');

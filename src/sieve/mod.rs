@@ -32,6 +32,7 @@
 
 mod excerpt;
 mod join;
+mod light;
 mod migrate;
 mod problems;
 mod reader;
@@ -42,12 +43,13 @@ mod source;
 pub(crate) use crate::diff::{DiffError, DiffOptions, diff, diff_matching, ignore_warnings};
 use crate::error::LoadError;
 use crate::export::filter_pools;
-use crate::index::{Problem, thousands};
+use crate::index::{Problem, UserKey, thousands};
 use crate::load::parse_dump;
 use crate::model::TenantDump;
 use crate::plan::{Action, Plan, UserChange};
 use crate::validate::{ValidateOptions, validate as validate_whole};
 use join::Ticket;
+pub use light::LightCreates;
 pub use migrate::{MIGRATED, MigrationError, Spooled, migrate};
 use problems::Quoting;
 use reader::{IgnoreRules, Reading, Refusal, read};
@@ -239,8 +241,10 @@ pub struct Sifted {
     /// The current document: its pools, groups and other fields whole, and of its users those
     /// the plan names (and, after a fallback, all).
     pub current: TenantDump,
-    /// The desired document, in the same way.
+    /// The desired document, in the same way, but for the [`Sifted::light`] creates.
     pub desired: TenantDump,
+    /// The creates planned without their records ([`Detail::Shown`]), read again when sent.
+    pub light: LightCreates,
     /// Pools that have at least one user, in the whole current document.
     pub current_pools_with_users: BTreeSet<String>,
     /// Pools that have at least one user, in the whole desired document.
@@ -440,6 +444,7 @@ fn whole(
         desired_pools_with_users: pools_with_users(&desired_dump),
         current: current_dump,
         desired: desired_dump,
+        light: LightCreates::default(),
         stats,
     })
 }
@@ -549,6 +554,7 @@ fn sift(
     let unmanaged = current_rows
         .refs(current, &current_only)
         .map_err(reread(current))?;
+    let mut light_positions = Vec::new();
     let light_creates = match options.detail {
         Detail::Shown {
             threshold,
@@ -563,16 +569,25 @@ fn sift(
                 (&a.pool_id, &a.user_id).cmp(&(&b.pool_id, &b.user_id))
             });
             let mut light = Vec::new();
+            light_positions.reserve(created.len());
             let mut shown_in_pool = 0;
             for (number, index) in order.iter().enumerate() {
                 let same_pool =
                     number > 0 && refs[order[number - 1]].pool_id == refs[*index].pool_id;
                 shown_in_pool = if same_pool { shown_in_pool + 1 } else { 1 };
                 if shown_in_pool > examples {
-                    let position = created[*index] as usize;
-                    desired_chosen[position] = false;
-                    matched_mask |= desired_rows.users[position].mask;
+                    let position = created[*index];
+                    desired_chosen[position as usize] = false;
+                    matched_mask |= desired_rows.users[position as usize].mask;
                     light.push(*index);
+                    let reference = &refs[*index];
+                    light_positions.push((
+                        UserKey {
+                            pool_id: reference.pool_id.clone(),
+                            user_id: reference.user_id.clone(),
+                        },
+                        position,
+                    ));
                 }
             }
             light
@@ -652,7 +667,14 @@ fn sift(
         read_seconds: (current_rows.seconds, desired_rows.seconds),
         ..SieveStats::default()
     };
-    drop((current_rows, desired_rows));
+    // The rows of the desired document stay for the creates planned without their records.
+    let light = if light_positions.is_empty() {
+        drop(desired_rows);
+        LightCreates::default()
+    } else {
+        LightCreates::new(desired_rows, light_positions)
+    };
+    drop(current_rows);
     drop((current_chosen, desired_chosen, current_matched));
     if options.scope_current {
         filter_pools(&mut current_part, &options.diff.pools);
@@ -705,6 +727,7 @@ fn sift(
         plan,
         current: current_part,
         desired: desired_part,
+        light,
         current_pools_with_users,
         desired_pools_with_users,
         stats,

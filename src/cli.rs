@@ -8,6 +8,7 @@ use clap::{Args, Parser, ValueEnum};
 use poolsync::client::settings::parse_duration;
 use poolsync::client::{ApiPath, ConnectionArgs};
 use poolsync::diff::PlanScope;
+use poolsync::markdown::SHOWN_CREATES;
 use poolsync::migrate::{CredentialPolicy, MatchBy};
 use poolsync::model::ImportMode;
 use poolsync::render::TextOptions;
@@ -262,15 +263,20 @@ pub(crate) struct PlanShown {
 impl PlanShown {
     /// How much of the plan to work out for this output: a grouped text plan shows a few
     /// creates of each pool, so only those are diffed in full (a million creates then cost their
-    /// ids); JSON, Markdown and `--full` show every change whole.
+    /// ids), and a Markdown comment has room for fewer than 2,000; JSON and a text
+    /// `--full` show every change whole.
     pub(crate) fn detail(&self) -> Detail {
-        if self.format == OutputFormat::Text && !self.full {
-            Detail::Shown {
+        match self.format {
+            OutputFormat::Text if !self.full => Detail::Shown {
                 threshold: self.summary_threshold,
                 examples: TextOptions::default().examples_per_group,
-            }
-        } else {
-            Detail::Full
+            },
+            // A comment has room for fewer creates than this.
+            OutputFormat::Markdown => Detail::Shown {
+                threshold: SHOWN_CREATES,
+                examples: SHOWN_CREATES,
+            },
+            _ => Detail::Full,
         }
     }
 }

@@ -351,6 +351,16 @@ impl Sections<'_> {
     }
 }
 
+/// How many creates of a pool a comment of the default budget can show at most: a create's
+/// entry takes more than 30 bytes (its line and its fields), so a plan worked out for this many
+/// ([`crate::sieve::Detail::Shown`]) renders as the whole plan does.
+pub const SHOWN_CREATES: usize = 2_000;
+
+/// A create whose change carries neither patch nor fields: planned without its records.
+fn is_light_create(change: &UserChange) -> bool {
+    change.action == Action::Create && change.patch.0.is_empty() && change.fields.is_empty()
+}
+
 /// Writes the plan as a pull-request comment, within `options.budget` bytes.
 pub fn render_markdown(
     plan: &Plan,
@@ -440,9 +450,12 @@ pub fn render_markdown(
                 plan.prune
             )
         );
+        // A create planned without its records (`sieve::Detail::Shown`) has nothing to show:
+        // the section stops before it, and it is counted with the users left out.
         let entries = users
             .changes
             .iter()
+            .take_while(|change| !is_light_create(change))
             .map(|change| user_entry(change, options))
             .chain(users.deletes.iter().map(|user| delete_entry(user, options)));
         sections.section(

@@ -345,6 +345,14 @@ pub(crate) fn run(args: ApplyArgs, global: &GlobalArgs) -> Result<u8, Failure> {
     {
         return Ok(exit_codes::ERROR);
     }
+    // The creates planned without their records are read from the desired file as they are
+    // sent: it must still be the file that was planned (it may have changed during review).
+    if !sifted.light.is_empty() && super::common::desired_sha(&settings.desired)? != desired_sha {
+        return Err(stale(vec![format!(
+            "the desired file `{}` changed since it was planned",
+            settings.desired.display()
+        )]));
+    }
     back_up_deletes(plan, &inputs, settings.backup.as_deref(), &tenant)?;
     let journal = open_journal(&settings, &tenant, &desired_sha, plan)?;
     apply_and_report(

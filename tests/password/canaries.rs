@@ -119,18 +119,22 @@ fn a_broken_canary_file_stops_the_apply_before_anything_is_sent() {
         &format!("identifier,secret\nalice@example.com,{}\n", PASSWORDS[0]),
         0o600,
     );
-    let output = run(
-        &server,
-        &[
-            "apply",
-            "--desired",
-            &desired,
-            "--auto-approve",
-            "--canaries",
-            broken.to_str().unwrap(),
-        ],
-    );
-    checked(&output);
+    let apply_with = |canaries: &std::path::Path| {
+        let output = run(
+            &server,
+            &[
+                "apply",
+                "--desired",
+                &desired,
+                "--auto-approve",
+                "--canaries",
+                canaries.to_str().unwrap(),
+            ],
+        );
+        checked(&output);
+        output
+    };
+    let output = apply_with(&broken);
     assert_eq!(output.status.code(), Some(1), "{}", transcript(&output));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("unknown column `secret`"),
@@ -149,18 +153,7 @@ fn a_broken_canary_file_stops_the_apply_before_anything_is_sent() {
         &format!("identifier,password\nalice@example.com,{}\n", PASSWORDS[0]),
         0o600,
     );
-    let output = run(
-        &server,
-        &[
-            "apply",
-            "--desired",
-            &desired,
-            "--auto-approve",
-            "--canaries",
-            no_pool.to_str().unwrap(),
-        ],
-    );
-    checked(&output);
+    let output = apply_with(&no_pool);
     assert_eq!(output.status.code(), Some(1), "{}", transcript(&output));
     snapshot_output("apply_canaries_without_pool", &output);
     assert!(server.request_log().is_empty());
